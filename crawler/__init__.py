@@ -1,0 +1,1 @@
+"""Crawling side of medlineplus-archive: items, the pure page parser, spiders, settings."""

@@ -1,0 +1,514 @@
+"""Parse one MedlinePlus health-topic page into a `HealthTopicPage`.
+
+Pure: HTML bytes in, item out; imports lxml, never Scrapy. The document is parsed once
+and walked once to find the landmarks (elements with an id, the h1, the section bodies);
+everything else is read relative to those, which keeps the extraction cheaper than
+the HTML parse itself (see bench/extract.py).
+
+Handles the late-2025 template, the 2020 template ("Page last updated on ..."), the
+short layout without a table of contents, and Spanish pages. See
+../shared/docs/PAGE_STRUCTURE.md for where each field sits.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from urllib.parse import urljoin
+
+from lxml import etree
+
+from crawler.errors import ExtractionError
+from crawler.items import (
+    LANGUAGES,
+    ClinicalTrial,
+    HealthTopicPage,
+    Image,
+    Institute,
+    JournalArticle,
+    Language,
+    RelatedTopic,
+    TopicLink,
+)
+from crawler.parsing.content_hash import content_hash
+from crawler.parsing.dates import (
+    REVIEWED_MARKERS,
+    UPDATED_MARKERS,
+    find_marked_date,
+    parse_iso_date,
+    parse_written_date,
+)
+from crawler.parsing.html_text import (
+    HtmlElement,
+    collapse,
+    inner_html,
+    sanitise,
+    text_blocks,
+    text_of,
+)
+from crawler.urls import canonical_url, topic_path
+
+
+_SECTION_TITLE = etree.XPath(
+    "../*[contains(@class, 'section-header')]//h2 | ../*[contains(@class, 'section-title')]//h2"
+)
+_SECTION_ENTRIES = etree.XPath("ul/li | */ul/li")
+_SECTION_ID = re.compile(r"^cat_(\d+)_section$")
+_PMID = re.compile(r"/pubmed/(\d+)|pubmed\.ncbi\.nlm\.nih\.gov/(\d+)")
+
+CLINICAL_TRIALS_SECTION_ID = 27
+JOURNAL_ARTICLES_SECTION_ID = 59
+_CLINICAL_TRIALS_NAMES = ("clinical trials", "ensayos clínicos", "ensayos clinicos")
+_JOURNAL_ARTICLES_NAMES = ("journal articles", "artículos de revistas", "articulos de revistas")
+_ARTICLE_PREFIXES = ("article:", "artículo:", "articulo:")
+
+BADGES: dict[str, str] = {
+    "from the national institutes of health": "nih",
+    "de los institutos nacionales de la salud": "nih",
+    "video": "video",
+    "easy-to-read": "easy-to-read",
+    "fácil de leer": "easy-to-read",
+    "facil de leer": "easy-to-read",
+    "infographic": "infographic",
+    "infografía": "infographic",
+    "infografia": "infographic",
+}
+"""Badge image alt texts (English and Spanish) and the badge names items carry."""
+
+_ALSO_CALLED_LABELS = ("also called:", "otros nombres:", "también llamado:", "tambien llamado:")
+
+_PARSERS: dict[str, etree.HTMLParser] = {}
+
+_Absolute = Callable[[str], str]
+"""Makes a published href absolute against the page."""
+
+
+@dataclass(slots=True)
+class _Landmarks:
+    """Elements found by the single document walk."""
+
+    by_id: dict[str, HtmlElement] = field(default_factory=dict)
+    h1: HtmlElement | None = None
+    also_called: HtmlElement | None = None
+    section_bodies: list[HtmlElement] = field(default_factory=list)
+
+
+def parse_health_topic(
+    body: bytes | str, url: str, *, encoding: str | None = None
+) -> HealthTopicPage:
+    """Extract one health-topic page.
+
+    `url` is the URL the page was fetched from (a mirror's is fine): relative links are
+    resolved against it, and it names the page in errors. `encoding` overrides the
+    page's own declaration (pass the HTTP header's charset when there is one).
+
+    Raises `ExtractionError` (naming the URL and the field) when the page is not a
+    health topic or lacks its title or every form of last-updated date.
+    """
+    root = _parse_document(body, url, encoding)
+    if root.get("id") != "health_topic":
+        raise ExtractionError(url, "html#health_topic", "not a health-topic page")
+    head = _head_values(root, url)
+    marks = _find_landmarks(root)
+    base = head.canonical or url
+
+    def absolute(href: str) -> str:
+        href = href.strip()
+        if href.startswith(("https://", "http://")):
+            return href  # already absolute: skip urljoin, the hot spot of this parser
+        return urljoin(base, href)
+
+    title = text_of(marks.h1) if marks.h1 is not None else ""
+    if not title:
+        raise ExtractionError(url, "title", "no h1 title on the page")
+    last_updated, last_reviewed = _page_dates(root, marks, head)
+    if last_updated is None:
+        raise ExtractionError(
+            url,
+            "last_updated",
+            "no last-updated date (looked for #lastupdate, 'Page last updated on'"
+            " and DC.Date.Modified)",
+        )
+
+    canonical = canonical_url(head.canonical or url)
+    path = topic_path(canonical)
+    if path is None:
+        raise ExtractionError(url, "url", f"canonical URL {canonical} is not a topic page URL")
+    slug, path_language = path
+    language = _language(root.get("lang"), path_language)
+
+    summary_html, summary_text, attribution = _summary(marks.by_id.get("topic-summary"), absolute)
+    links, trials, articles, more_url = _sections(marks.section_bodies, absolute)
+    page = HealthTopicPage(
+        url=canonical,
+        language=language,
+        slug=slug,
+        title=title,
+        also_called=_also_called(marks.also_called),
+        other_names=head.metas.get("dc.title.alternate", []),
+        meta_description=_first(head.metas.get("description")),
+        summary_html=summary_html,
+        summary_text=summary_text,
+        summary_attribution=attribution,
+        primary_institute=_institute(marks.by_id.get("primary-institute-section"), absolute),
+        image=_image(marks.by_id.get("ht-img-section"), absolute),
+        mesh_headings=head.metas.get("dc.subject.mesh", []),
+        groups=head.metas.get("dc.relation.ispartof", []),
+        counterpart_url=_counterpart(head, marks, language, absolute),
+        related_topics=_related(marks.by_id.get("related-topics"), absolute),
+        links=links,
+        clinical_trials=trials,
+        journal_articles=articles,
+        journal_articles_more_url=more_url,
+        date_created=parse_iso_date(_first(head.metas.get("dc.date.created"))),
+        last_updated=last_updated,
+        last_reviewed=last_reviewed,
+        source_url=url,
+    )
+    page.content_hash = content_hash(page)
+    return page
+
+
+def _parse_document(body: bytes | str, url: str, encoding: str | None) -> HtmlElement:
+    if isinstance(body, bytes) and encoding is None:
+        encoding = _declared_encoding(body) or "utf-8"
+    key = (encoding or "").lower()
+    parser = _PARSERS.get(key)
+    if parser is None:
+        parser = _PARSERS[key] = etree.HTMLParser(
+            encoding=encoding or None, remove_comments=True, remove_pis=True, collect_ids=False
+        )
+    try:
+        root = etree.fromstring(body, parser)
+    except (etree.ParserError, ValueError, LookupError) as error:
+        raise ExtractionError(url, "html", f"unreadable HTML ({error})") from error
+    if root is None:
+        raise ExtractionError(url, "html", "empty document")
+    return root
+
+
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
+
+
+def _declared_encoding(body: bytes) -> str | None:
+    """The charset a page declares in a meta tag near its start; a BOM wins."""
+    if body.startswith(b"\xef\xbb\xbf"):
+        return "utf-8"
+    match = _META_CHARSET.search(body, 0, 4096)
+    return match[1].decode("ascii") if match else None
+
+
+@dataclass(slots=True)
+class _Head:
+    canonical: str | None = None
+    alternates: dict[str, str] = field(default_factory=dict)
+    metas: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _head_values(root: HtmlElement, url: str) -> _Head:
+    """Canonical link, hreflang alternates and every named meta, from one pass over <head>."""
+    head = _Head()
+    head_element = root.find("head")
+    if head_element is None:
+        return head
+    for element in head_element.iterchildren("link", "meta"):
+        if element.tag == "meta":
+            name = element.get("name")
+            content = element.get("content")
+            if name and content is not None and (value := collapse(content)):
+                head.metas.setdefault(name.lower(), []).append(value)
+            continue
+        rel = (element.get("rel") or "").lower()
+        href = element.get("href")
+        if not href:
+            continue
+        if rel == "canonical" and head.canonical is None:
+            head.canonical = urljoin(url, href.strip())
+        elif rel == "alternate" and (hreflang := element.get("hreflang")):
+            head.alternates.setdefault(hreflang.lower()[:2], urljoin(url, href.strip()))
+    if head.canonical is None and (identifier := _first(head.metas.get("dc.identifier.url"))):
+        head.canonical = urljoin(url, identifier)
+    return head
+
+
+def _find_landmarks(root: HtmlElement) -> _Landmarks:
+    """One walk over the document finds every element the parser starts from.
+
+    A plain loop beats an XPath with predicates here by half (see bench/extract.py).
+    """
+    marks = _Landmarks()
+    for element in root.iter():
+        element_id = element.get("id")
+        if element_id and element_id not in marks.by_id:
+            marks.by_id[element_id] = element
+        tag = element.tag
+        if tag == "div":
+            classes = element.get("class")
+            if classes and "section-body" in classes.split():
+                marks.section_bodies.append(element)
+        elif tag == "h1":
+            if marks.h1 is None:
+                marks.h1 = element
+        elif tag == "span" and marks.also_called is None:
+            classes = element.get("class")
+            if classes and "alsocalled" in classes:
+                marks.also_called = element
+    return marks
+
+
+def _first(values: list[str] | None) -> str | None:
+    return values[0] if values else None
+
+
+def _language(lang_attribute: str | None, path_language: Language) -> Language:
+    code = (lang_attribute or "").strip().lower()[:2]
+    for language in LANGUAGES:
+        if code == language:
+            return language
+    return path_language
+
+
+def _page_dates(root: HtmlElement, marks: _Landmarks, head: _Head) -> tuple[date | None, date | None]:
+    """(last_updated, last_reviewed): the page's printed dates, DC.Date.Modified as fallback."""
+    lastupdate = marks.by_id.get("lastupdate")
+    if lastupdate is not None:
+        holder = lastupdate.getparent()
+        text = text_of(holder if holder is not None else lastupdate)
+        updated = find_marked_date(text, UPDATED_MARKERS) or parse_written_date(
+            text_of(lastupdate)
+        )
+    else:
+        footer = root.find(".//footer")
+        if footer is None:
+            footer = marks.by_id.get("mplus-footer")
+        text = text_of(footer if footer is not None else root)
+        updated = find_marked_date(text, UPDATED_MARKERS)
+    if updated is None:
+        updated = parse_iso_date(_first(head.metas.get("dc.date.modified")))
+    return updated, find_marked_date(text, REVIEWED_MARKERS)
+
+
+def _also_called(element: HtmlElement | None) -> list[str]:
+    if element is None:
+        return []
+    text = text_of(element)
+    lowered = text.lower()
+    for label in _ALSO_CALLED_LABELS:
+        if lowered.startswith(label):
+            text = text[len(label) :]
+            break
+    else:
+        text = text.partition(":")[2] if ":" in text else text
+    return [name for name in (collapse(part) for part in text.split(", ")) if name]
+
+
+def _summary(
+    element: HtmlElement | None, absolute: _Absolute
+) -> tuple[str, str, str | None]:
+    """(sanitised inner HTML, text blocks joined by newlines, attribution line)."""
+    if element is None:
+        return "", "", None
+    attribution: str | None = None
+    for paragraph in element.iterchildren("p"):
+        if "attribution" in (paragraph.get("class") or ""):
+            attribution = text_of(paragraph) or None
+            _remove_keeping_tail(paragraph)
+    sanitise(element, absolute)
+    return inner_html(element), "\n".join(text_blocks(element)), attribution
+
+
+def _remove_keeping_tail(element: HtmlElement) -> None:
+    parent = element.getparent()
+    if parent is None:
+        return
+    if element.tail and element.tail.strip():
+        previous = element.getprevious()
+        if previous is not None:
+            previous.tail = (previous.tail or "") + element.tail
+        else:
+            parent.text = (parent.text or "") + element.tail
+    parent.remove(element)
+
+
+def _sections(
+    bodies: Iterable[HtmlElement], absolute: _Absolute
+) -> tuple[list[TopicLink], list[ClinicalTrial], list[JournalArticle], str | None]:
+    links: list[TopicLink] = []
+    trials: list[ClinicalTrial] = []
+    articles: list[JournalArticle] = []
+    more_url: str | None = None
+    for body in bodies:
+        if _in_sidebar(body):
+            continue
+        name, section_id = _section_name_and_id(body)
+        lowered = name.lower()
+        entries = [_entry(li, absolute) for li in _SECTION_ENTRIES(body)]
+        entries = [entry for entry in entries if entry is not None]
+        if section_id == CLINICAL_TRIALS_SECTION_ID or lowered in _CLINICAL_TRIALS_NAMES:
+            trials.extend(
+                ClinicalTrial(
+                    position=position,
+                    title=entry.title,
+                    url=entry.url,
+                    organizations=entry.organizations,
+                    nih="nih" in entry.badges,
+                )
+                for position, entry in enumerate(entries)
+            )
+        elif section_id == JOURNAL_ARTICLES_SECTION_ID or lowered.startswith(
+            _JOURNAL_ARTICLES_NAMES
+        ):
+            for entry in entries:
+                pmid = _PMID.search(entry.url)
+                if pmid or entry.title.lower().startswith(_ARTICLE_PREFIXES):
+                    articles.append(
+                        JournalArticle(
+                            position=len(articles),
+                            title=entry.title,
+                            url=entry.url,
+                            pmid=(pmid[1] or pmid[2]) if pmid else None,
+                        )
+                    )
+                else:
+                    more_url = entry.url
+        else:
+            links.extend(
+                TopicLink(
+                    section=name,
+                    section_id=section_id,
+                    position=position,
+                    title=entry.title,
+                    url=entry.url,
+                    organizations=entry.organizations,
+                    badges=entry.badges,
+                    other_language_url=entry.other_language_url,
+                    site_id=entry.site_id,
+                )
+                for position, entry in enumerate(entries)
+            )
+    return links, trials, articles, more_url
+
+
+def _in_sidebar(element: HtmlElement) -> bool:
+    for ancestor in element.iterancestors("aside", "div"):
+        if ancestor.tag == "aside" or "side" in (ancestor.get("class") or "").split():
+            return True
+    return False
+
+
+def _section_name_and_id(body: HtmlElement) -> tuple[str, int | None]:
+    """The section's h2 own text (sub-headings left out) and its numeric category id."""
+    titles = _SECTION_TITLE(body)
+    name = collapse(titles[0].text) if titles else ""
+    section_id: int | None = None
+    for ancestor in body.iterancestors("section"):
+        match = _SECTION_ID.match(ancestor.get("id") or "")
+        if match:
+            section_id = int(match[1])
+        break
+    if not name and titles:
+        name = text_of(titles[0])
+    return name, section_id
+
+
+@dataclass(slots=True)
+class _Entry:
+    title: str
+    url: str
+    organizations: list[str]
+    badges: list[str]
+    other_language_url: str | None
+    site_id: str | None
+
+
+def _entry(li: HtmlElement, absolute: _Absolute) -> _Entry | None:
+    """One section entry: its first link is the main one; the one in span.also-lang is the
+    other-language version."""
+    main: HtmlElement | None = None
+    other_language_url: str | None = None
+    organizations: list[str] = []
+    badges: list[str] = []
+    for element in li.iterdescendants("a", "span", "img"):
+        tag = element.tag
+        if tag == "a":
+            if main is None:
+                main = element
+        elif tag == "span":
+            classes = element.get("class")
+            if not classes:
+                continue
+            if "orgs" in classes:
+                organizations = _organizations(text_of(element))
+            elif "also-lang" in classes:
+                other = next(element.iter("a"), None)
+                href = other.get("href") if other is not None else None
+                other_language_url = absolute(href) if href else None
+        elif "imgdesc" in (element.get("class") or ""):
+            alt = collapse(element.get("alt")).lower()
+            if alt:
+                badges.append(BADGES.get(alt, alt))
+    href = main.get("href") if main is not None else None
+    if main is None or not href:
+        return None
+    return _Entry(
+        title=text_of(main),
+        url=absolute(href),
+        organizations=organizations,
+        badges=badges,
+        other_language_url=other_language_url,
+        site_id=main.get("data-sid"),
+    )
+
+
+def _organizations(text: str) -> list[str]:
+    """" (A; B)" -> ["A", "B"]."""
+    text = text.strip()
+    if text.startswith("(") and text.endswith(")"):
+        text = text[1:-1]
+    return [name for name in (collapse(part) for part in text.split(";")) if name]
+
+
+def _institute(section: HtmlElement | None, absolute: _Absolute) -> Institute | None:
+    if section is None:
+        return None
+    for link in section.iter("a"):
+        name = text_of(link)
+        if name:
+            href = link.get("href")
+            return Institute(name=name, url=absolute(href) if href else None)
+    return None
+
+
+def _image(section: HtmlElement | None, absolute: _Absolute) -> Image | None:
+    if section is None:
+        return None
+    for img in section.iter("img"):
+        src = img.get("src")
+        if src:
+            return Image(url=absolute(src), alt=collapse(img.get("alt")))
+    return None
+
+
+def _related(section: HtmlElement | None, absolute: _Absolute) -> list[RelatedTopic]:
+    if section is None:
+        return []
+    related: list[RelatedTopic] = []
+    for link in section.iter("a"):
+        href = link.get("href")
+        title = text_of(link)
+        if href and title and link.getparent() is not None and link.getparent().tag == "li":
+            related.append(RelatedTopic(title=title, url=absolute(href)))
+    return related
+
+
+def _counterpart(
+    head: _Head, marks: _Landmarks, language: Language, absolute: _Absolute
+) -> str | None:
+    other = "es" if language == "en" else "en"
+    if other in head.alternates:
+        return head.alternates[other]
+    toggle = marks.by_id.get("mplus-lang-toggle")
+    href = toggle.get("href") if toggle is not None else None
+    return absolute(href) if href else None
