@@ -20,7 +20,7 @@ import lxml.html
 
 from crawler.parsing import parse_health_topic
 
-DEFAULT_CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus" / "medlineplus" / "pages"
+DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "medlineplus" / "pages"
 
 
 def _median_seconds(function: Callable[[], object], rounds: int) -> float:

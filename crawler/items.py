@@ -166,6 +166,7 @@ HASHED_FIELDS: tuple[str, ...] = tuple(
     for f in dataclasses.fields(HealthTopicPage)
     if f.name
     not in {
+        "summary_text",  # derived from summary_html, which is hashed
         "last_updated",
         "last_reviewed",
         "date_created",

@@ -11,10 +11,10 @@ import dataclasses
 import hashlib
 import json
 import operator
-from functools import cache
 from typing import Any
 
 from crawler.items import HASHED_FIELDS, HealthTopicPage
+
 
 def normalise_markup(markup: str) -> str:
     """Markup with insignificant whitespace removed: runs collapsed, none between tags.
@@ -33,22 +33,33 @@ def content_hash(page: HealthTopicPage) -> str:
     """
     content = {name: _plain(getattr(page, name)) for name in HASHED_FIELDS}
     content["summary_html"] = normalise_markup(page.summary_html)
-    encoded = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    encoded = json.dumps(content, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
 def _plain(value: Any) -> Any:
     if isinstance(value, list):
-        if value and dataclasses.is_dataclass(value[0]):
+        if value and _is_item_part(value[0]):
             values = _field_values(type(value[0]))
             return [values(part) for part in value]
         return value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    if _is_item_part(value):
         return _field_values(type(value))(value)
     return value
 
 
-@cache
+def _is_item_part(value: object) -> bool:
+    """True for the nested item dataclasses (TopicLink, Institute...)."""
+    return hasattr(type(value), "__dataclass_fields__")
+
+
+_GETTERS: dict[type, operator.attrgetter[Any]] = {}
+
+
 def _field_values(cls: type) -> operator.attrgetter[Any]:
     """A getter returning the tuple of `cls`'s field values, in declaration order."""
-    return operator.attrgetter(*(field.name for field in dataclasses.fields(cls)))
+    getter = _GETTERS.get(cls)
+    if getter is None:
+        names = (field.name for field in dataclasses.fields(cls))
+        getter = _GETTERS[cls] = operator.attrgetter(*names)
+    return getter
