@@ -159,6 +159,77 @@ class HealthTopicPage:
     """When the page was fetched (UTC); None for a page parsed from disk."""
     http_status: int | None = None
     """HTTP status of the fetch; None for a page parsed from disk."""
+    etag: str | None = None
+    """The response's ETag header, kept to revalidate the page on the next crawl."""
+    last_modified: str | None = None
+    """The response's Last-Modified header (as received), kept for the same purpose."""
+
+
+@dataclass(kw_only=True, slots=True)
+class PageNotModified:
+    """A re-crawled page the server answered 304 Not Modified: unchanged, nothing parsed."""
+
+    url: str
+    """Canonical page URL."""
+    language: Language
+    """Page language (from the URL)."""
+    slug: str
+    """Topic slug (from the URL)."""
+    source_url: str
+    """The URL actually fetched."""
+    fetched_at: datetime
+    """When the 304 arrived (UTC)."""
+    etag: str | None = None
+    """ETag sent with the 304 (or the one we asked with)."""
+    last_modified: str | None = None
+    """Last-Modified sent with the 304 (or the one we asked with)."""
+
+
+@dataclass(kw_only=True, slots=True)
+class PageGone:
+    """A topic that no longer exists: answered 404/410, or no longer listed in a full crawl."""
+
+    url: str
+    """Canonical page URL."""
+    language: Language
+    """Page language (from the URL)."""
+    slug: str
+    """Topic slug (from the URL)."""
+    source_url: str | None
+    """The URL fetched; None when the topic was simply no longer listed."""
+    fetched_at: datetime
+    """When it was found gone (UTC)."""
+    http_status: int | None
+    """404 or 410; None when no longer listed."""
+    reason: str
+    """Why it counts as gone, for people reading the observations."""
+
+
+@dataclass(kw_only=True, slots=True)
+class PageFailed:
+    """A topic page that could not be fetched or extracted: an `error` observation."""
+
+    url: str
+    """Canonical page URL (as discovered)."""
+    language: Language
+    """Page language (from the URL)."""
+    slug: str
+    """Topic slug (from the URL)."""
+    source_url: str
+    """The URL fetched."""
+    fetched_at: datetime
+    """When the failure happened (UTC)."""
+    http_status: int | None
+    """The HTTP status, None when no response arrived (timeout, reset, refused)."""
+    error: str
+    """One-line reason."""
+    field: str | None = None
+    """For extraction failures: the field that could not be extracted."""
+
+
+CrawlItem = HealthTopicPage | PageNotModified | PageGone | PageFailed
+"""Everything the spider yields: one per fetched topic URL (plus `PageGone` for topics
+no longer listed)."""
 
 
 HASHED_FIELDS: tuple[str, ...] = tuple(
@@ -166,7 +237,6 @@ HASHED_FIELDS: tuple[str, ...] = tuple(
     for f in dataclasses.fields(HealthTopicPage)
     if f.name
     not in {
-        "summary_text",  # derived from summary_html, which is hashed
         "last_updated",
         "last_reviewed",
         "date_created",
@@ -176,6 +246,8 @@ HASHED_FIELDS: tuple[str, ...] = tuple(
         "source_url",
         "fetched_at",
         "http_status",
+        "etag",
+        "last_modified",
     }
 )
 """The fields whose values make up `content_hash`, in declaration order."""

@@ -168,29 +168,41 @@ def parse_health_topic(
 
 def _parse_document(body: bytes | str, url: str, encoding: str | None) -> HtmlElement:
     if isinstance(body, bytes) and encoding is None:
-        encoding = _declared_encoding(body) or "utf-8"
-    key = (encoding or "").lower()
-    parser = _PARSERS.get(key)
-    if parser is None:
-        parser = _PARSERS[key] = etree.HTMLParser(
-            encoding=encoding or None, remove_comments=True, remove_pis=True, collect_ids=False
-        )
+        encoding = declared_encoding(body) or "utf-8"
     try:
-        root = etree.fromstring(body, parser)
-    except (etree.ParserError, ValueError, LookupError) as error:
+        root = etree.fromstring(body, _parser_for(encoding))
+    except (etree.ParserError, ValueError) as error:
         raise ExtractionError(url, "html", f"unreadable HTML ({error})") from error
     if root is None:
         raise ExtractionError(url, "html", "empty document")
     return root
 
 
+def _parser_for(encoding: str | None) -> etree.HTMLParser:
+    """A cached HTML parser for `encoding`; an encoding libxml2 does not know is read as
+    UTF-8, as browsers ignore an unknown charset label."""
+    key = (encoding or "").lower()
+    parser = _PARSERS.get(key)
+    if parser is None:
+        try:
+            parser = etree.HTMLParser(
+                encoding=encoding or None, remove_comments=True, remove_pis=True, collect_ids=False
+            )
+        except LookupError:
+            parser = _parser_for("utf-8")
+        _PARSERS[key] = parser
+    return parser
+
+
+_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 
 
-def _declared_encoding(body: bytes) -> str | None:
-    """The charset a page declares in a meta tag near its start; a BOM wins."""
-    if body.startswith(b"\xef\xbb\xbf"):
-        return "utf-8"
+def declared_encoding(body: bytes) -> str | None:
+    """The charset a page declares in a meta tag near its start; a byte-order mark wins."""
+    for bom, encoding in _BOMS:
+        if body.startswith(bom):
+            return encoding
     match = _META_CHARSET.search(body, 0, 4096)
     return match[1].decode("ascii") if match else None
 
@@ -463,7 +475,12 @@ def _organizations(text: str) -> list[str]:
     return [name for name in (collapse(part) for part in text.split(";")) if name]
 
 
+_INSTITUTE_NAMED = re.compile(r"\b(?:is the|es el|es la)\s+(?P<name>.+?)\.?$", re.IGNORECASE)
+"""The institute named in plain text: "The primary NIH organization ... is the <name>"."""
+
+
 def _institute(section: HtmlElement | None, absolute: _Absolute) -> Institute | None:
+    """The sidebar's primary NIH institute: its link, or the name its sentence ends with."""
     if section is None:
         return None
     for link in section.iter("a"):
@@ -471,7 +488,11 @@ def _institute(section: HtmlElement | None, absolute: _Absolute) -> Institute | 
         if name:
             href = link.get("href")
             return Institute(name=name, url=absolute(href) if href else None)
-    return None
+    body = next(
+        (div for div in section.iter("div") if "section-body" in (div.get("class") or "")), section
+    )
+    match = _INSTITUTE_NAMED.search(text_of(body))
+    return Institute(name=match["name"], url=None) if match else None
 
 
 def _image(section: HtmlElement | None, absolute: _Absolute) -> Image | None:
@@ -500,12 +521,16 @@ def _related(section: HtmlElement | None, absolute: _Absolute) -> list[RelatedTo
 def _counterpart(
     root: HtmlElement, head: _Head, language: Language, absolute: _Absolute
 ) -> str | None:
-    """The hreflang alternate in the other language, else the language toggle's link."""
+    """The same topic in the other language: the hreflang alternate, else the language
+    toggle's link when it leads to a topic page in the other language (the older
+    template's toggle may lead to the other language's home page instead)."""
     other = "es" if language == "en" else "en"
     if other in head.alternates:
         return head.alternates[other]
     for link in root.iter("a"):
         if link.get("id") == "mplus-lang-toggle":
             href = link.get("href")
-            return absolute(href) if href else None
+            url = absolute(href) if href else None
+            path = topic_path(url) if url else None
+            return url if path is not None and path[1] == other else None
     return None
