@@ -44,8 +44,8 @@ from crawler.parsing.html_text import (
     HtmlElement,
     collapse,
     inner_html,
+    markup_text_blocks,
     sanitise,
-    text_blocks,
     text_of,
 )
 from crawler.urls import canonical_url, topic_path
@@ -87,6 +87,8 @@ class _Landmarks:
     by_id: dict[str, HtmlElement] = field(default_factory=dict)
     h1: HtmlElement | None = None
     also_called: HtmlElement | None = None
+    footer: HtmlElement | None = None
+    lastupdate: HtmlElement | None = None
     section_bodies: list[HtmlElement] = field(default_factory=list)
 
 
@@ -241,13 +243,14 @@ def _head_values(root: HtmlElement, url: str) -> _Head:
 
 
 def _find_landmarks(root: HtmlElement) -> _Landmarks:
-    """One walk over the document finds every element the parser starts from.
+    """One walk over the document finds the elements the parser starts from.
 
     Only the tags that carry landmarks are visited: lxml filters tags in C, which is ten
     times cheaper than a Python loop over every element or an XPath with predicates.
+    Spans, the most numerous, are looked for near the h1 and in the footer only.
     """
     marks = _Landmarks()
-    for element in root.iter("div", "span", "section", "h1"):
+    for element in root.iter("div", "section", "h1", "footer"):
         element_id = element.get("id")
         if element_id and element_id not in marks.by_id:
             marks.by_id[element_id] = element
@@ -259,11 +262,26 @@ def _find_landmarks(root: HtmlElement) -> _Landmarks:
         elif tag == "h1":
             if marks.h1 is None:
                 marks.h1 = element
-        elif tag == "span" and marks.also_called is None:
-            classes = element.get("class")
-            if classes and "alsocalled" in classes:
-                marks.also_called = element
+        elif tag == "footer" and marks.footer is None:
+            marks.footer = element
+    if marks.h1 is not None:
+        title_box = marks.h1.getparent()
+        marks.also_called = _span(title_box if title_box is not None else root, "alsocalled")
+    marks.lastupdate = (
+        _span(marks.footer, "lastupdate", by_id=True) if marks.footer is not None else None
+    )
+    if marks.lastupdate is None:
+        marks.lastupdate = _span(root, "lastupdate", by_id=True)
     return marks
+
+
+def _span(scope: HtmlElement, name: str, *, by_id: bool = False) -> HtmlElement | None:
+    """The first span under `scope` with id `name` (by_id) or with class `name`."""
+    for span in scope.iter("span"):
+        value = span.get("id") if by_id else span.get("class")
+        if value and (value == name if by_id else name in value.split()):
+            return span
+    return None
 
 
 def _first(values: list[str] | None) -> str | None:
@@ -282,15 +300,13 @@ def _page_dates(
     root: HtmlElement, marks: _Landmarks, head: _Head
 ) -> tuple[date | None, date | None]:
     """(last_updated, last_reviewed): the page's printed dates, DC.Date.Modified as fallback."""
-    lastupdate = marks.by_id.get("lastupdate")
+    lastupdate = marks.lastupdate
     if lastupdate is not None:
         holder = lastupdate.getparent()
         text = text_of(holder if holder is not None else lastupdate)
         updated = find_marked_date(text, UPDATED_MARKERS) or parse_written_date(text_of(lastupdate))
     else:
-        footer = root.find(".//footer")
-        if footer is None:
-            footer = marks.by_id.get("mplus-footer")
+        footer = marks.footer if marks.footer is not None else marks.by_id.get("mplus-footer")
         text = text_of(footer if footer is not None else root)
         updated = find_marked_date(text, UPDATED_MARKERS)
     if updated is None:
@@ -322,7 +338,8 @@ def _summary(element: HtmlElement | None, absolute: _Absolute) -> tuple[str, str
             attribution = text_of(paragraph) or None
             _remove_keeping_tail(paragraph)
     sanitise(element, absolute)
-    return inner_html(element), "\n".join(text_blocks(element)), attribution
+    markup = inner_html(element)
+    return markup, "\n".join(markup_text_blocks(markup)), attribution
 
 
 def _remove_keeping_tail(element: HtmlElement) -> None:
@@ -397,9 +414,15 @@ def _section_entries(body: HtmlElement) -> Iterator[HtmlElement]:
 
 
 def _in_sidebar(element: HtmlElement) -> bool:
+    """True inside the sidebar (aside, div.side); the walk stops at the main column."""
     for ancestor in element.iterancestors("aside", "div"):
-        if ancestor.tag == "aside" or "side" in (ancestor.get("class") or "").split():
+        if ancestor.tag == "aside":
             return True
+        classes = (ancestor.get("class") or "").split()
+        if "side" in classes or "side-section" in classes:
+            return True
+        if "main" in classes:
+            return False
     return False
 
 

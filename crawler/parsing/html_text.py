@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable, Iterator
 from typing import cast
@@ -30,37 +31,24 @@ def text_of(element: HtmlElement) -> str:
     return collapse("".join(texts(element)))
 
 
-_BLOCKS = frozenset({"p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "dt", "dd", "pre"})
-_CONTAINERS = frozenset({"ul", "ol", "dl", "div", "section", "blockquote", "table", "tbody"})
-_BLOCK_TAGS = _BLOCKS | _CONTAINERS | {"tr", "td", "th"}
+_BLOCK_BREAK = "\ue000"
+"""A private-use character marking block boundaries while the text is split."""
+_BLOCK_TAG = re.compile(
+    r"</?(?:p|li|h[1-6]|dt|dd|pre|ul|ol|dl|div|section|blockquote|table|tbody|tr|td|th|br)\b[^>]*>",
+    re.IGNORECASE,
+)
+_ANY_TAG = re.compile(r"<[^>]*>")
 
 
-def text_blocks(element: HtmlElement) -> list[str]:
-    """Plain text of `element` as blocks: one entry per p, li, h3... in document order.
+def markup_text_blocks(markup: str) -> list[str]:
+    """Plain text of serialised (sanitised) HTML as blocks: one per p, li, h3... in order.
 
     Inline markup (a, em, strong) stays inside its block; text that sits directly in a
-    container (no p around it) becomes a block of its own.
+    container (no p around it) becomes a block of its own; br breaks a block. Works on
+    the serialised string: two regular expressions beat a Python walk over the tree.
     """
-    blocks: list[str] = []
-    _collect_blocks(element, blocks)
-    return [block for block in blocks if block]
-
-
-def _collect_blocks(container: HtmlElement, blocks: list[str]) -> None:
-    loose: list[str] = [container.text or ""]
-    for child in container:
-        tag = child.tag
-        if tag in _BLOCK_TAGS:
-            blocks.append(collapse("".join(loose)))
-            loose = []
-            if tag in _CONTAINERS or any(grandchild.tag in _BLOCK_TAGS for grandchild in child):
-                _collect_blocks(child, blocks)  # a list, or an li holding a nested list
-            else:
-                blocks.append(text_of(child))
-        else:
-            loose.extend(texts(child))
-        loose.append(child.tail or "")
-    blocks.append(collapse("".join(loose)))
+    text = html.unescape(_ANY_TAG.sub("", _BLOCK_TAG.sub(_BLOCK_BREAK, markup)))
+    return [line for line in (collapse(part) for part in text.split(_BLOCK_BREAK)) if line]
 
 
 _DANGEROUS_TAGS = (
