@@ -63,3 +63,15 @@ def canonical_url(url: str) -> str:
     """
     parts = urlsplit(url)
     return urlunsplit(("https", "medlineplus.gov", parts.path or "/", "", ""))
+
+
+_OLD_HOME = "/medlineplus/"
+"""Before 2016 (or so) topic pages lived at http://www.nlm.nih.gov/medlineplus/<slug>.html."""
+
+
+def modern_url(url: str) -> str:
+    """`url` with the old www.nlm.nih.gov/medlineplus/ location moved to medlineplus.gov."""
+    parts = urlsplit(url)
+    if (parts.hostname or "").lower() == "www.nlm.nih.gov" and parts.path.startswith(_OLD_HOME):
+        return urlunsplit(("https", "medlineplus.gov", parts.path[len(_OLD_HOME) - 1 :], "", ""))
+    return url

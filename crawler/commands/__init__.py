@@ -1,0 +1,1 @@
+"""Subcommands of the `medlineplus-archive` command line, one module each."""

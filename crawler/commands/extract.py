@@ -1,0 +1,46 @@
+"""`extract PAGE.html [--url URL]`: parse one saved page and print its item as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from crawler.commands.common import EXIT_FAILED, EXIT_OK, UsageError
+from crawler.errors import ExtractionError
+from crawler.items import to_jsonable
+from crawler.parsing import parse_health_topic
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "extract",
+        help="parse one saved page and print its item as JSON",
+        description="Parse one saved health-topic page and print its item as one JSON object "
+        "(field names as in DESIGN.md, dates ISO-8601). Exit 1 when the page is not a "
+        "complete health topic.",
+    )
+    parser.add_argument("page", type=Path, metavar="PAGE.html", help="a saved page")
+    parser.add_argument(
+        "--url",
+        help="the URL the page was fetched from, for resolving relative links "
+        "(default: https://medlineplus.gov/<file name>; the page's canonical link wins)",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    page: Path = args.page
+    try:
+        body = page.read_bytes()
+    except OSError as error:
+        raise UsageError(f"cannot read {page}: {error.strerror or error}") from error
+    url = args.url or f"https://medlineplus.gov/{page.name}"
+    try:
+        item = parse_health_topic(body, url)
+    except ExtractionError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    print(json.dumps(to_jsonable(item), ensure_ascii=False, indent=2))
+    return EXIT_OK

@@ -1,0 +1,133 @@
+"""Where topic URLs come from: A-Z index pages, NLM's XML dump, URL lists. Pure functions.
+
+Lenient on the index (its markup is not part of any contract: every link whose path looks
+like a topic page counts) and strict on the topic page itself (the parser decides).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+from lxml import etree
+
+from crawler.errors import CrawlerError
+from crawler.items import Language
+from crawler.urls import MEDLINEPLUS_ORIGIN, modern_url, topic_path
+
+_INDEX_PATH = re.compile(r"^/(?:spanish/)?healthtopics(?:_[a-z]+)?\.html$")
+"""The health-topics index: /healthtopics.html and its letter pages /healthtopics_a.html."""
+
+_XML_LANGUAGES: dict[str, Language] = {"english": "en", "spanish": "es"}
+
+
+class DiscoveryError(CrawlerError):
+    """A discovery source (XML dump, URL file) could not be read."""
+
+
+def index_url(base_url: str, language: Language) -> str:
+    """The health-topics index page of `language` on the site at `base_url`."""
+    prefix = "/spanish" if language == "es" else ""
+    return f"{base_url.rstrip('/')}{prefix}/healthtopics.html"
+
+
+def is_index_url(url: str) -> bool:
+    return bool(_INDEX_PATH.match(urlsplit(url).path))
+
+
+def fetch_url(url: str, base_url: str) -> str:
+    """Where to fetch `url` (a medlineplus.gov or mirror URL): its path on `base_url`."""
+    return base_url.rstrip("/") + (urlsplit(url).path or "/")
+
+
+def on_site(url: str, base_url: str) -> bool:
+    """True for URLs on the crawled site: the base URL's host, or medlineplus.gov itself
+    (index pages link with absolute https://medlineplus.gov URLs even on a mirror)."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"}:
+        return False
+    host = (parts.hostname or "").lower()
+    return host in {urlsplit(base_url).hostname, urlsplit(MEDLINEPLUS_ORIGIN).hostname}
+
+
+@dataclass(frozen=True, slots=True)
+class IndexLinks:
+    """What an index page links to, as fetchable URLs on the crawled site."""
+
+    index_pages: list[str]
+    topic_pages: list[str]
+
+
+def index_links(body: bytes, page_url: str, base_url: str) -> IndexLinks:
+    """Every index page and topic page linked from an index page, deduplicated, in order."""
+    root = etree.fromstring(body, etree.HTMLParser(remove_comments=True)) if body else None
+    index_pages: dict[str, None] = {}
+    topic_pages: dict[str, None] = {}
+    for link in root.iter("a") if root is not None else ():
+        href = link.get("href")
+        if not href:
+            continue
+        url = urljoin(page_url, href.strip())
+        if not on_site(url, base_url):
+            continue
+        if is_index_url(url):
+            index_pages[fetch_url(url, base_url)] = None
+        elif topic_path(url) is not None:
+            topic_pages[fetch_url(url, base_url)] = None
+    return IndexLinks(index_pages=list(index_pages), topic_pages=list(topic_pages))
+
+
+def _safe_xml_parser() -> etree.XMLParser:
+    """No entity expansion, no DTD loading, no network: NLM's dump needs none of them."""
+    return etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False)
+
+
+def read_xml_dump(data: bytes, source: str) -> bytes:
+    """The XML document in `data`: plain, or the first .xml member of a zip file."""
+    if data.startswith(b"PK"):
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                names = [name for name in archive.namelist() if name.lower().endswith(".xml")]
+                if not names:
+                    raise DiscoveryError(f"{source}: zip file holds no .xml file")
+                return archive.read(names[0])
+        except zipfile.BadZipFile as error:
+            raise DiscoveryError(f"{source}: not a readable zip file ({error})") from error
+    return data
+
+
+def xml_topic_urls(data: bytes, source: str, languages: Iterable[Language]) -> list[str]:
+    """Canonical URLs of the `<health-topic>` records of NLM's XML dump, in `languages`."""
+    wanted = set(languages)
+    document = read_xml_dump(data, source)
+    start = document.find(b"<health-topics")
+    if b"<!ENTITY" in document[: start if start >= 0 else len(document)]:
+        # lxml expands internal entities in attribute values even with resolve_entities
+        # off; NLM's dump declares none, so a document that does is refused outright.
+        raise DiscoveryError(f"{source}: declares XML entities; refused (entity expansion)")
+    try:
+        root = etree.fromstring(document, _safe_xml_parser())
+    except etree.XMLSyntaxError as error:
+        raise DiscoveryError(f"{source}: not a readable XML file ({error})") from error
+    if root is None or root.tag != "health-topics":
+        raise DiscoveryError(f"{source}: not a MedlinePlus health-topics XML file")
+    urls: list[str] = []
+    for topic in root.iterchildren("health-topic"):
+        url = modern_url((topic.get("url") or "").strip())
+        language = _XML_LANGUAGES.get((topic.get("language") or "").strip().lower())
+        path = topic_path(url)
+        if path is not None and (language or path[1]) in wanted:
+            urls.append(url)
+    return urls
+
+
+def url_list(text: str) -> Iterator[str]:
+    """The URLs of a URL file: one per line; blank lines and # comments skipped."""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            yield stripped

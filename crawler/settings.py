@@ -1,0 +1,77 @@
+"""Scrapy settings for the health-topic crawler.
+
+Defaults are for the live site: polite (robots.txt with Crawl-delay, about one request
+a second, AutoThrottle, bounded retries with backoff honouring Retry-After) and
+honest (a User-Agent naming the project and a contact URL). Tests override delays and
+the target, never the logic. Settings of our own are prefixed MEDLINEPLUS_ or ARCHIVE_.
+"""
+
+from __future__ import annotations
+
+BOT_NAME = "medlineplus-archive"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+PROJECT_URL = "https://github.com/medlineplus-archive/medlineplus-archive"
+USER_AGENT = f"medlineplus-archive/0.1 (+{PROJECT_URL}; health-topic archiver)"
+
+# --- what to crawl -------------------------------------------------------------------
+MEDLINEPLUS_BASE_URL = "https://medlineplus.gov"
+"""Where pages are fetched from: the live site or any mirror of it. Items always carry
+the canonical https://medlineplus.gov URL."""
+MEDLINEPLUS_LANGUAGES = ["en", "es"]
+
+# --- where the archive lives ---------------------------------------------------------
+ARCHIVE_PATH = "output"
+"""The archive directory (the command line sets it from --archive / $MEDLINEPLUS_ARCHIVE)."""
+
+# --- politeness ----------------------------------------------------------------------
+ROBOTSTXT_OBEY = True
+DOWNLOAD_DELAY = 1.0
+"""Seconds between requests to one host; raised to robots.txt's Crawl-delay when larger."""
+RANDOMIZE_DOWNLOAD_DELAY = False
+CONCURRENT_REQUESTS = 8
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 60.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+DOWNLOAD_TIMEOUT = 60
+DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
+"""A health-topic page is about 100-250 KB; anything above 10 MB is not one."""
+DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+
+RETRY_ENABLED = True
+RETRY_TIMES = 3
+RETRY_HTTP_CODES = [429, 500, 502, 503, 504, 522, 524, 408]
+RETRY_BACKOFF_BASE = 2.0
+"""First retry waits this many seconds, each further one twice as long (capped)."""
+RETRY_BACKOFF_MAX = 120.0
+"""Longest wait before one retry, also the cap on an honoured Retry-After."""
+
+# --- components ----------------------------------------------------------------------
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "crawler.robots.RobotsTxtMiddleware": 100,
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawler.retry_after.RetryAfterMiddleware": 550,
+    "crawler.conditional.ConditionalRequestMiddleware": 560,
+}
+EXTENSIONS = {
+    "scrapy.extensions.throttle.AutoThrottle": None,
+    "crawler.crawl_delay.CrawlDelayThrottle": 0,
+    "crawler.progress.Progress": 500,
+}
+ITEM_PIPELINES = {
+    "pipelines.validate.ValidatePipeline": 100,
+    "pipelines.dedupe.DedupePipeline": 200,
+    "pipelines.snapshot.SnapshotPipeline": 300,
+}
+
+PROGRESS_INTERVAL = 30.0
+"""Seconds between progress log lines when not on a terminal."""
+
+LOG_LEVEL = "INFO"
+FEED_EXPORT_ENCODING = "utf-8"

@@ -1,0 +1,326 @@
+"""The `health_topics` spider: discover every health-topic page, fetch it, extract it.
+
+Discovery sources (one per run): the A-Z index pages (default), NLM's XML dump
+(`from_xml`), a file of URLs (`urls`) or single pages (`url`). Every fetched topic URL
+ends in exactly one item: `HealthTopicPage`, `PageNotModified` (304), `PageGone`
+(404/410) or `PageFailed`. In a full index crawl, topics the archive holds that the
+index no longer lists are reported by `unlisted_topics()` for the archive to mark gone.
+
+Run it with `medlineplus-archive crawl` or `scrapy crawl health_topics -a base_url=...`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from scrapy import Request, Spider
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
+
+from crawler.discovery import (
+    DiscoveryError,
+    fetch_url,
+    index_links,
+    index_url,
+    is_index_url,
+    url_list,
+    xml_topic_urls,
+)
+from crawler.errors import ExtractionError
+from crawler.items import (
+    LANGUAGES,
+    CrawlItem,
+    Language,
+    PageFailed,
+    PageGone,
+    PageNotModified,
+)
+from crawler.parsing import parse_health_topic
+from crawler.parsing.health_topic import declared_encoding
+from crawler.urls import canonical_url, topic_path
+
+logger = logging.getLogger(__name__)
+
+GONE_STATUSES = (404, 410)
+HANDLED_STATUSES = [304, *GONE_STATUSES]
+
+
+class SpiderArgumentError(ValueError):
+    """A spider argument is malformed; the message says which and why."""
+
+
+def parse_languages(value: str | Iterable[str] | None) -> tuple[Language, ...]:
+    """ "en,es" (or a list) -> ("en", "es"); raises SpiderArgumentError on an unknown code."""
+    if value is None:
+        return LANGUAGES
+    codes = value.split(",") if isinstance(value, str) else list(value)
+    chosen: list[Language] = []
+    for code in (c.strip().lower() for c in codes):
+        if not code:
+            continue
+        language = next((known for known in LANGUAGES if known == code), None)
+        if language is None:
+            raise SpiderArgumentError(f"unknown language {code!r} (choose from en, es)")
+        if language not in chosen:
+            chosen.append(language)
+    if not chosen:
+        raise SpiderArgumentError("no language chosen (choose from en, es)")
+    return tuple(chosen)
+
+
+def _as_list(value: str | Iterable[str] | None) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part for part in value.split() if part]
+    return list(value)
+
+
+class HealthTopicsSpider(Spider):
+    """Crawl MedlinePlus health-topic pages (see the module docstring)."""
+
+    name = "health_topics"
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        languages: str | Iterable[str] | None = None,
+        limit: str | int | None = None,
+        from_xml: str | None = None,
+        urls: str | None = None,
+        url: str | Iterable[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.base_url_argument = base_url
+        self.languages = parse_languages(languages)
+        try:
+            self.limit = int(limit) if limit not in (None, "") else None
+        except ValueError as error:
+            raise SpiderArgumentError(f"limit must be a whole number, not {limit!r}") from error
+        if self.limit is not None and self.limit < 1:
+            raise SpiderArgumentError("limit must be at least 1")
+        self.from_xml = from_xml
+        self.urls_file = urls
+        self.single_urls = _as_list(url)
+        self.scheduled: set[str] = set()
+        """Canonical URLs of the topic pages requested so far."""
+        self.listed: set[str] = set()
+        """Canonical URLs of the topics the discovery source listed (even past --limit)."""
+
+    # --- set-up ------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        base = self.base_url_argument or self.settings.get("MEDLINEPLUS_BASE_URL")
+        return str(base).rstrip("/")
+
+    @property
+    def discovery(self) -> str:
+        """Which discovery source this run uses: index, xml, urls or url."""
+        if self.from_xml:
+            return "xml"
+        if self.urls_file:
+            return "urls"
+        if self.single_urls:
+            return "url"
+        return "index"
+
+    def is_full_crawl(self) -> bool:
+        """True when the run saw the whole index of every language: only then can a topic
+        missing from it be called gone."""
+        return self.discovery == "index" and self.limit is None and self.languages == LANGUAGES
+
+    def unlisted_topics(self, known: Iterable[str]) -> list[str]:
+        """Of the `known` canonical topic URLs, those this full crawl did not find listed."""
+        if not self.is_full_crawl():
+            return []
+        return sorted(url for url in known if url not in self.listed)
+
+    async def start(self) -> AsyncIterator[Any]:
+        host = urlsplit(self.base_url).hostname
+        if host:
+            self.allowed_domains = [host]
+        source = self.discovery
+        if source == "index":
+            for language in self.languages:
+                yield Request(index_url(self.base_url, language), callback=self.parse_index)
+        elif source == "xml":
+            assert self.from_xml is not None
+            if urlsplit(self.from_xml).scheme in {"http", "https"}:
+                yield Request(self.from_xml, callback=self.parse_xml_dump)
+            else:
+                data = _read_local(self.from_xml)
+                for request in self._topic_requests(
+                    xml_topic_urls(data, self.from_xml, self.languages)
+                ):
+                    yield request
+        elif source == "urls":
+            assert self.urls_file is not None
+            text = _read_local(self.urls_file).decode("utf-8", errors="replace")
+            for request in self._topic_requests(url_list(text)):
+                yield request
+        else:
+            for request in self._topic_requests(self.single_urls):
+                yield request
+
+    # --- discovery -----------------------------------------------------------------------
+    def parse_index(self, response: Response) -> Iterator[Request]:
+        self._inc("archive/discovery/index_pages")
+        links = index_links(response.body, response.url, self.base_url)
+        for page in links.index_pages:
+            if is_index_url(page):
+                yield Request(page, callback=self.parse_index)
+        yield from self._topic_requests(links.topic_pages)
+
+    def parse_xml_dump(self, response: Response) -> Iterator[Request]:
+        try:
+            urls = xml_topic_urls(response.body, response.url, self.languages)
+        except DiscoveryError as error:
+            logger.error("%s", error)
+            self._inc("archive/discovery/xml_error")
+            return
+        yield from self._topic_requests(urls)
+
+    def _topic_requests(self, urls: Iterable[str]) -> Iterator[Request]:
+        for url in urls:
+            path = topic_path(url)
+            if path is None:
+                logger.warning("not a health-topic URL, skipped: %s", url)
+                self._inc("archive/discovery/out_of_scope")
+                continue
+            if path[1] not in self.languages:
+                continue
+            canonical = canonical_url(url)
+            self.listed.add(canonical)
+            if canonical in self.scheduled:
+                continue
+            if self.limit is not None and len(self.scheduled) >= self.limit:
+                continue
+            self.scheduled.add(canonical)
+            self._inc("archive/discovery/topics")
+            yield Request(
+                fetch_url(url, self.base_url),
+                callback=self.parse_topic,
+                errback=self.topic_failed,
+                meta={"canonical_url": canonical, "handle_httpstatus_list": HANDLED_STATUSES},
+            )
+
+    # --- topic pages ---------------------------------------------------------------------
+    def parse_topic(self, response: Response) -> Iterator[CrawlItem]:
+        canonical: str = response.meta["canonical_url"]
+        slug, language = topic_path(canonical) or ("", "en")
+        now = datetime.now(UTC)
+        etag = _header(response, b"ETag")
+        last_modified = _header(response, b"Last-Modified")
+        if response.status == 304:
+            self._inc("archive/pages/not_modified")
+            yield PageNotModified(
+                url=canonical,
+                language=language,
+                slug=slug,
+                source_url=response.url,
+                fetched_at=now,
+                etag=etag or _header_sent(response, b"If-None-Match"),
+                last_modified=last_modified or _header_sent(response, b"If-Modified-Since"),
+            )
+            return
+        if response.status in GONE_STATUSES:
+            self._inc("archive/pages/gone")
+            yield PageGone(
+                url=canonical,
+                language=language,
+                slug=slug,
+                source_url=response.url,
+                fetched_at=now,
+                http_status=response.status,
+                reason=f"HTTP {response.status}",
+            )
+            return
+        try:
+            page = parse_health_topic(response.body, response.url, encoding=_encoding(response))
+        except ExtractionError as error:
+            self._inc(f"archive/pages/extract_error/{error.field}")
+            logger.warning("extraction failed: %s", error)
+            yield PageFailed(
+                url=canonical,
+                language=language,
+                slug=slug,
+                source_url=response.url,
+                fetched_at=now,
+                http_status=response.status,
+                error=error.reason,
+                field=error.field,
+            )
+            return
+        self._inc("archive/pages/parsed")
+        page.fetched_at = now
+        page.http_status = response.status
+        page.etag = etag
+        page.last_modified = last_modified
+        yield page
+
+    def topic_failed(self, failure: Failure) -> Iterator[PageFailed]:
+        request: Request = failure.request  # type: ignore[attr-defined]
+        canonical: str = request.meta["canonical_url"]
+        slug, language = topic_path(canonical) or ("", "en")
+        status: int | None = None
+        error = failure.value
+        if isinstance(error, HttpError):
+            status = error.response.status
+            reason = f"HTTP {status}"
+        else:
+            reason = f"{type(error).__name__}: {failure.getErrorMessage()}".strip()
+        if _is_robots_refusal(failure):
+            self._inc("archive/pages/robots_forbidden")
+            logger.info("robots.txt forbids %s: not fetched", request.url)
+            return
+        self._inc(f"archive/pages/fetch_error/{status or type(error).__name__}")
+        yield PageFailed(
+            url=canonical,
+            language=language,
+            slug=slug,
+            source_url=request.url,
+            fetched_at=datetime.now(UTC),
+            http_status=status,
+            error=reason,
+        )
+
+    def _inc(self, key: str) -> None:
+        if self.crawler.stats is not None:
+            self.crawler.stats.inc_value(key)
+
+
+def _read_local(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise SpiderArgumentError(f"cannot read {path}: {error.strerror or error}") from error
+
+
+def _header(response: Response, name: bytes) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None
+
+
+def _header_sent(response: Response, name: bytes) -> str | None:
+    value = response.request.headers.get(name) if response.request is not None else None
+    return value.decode("latin-1") if value else None
+
+
+def _encoding(response: Response) -> str | None:
+    """The page's own charset declaration wins; the HTTP header only when it has none."""
+    if declared_encoding(response.body):
+        return None
+    encoding = getattr(response, "encoding", None)
+    return str(encoding) if encoding else None
+
+
+def _is_robots_refusal(failure: Failure) -> bool:
+    return isinstance(failure.value, IgnoreRequest) and "robots" in str(failure.value).lower()

@@ -1,0 +1,86 @@
+"""The archive's exception root and its subclasses.
+
+Every message names the archive path (or the file) it is about and says what to do
+next, so the command line can print it as a one-line error without a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class ArchiveError(Exception):
+    """Root of every error raised by the archive modules (schema, store, load, verify)."""
+
+    def __init__(self, message: str, *, path: Path | str | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        """The archive directory or file the error is about, when there is one."""
+        super().__init__(message)
+
+
+class ArchiveNotFoundError(ArchiveError):
+    """The path is missing or is not an archive (no `_archive.json` marker)."""
+
+
+class ArchiveLockedError(ArchiveError):
+    """Another process holds the archive's write lock (a crawl is writing it)."""
+
+    def __init__(self, path: Path, pid: int | None) -> None:
+        self.pid = pid
+        """The process id recorded by the lock holder, None when it could not be read."""
+        holder = f"pid {pid}" if pid is not None else "pid unknown"
+        super().__init__(
+            f"another crawl is writing {path} ({holder}); wait for it to finish "
+            "or pass a different --archive",
+            path=path,
+        )
+
+
+class ArchiveSchemaError(ArchiveError):
+    """The archive cannot be used with this code: a newer schema version, or a directory
+    that holds something other than an archive."""
+
+    def __init__(
+        self, message: str, *, path: Path | str | None = None, newer_version: int | None = None
+    ) -> None:
+        self.newer_version = newer_version
+        """The schema version found, when the cause is a version newer than this code reads."""
+        super().__init__(message, path=path)
+
+
+class ArchiveCorruptError(ArchiveError):
+    """A committed file of the archive (marker, manifest or Parquet part) cannot be read."""
+
+
+class UnknownRunError(ArchiveError):
+    """A run id that is not among the archive's committed runs."""
+
+    def __init__(self, run_id: str, path: Path) -> None:
+        self.run_id = run_id
+        """The run id that was asked for."""
+        super().__init__(
+            f"no committed run {run_id!r} in {path}; `medlineplus-archive runs` lists them",
+            path=path,
+        )
+
+
+class RunStateError(ArchiveError):
+    """A run was used out of order: written after commit or abort, a run id reused or
+    not later than the last committed run, a record that belongs to another run."""
+
+
+class InvalidRecordError(ArchiveError):
+    """An item or record cannot be archived: a required value is missing or has the
+    wrong type. Names the table, the column and, when known, the page."""
+
+    def __init__(self, table: str, column: str, reason: str, *, url: str | None = None) -> None:
+        self.table = table
+        """The table the value was going to."""
+        self.column = column
+        """The column (item field) at fault."""
+        self.reason = reason
+        """What is wrong with the value."""
+        self.url = url
+        """The page the value came from, when known."""
+        where = f" ({url})" if url else ""
+        super().__init__(f"cannot archive {table}.{column}{where}: {reason}")

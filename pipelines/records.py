@@ -1,0 +1,271 @@
+"""Typed rows of the archive besides page content, and the run manifest.
+
+`Observation` (one fetch of one page in one run) and `RunRecord` (one crawl run) are
+the observations and runs tables; `JournalArticleRecord` is the journal_articles table;
+`VersionRecord` stamps a `HealthTopicPage` with the run that stored it. `RunManifest`
+is the `_runs/<run_id>.json` file that commits a run. Like the items, these classes are
+the single source of truth for their tables' columns (see `pipelines.schema`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal, TypeVar, get_args
+
+from crawler.items import HealthTopicPage, Language, to_jsonable
+
+Outcome = Literal["new", "unchanged", "same_date_edit", "error", "gone"]
+"""What one fetch of a page found.
+
+* new: a version not stored before (a first sighting, or the date was bumped);
+* unchanged: a version already stored (also a 304 answer);
+* same_date_edit: the content changed but the page's date did not;
+* error: the fetch or the extraction failed; says nothing about the page itself;
+* gone: the page no longer exists (404/410, or dropped from the site's topic list).
+"""
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+SUCCESS_OUTCOMES: tuple[Outcome, ...] = ("new", "unchanged", "same_date_edit")
+"""Outcomes of a fetch that showed the page (so the topic is live)."""
+
+RunStatus = Literal["success", "partial", "failed"]
+"""How a committed run ended.
+
+* success: the crawl went through its whole list of pages;
+* partial: stopped early on purpose (--limit, Ctrl-C, a close-spider condition);
+  what it observed is committed, but topics it did not reach say nothing;
+* failed: the crawl could not do its job (robots.txt or the topic list unreachable,
+  too many errors); what it did observe is still committed.
+"""
+RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
+
+
+@dataclass(kw_only=True, slots=True)
+class Observation:
+    """One fetch of one health-topic page in one run: a row of the observations table."""
+
+    run_id: str
+    """The run that made the fetch."""
+    observed_at: datetime
+    """When the response arrived (timezone-aware, stored as UTC)."""
+    url: str
+    """Canonical page URL (https://medlineplus.gov/...), the key for conditional requests."""
+    source_url: str
+    """The URL actually fetched (a mirror's URL when crawling a mirror)."""
+    language: Language
+    """Page language."""
+    slug: str
+    """Topic slug, e.g. "lungcancer"."""
+    outcome: Outcome
+    """What the fetch found; see `Outcome`."""
+    http_status: int | None = None
+    """HTTP status of the response; None when no response arrived (DNS error, timeout)."""
+    revalidated: bool = False
+    """True when the server answered 304 Not Modified to a conditional request."""
+    last_updated: date | None = None
+    """The version's "last updated" date: of the page parsed, or of the stored version a
+    304 confirmed. None for errors and gone pages."""
+    content_hash: str | None = None
+    """The version's content hash, alongside `last_updated`."""
+    error: str | None = None
+    """What went wrong, for outcome "error" (and optionally "gone")."""
+    error_field: str | None = None
+    """The item field that could not be extracted, when extraction failed."""
+    etag: str | None = None
+    """The response's ETag header, as received."""
+    last_modified: str | None = None
+    """The response's Last-Modified header, as received (not parsed)."""
+
+
+@dataclass(kw_only=True, slots=True)
+class RunRecord:
+    """One crawl run: a row of the runs table, also kept in the run's manifest."""
+
+    run_id: str
+    """Sortable unique id, e.g. "20261124T002400Z-3fa2" (see `pipelines.store.new_run_id`)."""
+    started_at: datetime
+    """When the crawl started (timezone-aware, stored as UTC)."""
+    finished_at: datetime
+    """When the crawl finished, just before the run was committed."""
+    status: RunStatus
+    """How the run ended; see `RunStatus`."""
+    finish_reason: str | None = None
+    """The crawler's own close reason, e.g. "finished", "shutdown", "closespider_pagecount"."""
+    pages_fetched: int = 0
+    """Responses received for health-topic pages, 304s included."""
+    pages_new: int = 0
+    """Observations with outcome "new"."""
+    pages_unchanged: int = 0
+    """Observations with outcome "unchanged"."""
+    pages_same_date_edit: int = 0
+    """Observations with outcome "same_date_edit"."""
+    pages_error: int = 0
+    """Observations with outcome "error"."""
+    pages_gone: int = 0
+    """Observations with outcome "gone"."""
+    settings_digest: str
+    """sha256 of the crawl settings that shape results (base URL, languages, limits...)."""
+    base_url: str
+    """The site crawled: https://medlineplus.gov or a mirror's base URL."""
+    languages: list[Language] = field(default_factory=list)
+    """Languages crawled."""
+    discovery: str
+    """How pages were found: "sitemap", "xml", "urls", "url"... as the crawler names it."""
+    failure_reasons: list[str] = field(default_factory=list)
+    """Why the run is "failed" or "partial", one reason per entry; empty for a success."""
+
+    def count(self, outcome: Outcome) -> int:
+        """The run's count of observations with `outcome`."""
+        value: int = getattr(self, outcome_count_field(outcome))
+        return value
+
+
+def outcome_count_field(outcome: Outcome) -> str:
+    """The `RunRecord` field counting `outcome`, e.g. "pages_gone"."""
+    return f"pages_{outcome}"
+
+
+@dataclass(kw_only=True, slots=True)
+class JournalArticleRecord:
+    """A journal article the first time it is seen on a topic: a row of journal_articles."""
+
+    language: Language
+    """Language of the topic page that listed the article."""
+    slug: str
+    """Slug of the topic page that listed the article."""
+    pmid: str
+    """PubMed id; articles whose URL carries none are not archived."""
+    title: str
+    """Link text as first seen, "Article: " prefix included."""
+    url: str
+    """PubMed URL as first seen."""
+    position: int
+    """0-based position in the section when first seen."""
+    first_seen_run: str
+    """The run that first saw the article on this topic."""
+    first_seen_at: datetime
+    """When that run fetched the page (UTC)."""
+
+
+@dataclass(kw_only=True, slots=True, frozen=True)
+class VersionRecord:
+    """A page version as stored: the page and the run that first observed it."""
+
+    page: HealthTopicPage
+    """The extracted page; its (language, slug, last_updated, content_hash) is the key."""
+    run_id: str
+    """The run that stored the version (transaction time)."""
+    observed_at: datetime
+    """When that run fetched it (UTC)."""
+
+
+@dataclass(kw_only=True, slots=True, frozen=True)
+class ManifestFile:
+    """One Parquet file committed by a run."""
+
+    table: str
+    """The table the file belongs to, e.g. "topics"."""
+    path: str
+    """Path relative to the archive root, with "/" separators: "topics/part-<run_id>.parquet"."""
+    rows: int
+    """Number of rows in the file."""
+    bytes: int
+    """File size in bytes."""
+    sha256: str
+    """sha256 (hex) of the file's bytes."""
+
+
+MANIFEST_FORMAT = "medlineplus-archive/run-manifest"
+_Record = TypeVar("_Record")
+
+
+@dataclass(kw_only=True, slots=True, frozen=True)
+class RunManifest:
+    """The `_runs/<run_id>.json` file: written last, it is what commits a run."""
+
+    run_id: str
+    """The run committed."""
+    schema_version: int
+    """`pipelines.schema.SCHEMA_VERSION` of the code that wrote the run."""
+    committed_at: datetime
+    """When the manifest was written (UTC)."""
+    files: tuple[ManifestFile, ...]
+    """Every file of the run, one per table."""
+    run: RunRecord
+    """The run record (also the run's row in the runs table)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The manifest as plain JSON types."""
+        return {
+            "format": MANIFEST_FORMAT,
+            "schema_version": self.schema_version,
+            "run_id": self.run_id,
+            "committed_at": self.committed_at.isoformat(),
+            "files": [to_jsonable(entry) for entry in self.files],
+            "run": to_jsonable(self.run),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunManifest:
+        """Parse a manifest; raises ValueError, TypeError or KeyError when malformed."""
+        if data.get("format") != MANIFEST_FORMAT:
+            raise ValueError(f"not a run manifest (format {data.get('format')!r})")
+        return cls(
+            run_id=_decode(str, data["run_id"]),
+            schema_version=_decode(int, data["schema_version"]),
+            committed_at=_decode(datetime, data["committed_at"]),
+            files=tuple(decode_dataclass(ManifestFile, entry) for entry in data["files"]),
+            run=decode_dataclass(RunRecord, data["run"]),
+        )
+
+
+def decode_dataclass(cls: type[_Record], data: Mapping[str, Any]) -> _Record:
+    """Build a flat record dataclass from the JSON `to_jsonable` made of it.
+
+    Missing fields take their defaults; unknown keys are an error (they mean a newer writer).
+    """
+    if not isinstance(data, Mapping):
+        raise TypeError(f"{cls.__name__}: expected an object, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown fields {sorted(unknown)}")
+    values = {name: _decode(hints[name], value) for name, value in data.items()}
+    return cls(**values)
+
+
+def _decode(hint: Any, value: Any) -> Any:
+    """`value` (plain JSON) as the Python type `hint`, checked."""
+    origin = typing.get_origin(hint)
+    if origin is types.UnionType or origin is typing.Union:
+        if value is None:
+            return None
+        (inner,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        return _decode(inner, value)
+    if origin is Literal:
+        if value not in typing.get_args(hint):
+            raise ValueError(f"{value!r} is not one of {typing.get_args(hint)}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise TypeError(f"expected a list, got {type(value).__name__}")
+        (inner,) = typing.get_args(hint)
+        return [_decode(inner, item) for item in value]
+    if hint is datetime:
+        return datetime.fromisoformat(_checked(str, value))
+    if hint is date:
+        return date.fromisoformat(_checked(str, value))
+    if hint is int and isinstance(value, bool):
+        raise TypeError(f"expected int, got {value!r}")
+    return _checked(hint, value)
+
+
+def _checked(kind: type, value: Any) -> Any:
+    if not isinstance(value, kind):
+        raise TypeError(f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
+    return value

@@ -1,0 +1,314 @@
+"""Snapshot pipeline: every observation and new version of a crawl, committed as one run.
+
+Opens the archive for writing when the crawl starts (lock, recovery of uncommitted
+leftovers), buffers rows through the store's `RunWriter`, and when the spider closes
+marks unlisted topics gone (full crawls only), decides the run's status, and commits:
+one Parquet file per table, moved into place, the manifest written last. A crawl that
+dies before that leaves nothing the readers see.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import Counter
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Self
+
+from scrapy import signals
+from scrapy.utils.defer import deferred_from_coro
+
+from crawler.items import PageFailed, PageGone, PageNotModified
+from crawler.urls import MEDLINEPLUS_ORIGIN
+from pipelines.dedupe import ClassifiedPage
+from pipelines.errors import ArchiveError
+from pipelines.records import Observation, RunRecord, RunStatus
+from pipelines.store import ArchiveStore, RunWriter, TopicKey, new_run_id
+
+if TYPE_CHECKING:
+    from scrapy import Spider
+    from scrapy.crawler import Crawler
+    from scrapy.settings import BaseSettings
+
+logger = logging.getLogger(__name__)
+
+EXIT_SUCCESS = 0
+EXIT_FAILED = 1
+EXIT_ARCHIVE_UNUSABLE = 3
+
+DIGESTED_SETTINGS = (
+    "MEDLINEPLUS_BASE_URL",
+    "DOWNLOAD_DELAY",
+    "CONCURRENT_REQUESTS_PER_DOMAIN",
+    "AUTOTHROTTLE_ENABLED",
+    "ROBOTSTXT_OBEY",
+    "RETRY_TIMES",
+    "USER_AGENT",
+    "ARCHIVE_MAX_ERROR_SHARE",
+)
+"""Settings that change what a crawl fetches or how; their digest is kept per run."""
+
+
+def settings_digest(settings: BaseSettings) -> str:
+    """sha256 (first 16 hex digits) of the settings that shape a crawl."""
+    values = {name: settings.get(name) for name in DIGESTED_SETTINGS}
+    encoded = json.dumps(values, sort_keys=True, default=str).encode("utf-8")
+    return hashlib.sha256(encoded).hexdigest()[:16]
+
+
+def topic_url(topic: TopicKey) -> str:
+    """The canonical URL of a topic."""
+    prefix = "/spanish" if topic.language == "es" else ""
+    return f"{MEDLINEPLUS_ORIGIN}{prefix}/{topic.slug}.html"
+
+
+class SnapshotPipeline:
+    """Writes each crawl as one committed run of the archive."""
+
+    def __init__(self, crawler: Crawler, archive_path: str, max_error_share: float) -> None:
+        self.crawler = crawler
+        self.archive_path = archive_path
+        self.max_error_share = max_error_share
+        self.store: ArchiveStore | None = None
+        self.writer: RunWriter | None = None
+        self.started_at = datetime.now(UTC)
+        self.extraction_failures: Counter[str] = Counter()
+        self.pages_answered = 0
+        """Topic pages the server answered (200 or 304): the base of the error share."""
+        self.pages_fetched = 0
+        """Topic URLs fetched (every observation but the "no longer listed" ones)."""
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        pipeline = cls(
+            crawler,
+            crawler.settings.get("ARCHIVE_PATH"),
+            crawler.settings.getfloat("ARCHIVE_MAX_ERROR_SHARE", 0.05),
+        )
+        crawler.signals.connect(pipeline.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
+        return pipeline
+
+    # --- start ----------------------------------------------------------------------------
+    def open_spider(self) -> None:
+        self.started_at = datetime.now(UTC)
+        try:
+            self.store = ArchiveStore.open(self.archive_path)
+            self.writer = self.store.begin_run(new_run_id(self.started_at), self.started_at)
+        except ArchiveError as error:
+            logger.error("archive unusable: %s", error)
+            self._set("archive/run/exit_code", EXIT_ARCHIVE_UNUSABLE)
+            self._set("archive/run/error", str(error))
+            if self.store is not None:
+                self.store.close()
+                self.store = None
+            return
+        self._set("archive/run/id", self.writer.run_id)
+
+    def spider_opened(self) -> None:
+        """Stop at once a crawl whose archive could not be opened: nothing would be kept."""
+        engine = self.crawler.engine
+        if self.writer is None and engine is not None:
+            deferred_from_coro(engine.close_spider_async(reason="archive_unusable"))
+
+    # --- items ----------------------------------------------------------------------------
+    def process_item(self, item: Any) -> Any:
+        writer = self.writer
+        if writer is None:
+            return item
+        observation = self._observation(writer, item)
+        if observation is None:
+            return item
+        writer.add_observation(observation)
+        self._inc(f"archive/observations/{observation.outcome}")
+        if not (isinstance(item, PageGone) and item.source_url is None):
+            self.pages_fetched += 1
+        if isinstance(item, ClassifiedPage):
+            page = item.page
+            observed_at = page.fetched_at or datetime.now(UTC)
+            if item.outcome != "unchanged" and writer.add_version(page, writer.run_id, observed_at):
+                self._inc("archive/versions/written")
+            added = writer.add_journal_articles(page, writer.run_id, observed_at)
+            if added:
+                self._inc("archive/journal_articles/written", added)
+        return item
+
+    def _observation(self, writer: RunWriter, item: Any) -> Observation | None:
+        run_id = writer.run_id
+        if isinstance(item, ClassifiedPage):
+            page = item.page
+            self.pages_answered += 1
+            return Observation(
+                run_id=run_id,
+                observed_at=page.fetched_at or datetime.now(UTC),
+                url=page.url,
+                source_url=page.source_url,
+                language=page.language,
+                slug=page.slug,
+                outcome=item.outcome,
+                http_status=page.http_status,
+                last_updated=page.last_updated,
+                content_hash=page.content_hash,
+                etag=page.etag,
+                last_modified=page.last_modified,
+            )
+        if isinstance(item, PageNotModified):
+            self.pages_answered += 1
+            latest = writer.index.latest.get(TopicKey(item.language, item.slug))
+            return Observation(
+                run_id=run_id,
+                observed_at=item.fetched_at,
+                url=item.url,
+                source_url=item.source_url,
+                language=item.language,
+                slug=item.slug,
+                outcome="unchanged",
+                http_status=304,
+                revalidated=True,
+                last_updated=latest.last_updated if latest else None,
+                content_hash=latest.content_hash if latest else None,
+                etag=item.etag,
+                last_modified=item.last_modified,
+            )
+        if isinstance(item, PageFailed):
+            if item.field is not None:
+                self.pages_answered += 1
+                self.extraction_failures[item.field] += 1
+            return Observation(
+                run_id=run_id,
+                observed_at=item.fetched_at,
+                url=item.url,
+                source_url=item.source_url,
+                language=item.language,
+                slug=item.slug,
+                outcome="error",
+                http_status=item.http_status,
+                error=item.error,
+                error_field=item.field,
+            )
+        if isinstance(item, PageGone):
+            return Observation(
+                run_id=run_id,
+                observed_at=item.fetched_at,
+                url=item.url,
+                source_url=item.source_url or item.url,
+                language=item.language,
+                slug=item.slug,
+                outcome="gone",
+                http_status=item.http_status,
+                error=item.reason,
+            )
+        return None
+
+    # --- end ------------------------------------------------------------------------------
+    def spider_closed(self, spider: Spider, reason: str) -> None:
+        writer, store = self.writer, self.store
+        if writer is None or store is None:
+            return
+        try:
+            if reason == "finished":
+                self._mark_unlisted_gone(writer, spider)
+            status, failures = self._status(spider, reason, writer)
+            record = self._run_record(writer, spider, reason, status, failures)
+            manifest = writer.commit(record)
+        except (ArchiveError, OSError) as error:
+            logger.error("run %s not committed: %s", writer.run_id, error)
+            writer.abort()
+            self._set("archive/run/exit_code", EXIT_ARCHIVE_UNUSABLE)
+            self._set("archive/run/error", str(error))
+        else:
+            logger.info(
+                "run %s committed (%s): %s", manifest.run_id, status, dict(writer.outcome_counts())
+            )
+            self._set("archive/run/status", status)
+            self._set("archive/run/exit_code", EXIT_FAILED if status == "failed" else EXIT_SUCCESS)
+        finally:
+            self.writer = None
+            store.close()
+            self.store = None
+
+    def _mark_unlisted_gone(self, writer: RunWriter, spider: Spider) -> None:
+        unlisted = getattr(spider, "unlisted_topics", None)
+        if unlisted is None:
+            return
+        live = {topic_url(topic): topic for topic in writer.index.live_topics}
+        now = datetime.now(UTC)
+        for url in unlisted(live):
+            topic = live[url]
+            self.process_item(
+                PageGone(
+                    url=url,
+                    language=topic.language,  # type: ignore[arg-type]
+                    slug=topic.slug,
+                    source_url=None,
+                    fetched_at=now,
+                    http_status=None,
+                    reason="no longer listed in the health-topics index",
+                )
+            )
+
+    def _status(
+        self, spider: Spider, reason: str, writer: RunWriter
+    ) -> tuple[RunStatus, list[str]]:
+        failures: list[str] = []
+        if self.pages_answered and self.extraction_failures:
+            failed = sum(self.extraction_failures.values())
+            share = failed / self.pages_answered
+            if share > self.max_error_share:
+                fields = ", ".join(
+                    f"{field} ({count})" for field, count in self.extraction_failures.most_common()
+                )
+                failures.append(
+                    f"layout drift: {failed} of {self.pages_answered} pages"
+                    f" ({share:.0%}) failed extraction, over the {self.max_error_share:.0%}"
+                    f" threshold; missing fields: {fields}"
+                )
+        unfetched = writer.outcome_counts().get("error", 0) - sum(self.extraction_failures.values())
+        if self.pages_fetched and unfetched / self.pages_fetched > self.max_error_share:
+            failures.append(
+                f"{unfetched} of {self.pages_fetched} pages could not be fetched"
+                f" ({unfetched / self.pages_fetched:.0%}), over the"
+                f" {self.max_error_share:.0%} threshold"
+            )
+        stats = self.crawler.stats
+        discovered = int(stats.get_value("archive/discovery/topics", 0)) if stats else 0
+        if reason == "finished" and discovered == 0:
+            failures.append("no topic page was discovered (index or URL list unreachable?)")
+        if failures:
+            return "failed", failures
+        if reason != "finished" or getattr(spider, "limit", None) is not None:
+            return "partial", []
+        return "success", []
+
+    def _run_record(
+        self, writer: RunWriter, spider: Spider, reason: str, status: RunStatus, failures: list[str]
+    ) -> RunRecord:
+        counts = writer.outcome_counts()
+        settings = self.crawler.settings
+        return RunRecord(
+            run_id=writer.run_id,
+            started_at=self.started_at,
+            finished_at=datetime.now(UTC),
+            status=status,
+            finish_reason=reason,
+            pages_fetched=self.pages_fetched,
+            pages_new=counts.get("new", 0),
+            pages_unchanged=counts.get("unchanged", 0),
+            pages_same_date_edit=counts.get("same_date_edit", 0),
+            pages_error=counts.get("error", 0),
+            pages_gone=counts.get("gone", 0),
+            settings_digest=settings_digest(settings),
+            base_url=str(getattr(spider, "base_url", settings.get("MEDLINEPLUS_BASE_URL"))),
+            languages=list(getattr(spider, "languages", ())),
+            discovery=str(getattr(spider, "discovery", "index")),
+            failure_reasons=failures,
+        )
+
+    def _inc(self, key: str, count: int = 1) -> None:
+        if self.crawler.stats is not None:
+            self.crawler.stats.inc_value(key, count)
+
+    def _set(self, key: str, value: Any) -> None:
+        if self.crawler.stats is not None:
+            self.crawler.stats.set_value(key, value)

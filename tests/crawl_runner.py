@@ -1,0 +1,59 @@
+"""Run `medlineplus-archive crawl` in a subprocess against a local server (tests only).
+
+Scrapy's reactor cannot be restarted in one process, so every crawl of a test runs the
+real command line in a child process, exactly as a scheduled job would.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+QUICK = ["--delay", "0", "--concurrency", "4", "-s", "RETRY_BACKOFF_BASE=0.05"]
+"""Options for tests that are not about politeness: no delay between requests."""
+
+PERMISSIVE_ROBOTS = b"User-agent: *\nDisallow: /privatetopic.html\nDisallow: /ency/\n"
+"""The fixture site's robots.txt without its Crawl-delay (tests not about politeness)."""
+
+
+@dataclass(frozen=True)
+class CrawlResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def __str__(self) -> str:
+        return f"exit {self.returncode}\n--- stderr ---\n{self.stderr[-4000:]}"
+
+
+def run_cli(*arguments: str | Path, timeout: float = 180) -> CrawlResult:
+    """Run `medlineplus-archive ARGUMENTS...` and return its exit code and output."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "crawler.cli", *map(str, arguments)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return CrawlResult(completed.returncode, completed.stdout, completed.stderr)
+
+
+def crawl(base_url: str, archive: Path, *options: str | Path) -> CrawlResult:
+    """One crawl of the site at `base_url` into `archive`."""
+    return run_cli("crawl", "--base-url", base_url, "--archive", archive, *options)
+
+
+def observations(archive: Path) -> pd.DataFrame:
+    """Every observation of the archive (committed runs only), oldest run first."""
+    frame = pd.read_parquet(archive / "observations")
+    return frame.sort_values(["run_id", "observed_at"]).reset_index(drop=True)
+
+
+def last_run(archive: Path) -> pd.DataFrame:
+    """The observations of the newest committed run."""
+    frame = observations(archive)
+    return frame[frame["run_id"] == frame["run_id"].max()].reset_index(drop=True)
