@@ -39,24 +39,46 @@ def is_index_url(url: str) -> bool:
     return bool(_INDEX_PATH.match(urlsplit(url).path))
 
 
+def site_path(url: str, base_url: str) -> str:
+    """The path of `url` within the site: a mirror's own path prefix is taken off.
+
+    `file:///srv/site/acne.html` with base `file:///srv/site` is `/acne.html`, as is
+    `https://medlineplus.gov/acne.html` with any base.
+    """
+    path = urlsplit(url).path or "/"
+    prefix = urlsplit(base_url).path.rstrip("/")
+    if (
+        prefix
+        and urlsplit(url).netloc == urlsplit(base_url).netloc
+        and path.startswith(prefix + "/")
+    ):
+        return path[len(prefix) :]
+    return path
+
+
 def fetch_url(url: str, base_url: str) -> str:
     """Where to fetch `url` (a medlineplus.gov or mirror URL): its path on `base_url`."""
-    return base_url.rstrip("/") + (urlsplit(url).path or "/")
+    return base_url.rstrip("/") + site_path(url, base_url)
 
 
 def on_site(url: str, base_url: str) -> bool:
-    """True for URLs on the crawled site: the base URL's host, or medlineplus.gov itself
-    (index pages link with absolute https://medlineplus.gov URLs even on a mirror)."""
+    """True for URLs on the crawled site: the base URL's host (a `file:` base: any file URL),
+    or medlineplus.gov itself (index pages link with absolute https://medlineplus.gov
+    URLs even on a mirror)."""
     parts = urlsplit(url)
+    base = urlsplit(base_url)
+    if parts.scheme == "file":
+        return base.scheme == "file"
     if parts.scheme not in {"http", "https"}:
         return False
     host = (parts.hostname or "").lower()
-    return host in {urlsplit(base_url).hostname, urlsplit(MEDLINEPLUS_ORIGIN).hostname}
+    return host in {base.hostname, urlsplit(MEDLINEPLUS_ORIGIN).hostname}
 
 
 @dataclass(frozen=True, slots=True)
 class IndexLinks:
-    """What an index page links to, as fetchable URLs on the crawled site."""
+    """What an index page links to: index pages as fetchable URLs, topics as canonical
+    https://medlineplus.gov URLs (the spider maps them onto the crawled site)."""
 
     index_pages: list[str]
     topic_pages: list[str]
@@ -74,10 +96,11 @@ def index_links(body: bytes, page_url: str, base_url: str) -> IndexLinks:
         url = urljoin(page_url, href.strip())
         if not on_site(url, base_url):
             continue
-        if is_index_url(url):
-            index_pages[fetch_url(url, base_url)] = None
-        elif topic_path(url) is not None:
-            topic_pages[fetch_url(url, base_url)] = None
+        live = MEDLINEPLUS_ORIGIN + site_path(url, base_url)
+        if is_index_url(live):
+            index_pages[fetch_url(live, base_url)] = None
+        elif topic_path(live) is not None:
+            topic_pages[live] = None
     return IndexLinks(index_pages=list(index_pages), topic_pages=list(topic_pages))
 
 

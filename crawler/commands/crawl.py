@@ -28,15 +28,16 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "committed run. Discovers topics from the A-Z index pages unless --from-xml, "
         "--urls or --url says otherwise. Re-crawls revalidate pages with the previous "
         "run's ETag/Last-Modified. Exit 0 on success, 1 when the run failed (e.g. more "
-        "than 5%% of pages failed extraction), 2 on bad usage, 3 when the archive is "
+        "than 5% of pages failed extraction), 2 on bad usage, 3 when the archive is "
         "locked or unusable.",
     )
     add_archive_option(parser)
     parser.add_argument(
         "--base-url",
         metavar="URL",
-        help="fetch from this site instead of https://medlineplus.gov (a mirror or a "
-        "local copy); items keep their canonical https://medlineplus.gov URLs",
+        help="fetch from this site instead of https://medlineplus.gov: a mirror, or a "
+        "local copy as file:///path/to/site; items keep their canonical "
+        "https://medlineplus.gov URLs",
     )
     parser.add_argument(
         "--languages",
@@ -99,9 +100,15 @@ def _validate(args: argparse.Namespace) -> None:
         raise UsageError("--delay must be 0 or more seconds")
     if args.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
-    for url in [args.base_url, *(args.url or [])]:
-        if url is not None and urlsplit(url).scheme not in {"http", "https"}:
-            raise UsageError(f"not an http(s) URL: {url}")
+    if args.base_url is not None:
+        base = urlsplit(args.base_url)
+        if base.scheme == "file" and not Path(base.path).is_dir():
+            raise UsageError(f"--base-url: no such directory: {base.path}")
+        if base.scheme not in {"http", "https", "file"}:
+            raise UsageError(f"--base-url takes an http(s):// or file:// URL, not {args.base_url}")
+    for url in args.url or []:
+        if urlsplit(url).scheme not in {"http", "https"}:
+            raise UsageError(f"--url takes an http(s) URL, not {url}")
     for option, path in (("--urls", args.urls), ("--from-xml", args.from_xml)):
         if path is None or urlsplit(path).scheme in {"http", "https"}:
             continue
@@ -123,6 +130,8 @@ def crawl_settings(args: argparse.Namespace) -> Any:
     overrides: dict[str, Any] = {
         "ARCHIVE_PATH": archive_path(args),
         "DOWNLOAD_DELAY": args.delay,
+        # AutoThrottle starts from the chosen delay, not from its own default
+        "AUTOTHROTTLE_START_DELAY": args.delay,
         "CONCURRENT_REQUESTS_PER_DOMAIN": args.concurrency,
         "CONCURRENT_REQUESTS": max(args.concurrency, 8),
         "AUTOTHROTTLE_TARGET_CONCURRENCY": float(args.concurrency),

@@ -29,7 +29,6 @@ from crawler.discovery import (
     fetch_url,
     index_links,
     index_url,
-    is_index_url,
     url_list,
     xml_topic_urls,
 )
@@ -175,8 +174,7 @@ class HealthTopicsSpider(Spider):
         self._inc("archive/discovery/index_pages")
         links = index_links(response.body, response.url, self.base_url)
         for page in links.index_pages:
-            if is_index_url(page):
-                yield Request(page, callback=self.parse_index)
+            yield Request(page, callback=self.parse_index)
         yield from self._topic_requests(links.topic_pages)
 
     def parse_xml_dump(self, response: Response) -> Iterator[Request]:
