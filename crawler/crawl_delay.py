@@ -73,7 +73,7 @@ class CrawlDelayThrottle(AutoThrottle):
         engine = self.crawler.engine
         slot = engine.downloader.slots.get(host) if engine is not None else None
         if slot is not None:
-            slot.delay = max(slot.delay, delay)
+            self._apply_floor(host, slot)
 
     def _response_downloaded(self, response: Response, request: Request, spider: Spider) -> None:
         key, slot = self._get_slot(request, spider)
@@ -85,5 +85,15 @@ class CrawlDelayThrottle(AutoThrottle):
 
     def _apply_floor(self, key: str, slot: Slot) -> None:
         floor = self.crawl_delays.get(key)
-        if floor is not None and slot.delay < floor:
-            slot.delay = floor
+        if floor is None:
+            return
+        slot.delay = max(slot.delay, floor)
+        _no_jitter(slot)
+
+
+def _no_jitter(slot: Slot) -> None:
+    """A Crawl-delay is a minimum: no random variation may take a wait below it."""
+    if hasattr(slot, "jitter"):
+        slot.jitter = 0.0  # Scrapy >= 2.19 (its randomize_delay is a deprecated alias)
+    else:
+        slot.randomize_delay = False

@@ -29,7 +29,8 @@ ARCHIVE_PATH = "output"
 ROBOTSTXT_OBEY = True
 DOWNLOAD_DELAY = 1.0
 """Seconds between requests to one host; raised to robots.txt's Crawl-delay when larger."""
-RANDOMIZE_DOWNLOAD_DELAY = False
+DOWNLOAD_DELAY_JITTER = 0
+"""No random variation of the delay (Scrapy >= 2.19; older Scrapy randomises it +-50%)."""
 CONCURRENT_REQUESTS = 8
 CONCURRENT_REQUESTS_PER_DOMAIN = 2
 AUTOTHROTTLE_ENABLED = True

@@ -77,7 +77,11 @@ def test_index_links_are_lenient_on_markup_and_strict_on_scope() -> None:
       <a>no href</a>
     </body></html>"""
     links = index_links(body, f"{BASE}/healthtopics_a.html", BASE)
-    assert links.topic_pages == [f"{BASE}/asthma.html", f"{BASE}/allergy.html", f"{BASE}/acne.html"]
+    assert links.topic_pages == [
+        "https://medlineplus.gov/asthma.html",
+        "https://medlineplus.gov/allergy.html",
+        "https://medlineplus.gov/acne.html",
+    ]
     assert links.index_pages == [f"{BASE}/healthtopics_b.html"]
 
 

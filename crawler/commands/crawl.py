@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=2,
         metavar="N",
         help="parallel requests to the site (default 2)",
+    )
+    parser.add_argument(
+        "--stats-json",
+        metavar="FILE",
+        help="write the crawl's final statistics (Scrapy's and ours, archive/...) as JSON",
     )
     parser.add_argument(
         "--log-level",
@@ -146,6 +152,13 @@ def crawl_settings(args: argparse.Namespace) -> Any:
     return settings
 
 
+def write_stats(path: Path, stats: dict[str, Any]) -> None:
+    """The stats as JSON (datetimes ISO-8601), written atomically."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(stats, indent=2, sort_keys=True, default=str) + "\n")
+    temporary.replace(path)
+
+
 def run(args: argparse.Namespace) -> int:
     _validate(args)
     from scrapy.crawler import CrawlerProcess
@@ -171,6 +184,8 @@ def run(args: argparse.Namespace) -> int:
     )
     process.start()
     stats = crawler.stats.get_stats() if crawler.stats is not None else {}
+    if args.stats_json:
+        write_stats(Path(args.stats_json), stats)
     exit_code = stats.get("archive/run/exit_code")
     if exit_code is None:
         logger.error("the crawl ended before its run could be committed")

@@ -1,0 +1,233 @@
+"""Benchmark: whole crawls of a local mirror of N topic pages on 127.0.0.1.
+
+The mirror serves the real pages of ../shared/corpus/medlineplus/pages replicated under
+distinct slugs (each copy's canonical URL rewritten), with ETag / Last-Modified / 304,
+from a separate process. Reported, in one run, as ratios measured in this process:
+
+* full-pipeline pages/s (`medlineplus-archive crawl`) against a bare Scrapy spider that
+  only downloads the same URLs with the same download settings (the ceiling);
+* an unchanged re-crawl's time and bytes received relative to the first crawl;
+* peak RSS of a crawl of 10x the pages relative to the N-page one.
+
+Usage: python bench/crawl.py [--pages 2000] [--scale 10] [--concurrency 8]
+Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import multiprocessing
+import re
+import subprocess
+import sys
+import tempfile
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "medlineplus" / "pages"
+LAST_MODIFIED = formatdate(1_700_000_000, usegmt=True)
+_COPY = re.compile(r"^/t(\d+)-([a-z0-9]+)\.html$")
+
+# --- the mirror ---------------------------------------------------------------------------
+
+
+def _pages(corpus: Path) -> dict[str, bytes]:
+    return {path.stem: path.read_bytes() for path in sorted(corpus.glob("*.html"))}
+
+
+class _Mirror(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    pages: ClassVar[dict[str, bytes]] = {}
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+    def do_GET(self) -> None:
+        if self.path == "/robots.txt":
+            self._send(200, b"User-agent: *\nDisallow: /ency/\n", "text/plain")
+            return
+        match = _COPY.match(self.path)
+        page = self.pages.get(match[2]) if match else None
+        if match is None or page is None:
+            self._send(404, b"not found", "text/plain")
+            return
+        etag = '"' + hashlib.sha1(self.path.encode()).hexdigest() + '"'
+        if self.headers.get("If-None-Match") == etag:
+            self.send_response(304)
+            self.send_header("ETag", etag)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        copy = f"t{match[1]}-{match[2]}"
+        body = page.replace(f"/{match[2]}.html".encode(), f"/{copy}.html".encode())
+        self._send(200, body, "text/html; charset=utf-8", {"ETag": etag})
+
+    def _send(
+        self, status: int, body: bytes, content_type: str, extra: dict[str, str] | None = None
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Last-Modified", LAST_MODIFIED)
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _serve(corpus: str, port_queue: Any) -> None:
+    _Mirror.pages = _pages(Path(corpus))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Mirror)
+    server.daemon_threads = True
+    port_queue.put(server.server_address[1])
+    server.serve_forever()
+
+
+def _url_file(directory: Path, slugs: list[str], count: int) -> Path:
+    path = directory / f"urls-{count}.txt"
+    lines = [f"https://medlineplus.gov/t{n:06d}-{slugs[n % len(slugs)]}.html" for n in range(count)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+# --- the crawls ----------------------------------------------------------------------------
+
+_MEASURED = """
+import json, resource, sys, time
+started = time.perf_counter()
+from crawler.cli import main
+code = main(sys.argv[2:])
+json.dump({"exit": code, "seconds": time.perf_counter() - started,
+           "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss},
+          open(sys.argv[1], "w"))
+"""
+
+_BARE = """
+import json, resource, sys, time
+from scrapy import Request, Spider
+from scrapy.crawler import CrawlerProcess
+
+class Bare(Spider):
+    name = "bare"
+    async def start(self):
+        for line in open(sys.argv[3]):
+            path = line.strip().removeprefix("https://medlineplus.gov")
+            yield Request(sys.argv[2] + path, callback=self.parse)
+    def parse(self, response):
+        return None
+
+started = time.perf_counter()
+process = CrawlerProcess(json.loads(sys.argv[4]))
+crawler = process.create_crawler(Bare)
+process.crawl(crawler)
+process.start()
+stats = crawler.stats.get_stats()
+json.dump({"exit": 0, "seconds": time.perf_counter() - started,
+           "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+           "response_bytes": stats.get("downloader/response_bytes", 0),
+           "responses": stats.get("response_received_count", 0)},
+          open(sys.argv[1], "w"))
+"""
+
+
+def _download_settings(concurrency: int) -> dict[str, Any]:
+    """What both crawls share: no delay, no AutoThrottle, the same concurrency."""
+    return {
+        "DOWNLOAD_DELAY": 0,
+        "AUTOTHROTTLE_ENABLED": False,
+        "CONCURRENT_REQUESTS": concurrency,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": concurrency,
+        "ROBOTSTXT_OBEY": True,
+        "LOG_LEVEL": "WARNING",
+        "TELNETCONSOLE_ENABLED": False,
+    }
+
+
+def _run(script: str, result: Path, *arguments: str) -> dict[str, Any]:
+    subprocess.run([sys.executable, "-c", script, str(result), *arguments], check=True)
+    figures: dict[str, Any] = json.loads(result.read_text())
+    return figures
+
+
+def _full_crawl(
+    work: Path, base_url: str, urls: Path, archive: Path, concurrency: int, name: str
+) -> dict[str, Any]:
+    stats_file = work / f"{name}-stats.json"
+    settings = _download_settings(concurrency)
+    overrides = [f"{key}={value}" for key, value in settings.items() if key != "LOG_LEVEL"]
+    arguments = ["crawl", "--base-url", base_url, "--urls", str(urls), "--archive", str(archive)]
+    arguments += ["--delay", "0", "--concurrency", str(concurrency), "--log-level", "WARNING"]
+    arguments += ["--stats-json", str(stats_file), "-s", "PROGRESS_INTERVAL=0"]
+    for override in overrides:
+        arguments += ["-s", override]
+    figures = _run(_MEASURED, work / f"{name}.json", *arguments)
+    stats = json.loads(stats_file.read_text())
+    figures["response_bytes"] = stats.get("downloader/response_bytes", 0)
+    figures["responses"] = stats.get("response_received_count", 0)
+    figures["observations"] = {
+        key.removeprefix("archive/observations/"): value
+        for key, value in stats.items()
+        if key.startswith("archive/observations/")
+    }
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=CORPUS)
+    parser.add_argument("--pages", type=int, default=2000)
+    parser.add_argument("--scale", type=int, default=10, help="the large crawl is N x pages")
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    pages = _pages(args.corpus)
+    if not pages:
+        print(f"error: no pages under {args.corpus}", file=sys.stderr)
+        return 2
+    ports: Any = multiprocessing.Queue()
+    server = multiprocessing.Process(target=_serve, args=(str(args.corpus), ports), daemon=True)
+    server.start()
+    try:
+        base_url = f"http://127.0.0.1:{ports.get(timeout=30)}"
+        with tempfile.TemporaryDirectory(prefix="bench-crawl-") as directory:
+            work = Path(directory)
+            slugs = sorted(pages)
+            small = _url_file(work, slugs, args.pages)
+            large = _url_file(work, slugs, args.pages * args.scale)
+            first = _full_crawl(work, base_url, small, work / "a", args.concurrency, "first")
+            bare = _run(
+                _BARE,
+                work / "bare.json",
+                base_url,
+                str(small),
+                json.dumps(_download_settings(args.concurrency)),
+            )
+            again = _full_crawl(work, base_url, small, work / "a", args.concurrency, "again")
+            big = _full_crawl(work, base_url, large, work / "b", args.concurrency, "large")
+    finally:
+        server.terminate()
+        server.join()
+    result = {
+        "benchmark": "crawl",
+        "pages": args.pages,
+        "concurrency": args.concurrency,
+        "full_pages_per_s": round(args.pages / first["seconds"], 1),
+        "bare_pages_per_s": round(args.pages / bare["seconds"], 1),
+        "full_over_bare": round(bare["seconds"] / first["seconds"], 3),
+        "recrawl_time_ratio": round(again["seconds"] / first["seconds"], 3),
+        "recrawl_bytes_ratio": round(again["response_bytes"] / first["response_bytes"], 4),
+        "large_pages": args.pages * args.scale,
+        "rss_mb": round(first["max_rss_kb"] / 1024, 1),
+        "large_rss_mb": round(big["max_rss_kb"] / 1024, 1),
+        "large_rss_ratio": round(big["max_rss_kb"] / first["max_rss_kb"], 3),
+        "runs": {"first": first, "bare": bare, "again": again, "large": big},
+    }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
