@@ -142,6 +142,7 @@ def _download_settings(concurrency: int) -> dict[str, Any]:
         "CONCURRENT_REQUESTS": concurrency,
         "CONCURRENT_REQUESTS_PER_DOMAIN": concurrency,
         "ROBOTSTXT_OBEY": True,
+        "CONCURRENT_ITEMS": 8,
         "LOG_LEVEL": "WARNING",
         "TELNETCONSOLE_ENABLED": False,
     }
