@@ -227,6 +227,28 @@ class PageFailed:
     """For extraction failures: the field that could not be extracted."""
 
 
+@dataclass(kw_only=True, slots=True)
+class RawResponse:
+    """An HTTP exchange as received, kept to archive new versions in WARC files."""
+
+    url: str
+    """The URL fetched (a mirror's URL when crawling a mirror)."""
+    status: int
+    """HTTP status."""
+    reason: str
+    """HTTP reason phrase ("OK")."""
+    headers: list[tuple[str, str]]
+    """Response headers as received, in order."""
+    body: bytes
+    """The page as received (transfer and content encodings already decoded)."""
+    request_path: str
+    """Path and query of the request line."""
+    request_headers: list[tuple[str, str]]
+    """Request headers as sent."""
+    fetched_at: datetime
+    """When the response arrived (UTC)."""
+
+
 CrawlItem = HealthTopicPage | PageNotModified | PageGone | PageFailed
 """Everything the spider yields: one per fetched topic URL (plus `PageGone` for topics
 no longer listed)."""
