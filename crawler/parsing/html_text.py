@@ -51,28 +51,26 @@ def markup_text_blocks(markup: str) -> list[str]:
     return [line for line in (collapse(part) for part in text.split(_BLOCK_BREAK)) if line]
 
 
-_DANGEROUS_TAGS = (
+_ACTIVE_CONTAINERS = (
     "script",
     "style",
     "iframe",
-    "frame",
     "frameset",
     "object",
-    "embed",
     "applet",
     "form",
-    "input",
     "button",
     "textarea",
     "select",
-    "link",
-    "meta",
-    "base",
     "svg",
     "math",
     "template",
     "noscript",
 )
+"""Removed with everything inside them."""
+_ACTIVE_VOIDS = ("embed", "frame", "input", "link", "meta", "base", "param", "source", "track")
+"""Removed, keeping what follows: libxml2 may nest the next elements inside these
+void elements (`<embed><p>...</p></embed>`), and that text belongs to the summary."""
 _URL_ATTRIBUTES = frozenset({"href", "src", "action", "formaction", "xlink:href", "background"})
 _ACTIVE_SCHEME = re.compile(r"^(?:javascript|vbscript|data):", re.IGNORECASE)
 _IGNORED_IN_SCHEME = re.compile(r"[\x00-\x20\x7f]+")
@@ -85,7 +83,8 @@ def sanitise(element: HtmlElement, absolute: Callable[[str], str]) -> None:
     Removes script-like elements (with their content), event-handler and style
     attributes, and any URL with a javascript:, vbscript: or data: scheme.
     """
-    etree.strip_elements(element, *_DANGEROUS_TAGS, with_tail=False)
+    etree.strip_elements(element, *_ACTIVE_CONTAINERS, with_tail=False)
+    etree.strip_tags(element, *_ACTIVE_VOIDS)
     for node in element.iter():
         names = cast("list[str]", node.keys())
         if not names:  # most summary elements (p, li) carry no attribute at all
