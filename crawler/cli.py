@@ -12,18 +12,23 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from crawler.commands import crawl, extract
-from crawler.commands.common import EXIT_ARCHIVE, EXIT_USAGE, UsageError
+from crawler.commands import changes, crawl, extract, history, runs, snapshot, verify
+from crawler.commands.common import (
+    EXIT_USAGE,
+    CommandLineParser,
+    UsageError,
+    archive_exit_code,
+)
 from pipelines.errors import ArchiveError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandLineParser(
         prog="medlineplus-archive",
         description="Crawl MedlinePlus health-topic pages into a versioned Parquet archive.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (crawl, extract):
+    for command in (crawl, extract, runs, snapshot, history, changes, verify):
         command.register(commands)
     return parser
 
@@ -38,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except ArchiveError as error:
         print(f"error: {error}", file=sys.stderr)
-        return EXIT_ARCHIVE
+        return archive_exit_code(error)
     return status
 
 

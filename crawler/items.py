@@ -163,6 +163,9 @@ class HealthTopicPage:
     """The response's ETag header, kept to revalidate the page on the next crawl."""
     last_modified: str | None = None
     """The response's Last-Modified header (as received), kept for the same purpose."""
+    raw: RawResponse | None = field(default=None, repr=False, compare=False)
+    """The HTTP exchange as received, for the archive's WARC file; not a column of the
+    archive nor part of the JSON form (see NOT_ARCHIVED)."""
 
 
 @dataclass(kw_only=True, slots=True)
@@ -270,15 +273,25 @@ HASHED_FIELDS: tuple[str, ...] = tuple(
         "http_status",
         "etag",
         "last_modified",
+        "raw",
     }
 )
 """The fields whose values make up `content_hash`, in declaration order."""
 
 
+NOT_ARCHIVED: tuple[str, ...] = ("raw",)
+"""HealthTopicPage fields kept out of the archive's tables and of the JSON form: the raw
+response goes to the run's WARC file instead."""
+
+
 def to_jsonable(value: Any) -> Any:
     """Turn an item (or any part of one) into plain JSON types: dates as ISO-8601 strings."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {
+            f.name: to_jsonable(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if f.name not in NOT_ARCHIVED
+        }
     if isinstance(value, list | tuple):
         return [to_jsonable(v) for v in value]
     if isinstance(value, datetime | date):

@@ -18,23 +18,28 @@ The two clocks (DESIGN.md section 3):
 The current version of a topic is the one it showed most recently (a page reverted to
 an older text makes that version current again); "live" means its latest sighting
 (stored version or observation other than error) is not `gone`.
+
+Snapshots are computed from the sightings log (`pipelines.versions`), which holds about
+one row per version rather than one per observation, then only the row groups holding
+the versions selected are read (`ArchiveStore.read_versions`): loading a snapshot of a
+ten-year archive reads little more than the snapshot itself.
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from crawler.items import LANGUAGES
 from pipelines.errors import UnknownRunError
 from pipelines.schema import TOPIC_KEY, VERSION_KEY, TableName
-from pipelines.store import ArchiveStore, current_version_keys, gone_topic_keys
+from pipelines.store import ArchiveStore
 
 AsOf = date | str | None
 """None (now), a date (valid time) or a committed run id (transaction time)."""
@@ -46,7 +51,7 @@ _ORDER = ["run_id", "observed_at"]
 class _RunCut:
     """Transaction time: the runs up to and including one run."""
 
-    run_ids: tuple[str, ...]
+    last_run: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +59,7 @@ class _DateCut:
     """Valid time: versions dated on or before `day`; gone-ness observed before `until`."""
 
     day: date
-    until: pd.Timestamp
+    until: datetime
 
 
 def open_archive(path: Path | str) -> Archive:
@@ -65,6 +70,11 @@ def open_archive(path: Path | str) -> Archive:
 def _to_pandas(table: pa.Table) -> pd.DataFrame:
     frame: pd.DataFrame = table.to_pandas(types_mapper=pd.ArrowDtype)
     return frame
+
+
+def _sorted(table: pa.Table, by: list[str]) -> pd.DataFrame:
+    """`table` sorted (stably) by `by`, as a DataFrame with a fresh index."""
+    return _to_pandas(table.sort_by([(name, "ascending") for name in by]))
 
 
 class Archive:
@@ -92,31 +102,44 @@ class Archive:
 
     def runs(self) -> pd.DataFrame:
         """One row per committed run, oldest first."""
-        return self._sorted(_to_pandas(self._table("runs")), ["run_id"])
+        return _sorted(self._table("runs"), ["run_id"])
 
-    def observations(self, run_id: str | None = None) -> pd.DataFrame:
-        """Every fetch of every committed run (of `run_id` only, when given), in order."""
-        frame = _to_pandas(self._table("observations"))
+    def observations(
+        self, run_id: str | None = None, *, slug: str | None = None, language: str | None = None
+    ) -> pd.DataFrame:
+        """Every fetch of every committed run, in order; of one run (`run_id`) and/or one
+        topic (`slug`, `language`) only, when given: those read only what they need, where
+        all of them is millions of rows in a long-kept archive."""
+        where = None
+        if language is not None:
+            _check_language(language)
+            where = ds.field("language") == language
+        if slug is not None:
+            where = (
+                ds.field("slug") == slug if where is None else where & (ds.field("slug") == slug)
+            )
+        if run_id is None and where is None:
+            return _sorted(self._table("observations"), _ORDER)
         if run_id is not None:
             self._check_run(run_id)
-            frame = frame[frame["run_id"] == run_id]
-        return self._sorted(frame, _ORDER)
+        runs = None if run_id is None else [run_id]
+        table = self.store.read_table("observations", where=where, run_ids=runs)
+        return _sorted(table, _ORDER)
 
     # versions
 
     def topics(self, as_of: AsOf = None) -> pd.DataFrame:
         """One row per topic: its version as of `as_of` (see the module docstring)."""
-        selected = self._selected_versions(as_of)
-        frame = _to_pandas(self._table("topics")).merge(selected, on=list(VERSION_KEY))
-        return self._sorted(frame, list(TOPIC_KEY))
+        positions = self._selected_positions(as_of)
+        return _sorted(self.store.read_topic_rows(positions), list(TOPIC_KEY))
 
     def history(self, slug: str, language: str = "en") -> pd.DataFrame:
         """Every stored version of one topic, oldest first (empty when unknown)."""
         _check_language(language)
-        table = self._table("topics").filter(
-            (ds.field("slug") == slug) & (ds.field("language") == language)
-        )
-        return self._sorted(_to_pandas(table), ["last_updated", *_ORDER])
+        stored = self.store.stored_versions()
+        mask = pc.and_(pc.equal(stored["slug"], slug), pc.equal(stored["language"], language))
+        positions = pc.indices_nonzero(mask)
+        return _sorted(self.store.read_topic_rows(positions), ["last_updated", *_ORDER])
 
     def links(
         self, slug: str | None = None, language: str | None = None, as_of: AsOf = None
@@ -138,10 +161,17 @@ class Archive:
         table = _filter_topic(self._table("journal_articles"), slug, language)
         cut = self._cut(as_of)
         if isinstance(cut, _RunCut):
-            table = table.filter(ds.field("first_seen_run").isin(list(cut.run_ids)))
+            table = table.filter(pc.less_equal(table["first_seen_run"], cut.last_run))
         elif isinstance(cut, _DateCut):
-            table = table.filter(ds.field("first_seen_at") < cut.until.to_pydatetime())
-        return self._sorted(_to_pandas(table), [*TOPIC_KEY, "first_seen_run", "position"])
+            table = table.filter(ds.field("first_seen_at") < cut.until)
+        return _sorted(table, [*TOPIC_KEY, "first_seen_run", "position"])
+
+    def changes(self, a: AsOf, b: AsOf, *, language: str | None = None) -> pd.DataFrame:
+        """What changed between `a` and `b`: one row per changed topic
+        (`pipelines.changes.changes_frame`)."""
+        from pipelines.changes import changes_frame  # imports this module
+
+        return changes_frame(self, a, b, language=language)
 
     # internals
 
@@ -150,16 +180,6 @@ class Archive:
         if table not in self._tables:
             self._tables[table] = self.store.read_table(table)
         return self._tables[table]
-
-    @functools.cached_property
-    def _version_keys(self) -> pd.DataFrame:
-        """One row per stored version: VERSION_KEY, run_id, observed_at."""
-        return _to_pandas(self._table("topics").select([*VERSION_KEY, *_ORDER]))
-
-    @functools.cached_property
-    def _sightings(self) -> pd.DataFrame:
-        """Observations reduced to what version selection needs."""
-        return _to_pandas(self._table("observations").select([*VERSION_KEY, *_ORDER, "outcome"]))
 
     def _check_run(self, run_id: str) -> int:
         try:
@@ -174,7 +194,7 @@ class Archive:
             raise TypeError("as_of: pass a datetime.date (valid time) or a run id, not a datetime")
         if isinstance(as_of, str):
             if as_of in self.run_ids:
-                return _RunCut(self.run_ids[: self._check_run(as_of) + 1])
+                return _RunCut(as_of)
             text = as_of
             try:
                 # The command line passes dates as text; run ids never parse as dates.
@@ -182,48 +202,40 @@ class Archive:
             except ValueError:
                 raise UnknownRunError(text, self.path) from None
         if isinstance(as_of, date):
-            until = datetime.combine(as_of + timedelta(days=1), time(), UTC)
-            return _DateCut(as_of, pd.Timestamp(until))
+            return _DateCut(as_of, datetime.combine(as_of + timedelta(days=1), time(), UTC))
         raise TypeError(f"as_of: expected None, a date or a run id, got {type(as_of).__name__}")
 
-    def _selected_versions(self, as_of: AsOf) -> pd.DataFrame:
-        """VERSION_KEY of the version of each topic as of `as_of`, live topics only."""
+    def _selected_versions(self, as_of: AsOf) -> pa.Table:
+        """VERSION_KEY and run_id of the version of each topic as of `as_of`, live topics only."""
+        stored = self.store.stored_versions()
+        return stored.take(self._selected_positions(as_of)).select([*VERSION_KEY, "run_id"])
+
+    def _selected_positions(self, as_of: AsOf) -> pa.Array:
+        """Rows of `stored_versions()` of the version of each topic as of `as_of`, live only."""
         cut = self._cut(as_of)
-        versions, observations = self._version_keys, self._sightings
+        selector = self.store.selector()
         if isinstance(cut, _RunCut):
-            versions = versions[versions["run_id"].isin(cut.run_ids)]
-            observations = observations[observations["run_id"].isin(cut.run_ids)]
-        if isinstance(cut, _DateCut):
-            dated = versions[versions["last_updated"] <= cut.day]
-            selected = current_version_keys(dated, observations, by_date=True)
-            versions = versions[versions["observed_at"] < cut.until]
-            observations = observations[observations["observed_at"] < cut.until]
+            rows = selector.current(cut.last_run)
+        elif isinstance(cut, _DateCut):
+            rows = selector.by_date(cut.day, cut.until)
         else:
-            selected = current_version_keys(versions, observations)
-        gone = gone_topic_keys(versions, observations)
-        marked = selected.merge(gone, on=list(TOPIC_KEY), how="left", indicator=True)
-        return marked.loc[marked["_merge"] == "left_only", list(VERSION_KEY)]
+            rows = selector.current()
+        return pa.array(rows, pa.int64())
 
     def _entries(
         self, table: TableName, slug: str | None, language: str | None, as_of: AsOf
     ) -> pd.DataFrame:
-        selected = self._selected_versions(as_of)
-        entries = _to_pandas(_filter_topic(self._table(table), slug, language))
-        # An inner merge keeps the left order: entries stay in page order.
-        frame = entries.merge(selected, on=list(VERSION_KEY))
-        return self._sorted(frame, list(TOPIC_KEY))
-
-    @staticmethod
-    def _sorted(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-        return frame.sort_values(by, kind="stable").reset_index(drop=True)
+        selected = _filter_topic(self._selected_versions(as_of), slug, language)
+        # Rows come in run order, page order within a version; the sort is stable.
+        return _sorted(self.store.read_versions(table, selected), list(TOPIC_KEY))
 
 
 def _filter_topic(table: pa.Table, slug: str | None, language: str | None) -> pa.Table:
     if language is not None:
         _check_language(language)
-        table = table.filter(ds.field("language") == language)
+        table = table.filter(pc.equal(table["language"], language))
     if slug is not None:
-        table = table.filter(ds.field("slug") == slug)
+        table = table.filter(pc.equal(table["slug"], slug))
     return table
 
 

@@ -3,13 +3,15 @@
 `Observation` (one fetch of one page in one run) and `RunRecord` (one crawl run) are
 the observations and runs tables; `JournalArticleRecord` is the journal_articles table;
 `VersionRecord` stamps a `HealthTopicPage` with the run that stored it. `RunManifest`
-is the `_runs/<run_id>.json` file that commits a run. Like the items, these classes are
-the single source of truth for their tables' columns (see `pipelines.schema`).
+is the `_runs/<run_id>.json` file that commits a run, `CompactionManifest` the
+`_compactions/<id>.json` file that commits a compaction. Like the items, these classes
+are the single source of truth for their tables' columns (see `pipelines.schema`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from collections.abc import Mapping
@@ -165,18 +167,41 @@ class VersionRecord:
 
 @dataclass(kw_only=True, slots=True, frozen=True)
 class ManifestFile:
-    """One Parquet file committed by a run."""
+    """One Parquet file committed by a run or a compaction."""
 
     table: str
     """The table the file belongs to, e.g. "topics"."""
     path: str
-    """Path relative to the archive root, with "/" separators: "topics/part-<run_id>.parquet"."""
+    """Path relative to the archive root, with "/" separators: "topics/part-<run_id>.parquet"
+    (a compaction's: "topics/compacted-<compaction_id>.parquet"). Once a compaction has
+    replaced it, the file lives on at "_retired/<path>"."""
     rows: int
     """Number of rows in the file."""
     bytes: int
     """File size in bytes."""
     sha256: str
     """sha256 (hex) of the file's bytes."""
+
+    @classmethod
+    def from_json(cls, data: Any) -> ManifestFile:
+        """Parse one entry (a fast path of `decode_dataclass`: manifests hold many)."""
+        if not isinstance(data, Mapping) or set(data) != _MANIFEST_FILE_FIELDS:
+            return decode_dataclass(cls, data)
+        table, path, rows, size, sha256 = (
+            data["table"],
+            data["path"],
+            data["rows"],
+            data["bytes"],
+            data["sha256"],
+        )
+        if not (isinstance(table, str) and isinstance(path, str) and isinstance(sha256, str)):
+            return decode_dataclass(cls, data)
+        if type(rows) is not int or type(size) is not int:
+            return decode_dataclass(cls, data)
+        return cls(table=table, path=path, rows=rows, bytes=size, sha256=sha256)
+
+
+_MANIFEST_FILE_FIELDS = frozenset({"table", "path", "rows", "bytes", "sha256"})
 
 
 MANIFEST_FORMAT = "medlineplus-archive/run-manifest"
@@ -218,8 +243,83 @@ class RunManifest:
             run_id=_decode(str, data["run_id"]),
             schema_version=_decode(int, data["schema_version"]),
             committed_at=_decode(datetime, data["committed_at"]),
-            files=tuple(decode_dataclass(ManifestFile, entry) for entry in data["files"]),
+            files=tuple(ManifestFile.from_json(entry) for entry in data["files"]),
             run=decode_dataclass(RunRecord, data["run"]),
+        )
+
+
+COMPACTION_FORMAT = "medlineplus-archive/compaction-manifest"
+
+
+@dataclass(kw_only=True, slots=True, frozen=True)
+class CompactedTable:
+    """One table's part of a compaction: the files merged and the file made of them."""
+
+    table: str
+    """The table, e.g. "topics"."""
+    inputs: tuple[ManifestFile, ...]
+    """The files replaced, oldest runs first, as committed (they move to "_retired/")."""
+    output: ManifestFile
+    """The file holding every row of the inputs, in the same order."""
+
+
+@dataclass(kw_only=True, slots=True, frozen=True)
+class CompactionManifest:
+    """The `_compactions/<compaction_id>.json` file: written after the compacted files are in
+    place and before their inputs are retired, it is what commits a compaction."""
+
+    compaction_id: str
+    """Unique and sortable in commit order: "<last_run>-L<level>"."""
+    schema_version: int
+    """`pipelines.schema.SCHEMA_VERSION` of the code that wrote the compaction."""
+    committed_at: datetime
+    """When the manifest was written (UTC)."""
+    level: int
+    """1 for a merge of runs' own files, n + 1 for a merge of level-n files."""
+    first_run: str
+    """The oldest run whose rows the compacted files hold."""
+    last_run: str
+    """The newest run whose rows the compacted files hold."""
+    tables: tuple[CompactedTable, ...]
+    """One entry per table."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The manifest as plain JSON types."""
+        return {
+            "format": COMPACTION_FORMAT,
+            "schema_version": self.schema_version,
+            "compaction_id": self.compaction_id,
+            "committed_at": self.committed_at.isoformat(),
+            "level": self.level,
+            "first_run": self.first_run,
+            "last_run": self.last_run,
+            "tables": [to_jsonable(entry) for entry in self.tables],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CompactionManifest:
+        """Parse a manifest; raises ValueError, TypeError or KeyError when malformed."""
+        if data.get("format") != COMPACTION_FORMAT:
+            raise ValueError(f"not a compaction manifest (format {data.get('format')!r})")
+        tables = []
+        for entry in data["tables"]:
+            if not isinstance(entry, Mapping) or set(entry) != {"table", "inputs", "output"}:
+                raise ValueError(f"malformed table entry {entry!r}")
+            tables.append(
+                CompactedTable(
+                    table=_decode(str, entry["table"]),
+                    inputs=tuple(ManifestFile.from_json(item) for item in entry["inputs"]),
+                    output=ManifestFile.from_json(entry["output"]),
+                )
+            )
+        return cls(
+            compaction_id=_decode(str, data["compaction_id"]),
+            schema_version=_decode(int, data["schema_version"]),
+            committed_at=_decode(datetime, data["committed_at"]),
+            level=_decode(int, data["level"]),
+            first_run=_decode(str, data["first_run"]),
+            last_run=_decode(str, data["last_run"]),
+            tables=tuple(tables),
         )
 
 
@@ -230,13 +330,25 @@ def decode_dataclass(cls: type[_Record], data: Mapping[str, Any]) -> _Record:
     """
     if not isinstance(data, Mapping):
         raise TypeError(f"{cls.__name__}: expected an object, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    hints, names = _fields_of(typing.cast(type, cls))
     unknown = set(data) - names
     if unknown:
         raise ValueError(f"{cls.__name__}: unknown fields {sorted(unknown)}")
     values = {name: _decode(hints[name], value) for name, value in data.items()}
     return cls(**values)
+
+
+def decode_value(hint: Any, value: Any) -> Any:
+    """`value` (plain JSON) as the Python type `hint` (str, int, date, list[str]...), checked;
+    TypeError or ValueError when it does not fit."""
+    return _decode(hint, value)
+
+
+@functools.cache
+def _fields_of(cls: type) -> tuple[dict[str, Any], frozenset[str]]:
+    """Type hints and field names of a record class (cached: manifests hold thousands)."""
+    names = frozenset(f.name for f in dataclasses.fields(cls))
+    return typing.get_type_hints(cls), names
 
 
 def _decode(hint: Any, value: Any) -> Any:

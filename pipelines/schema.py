@@ -9,6 +9,8 @@ same types as any other. Every schema carries `SCHEMA_VERSION` in its metadata, 
 Parquet keeps in each file.
 
 Tables are built column-wise: one Python list per column, then one Arrow array per list.
+A `TableBuilder` checks each row against the annotations as it is added (so a bad item
+fails where it is added) and converts the whole batch to Arrow once, at the end.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any, Literal, TypeGuard, get_args
 
 import pyarrow as pa
 
-from crawler.items import ClinicalTrial, HealthTopicPage, TopicLink
+from crawler.items import NOT_ARCHIVED, ClinicalTrial, HealthTopicPage, TopicLink
 from pipelines.errors import InvalidRecordError
 from pipelines.records import JournalArticleRecord, Observation, RunRecord, VersionRecord
 
@@ -54,6 +56,8 @@ class _Column:
     field: pa.Field
     value: Callable[[Any], Any]
     """Row object -> the Python value Arrow converts (checked, nested parts as dicts)."""
+    check: Callable[[Any], None]
+    """Raises TypeError or ValueError when a non-None converted value does not fit."""
 
 
 def _unwrap_optional(hint: Any) -> tuple[Any, bool]:
@@ -108,6 +112,85 @@ def arrow_type(hint: Any) -> tuple[pa.DataType, bool]:
 
 def _identity(value: Any) -> Any:
     return value
+
+
+def _checker(hint: Any) -> Callable[[Any], None]:
+    """A function checking a converted, non-None value of a field annotated `hint`.
+
+    Mirrors `arrow_type`: what passes converts to the column's Arrow type without error.
+    """
+    inner, _ = _unwrap_optional(hint)
+    origin = typing.get_origin(inner)
+    if origin is Literal:
+        return _check_instance(str)
+    if origin is list:
+        (element_hint,) = typing.get_args(inner)
+        _, element_nullable = _unwrap_optional(element_hint)
+        element = _checker(element_hint)
+
+        def check_list(value: Any) -> None:
+            if not isinstance(value, list):
+                raise TypeError(f"expected a list, got {type(value).__name__}")
+            for item in value:
+                if item is None:
+                    if not element_nullable:
+                        raise ValueError("a list holds a missing value")
+                else:
+                    element(item)
+
+        return check_list
+    if _is_part(inner):
+        parts = [
+            (name, _unwrap_optional(part_hint)[1], _checker(part_hint))
+            for name, part_hint in _part_fields(inner)
+        ]
+
+        def check_part(value: Any) -> None:
+            if not isinstance(value, dict):
+                raise TypeError(f"expected {inner.__name__}, got {type(value).__name__}")
+            for name, nullable, check in parts:
+                item = value[name]
+                if item is None:
+                    if not nullable:
+                        raise ValueError(f"{inner.__name__}.{name} is missing")
+                else:
+                    check(item)
+
+        return check_part
+    if inner is bool:
+        return _check_instance(bool)
+    if inner is int:
+        return _check_int
+    if inner is float:
+        return _check_float
+    if inner is date:
+        return _check_date
+    return _check_instance(inner)
+
+
+def _check_instance(kind: type) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if not isinstance(value, kind):
+            raise TypeError(f"expected {kind.__name__}, got {type(value).__name__} {value!r}")
+
+    return check
+
+
+def _check_int(value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"expected int, got {type(value).__name__} {value!r}")
+    if not -(2**63) <= value < 2**63:
+        raise ValueError(f"{value} does not fit in 64 bits")
+
+
+def _check_float(value: Any) -> None:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise TypeError(f"expected float, got {type(value).__name__} {value!r}")
+
+
+def _check_date(value: Any) -> None:
+    if not isinstance(value, date) or isinstance(value, datetime):
+        raise TypeError(f"expected a date, got {type(value).__name__} {value!r}")
 
 
 def _converter(hint: Any) -> Callable[[Any], Any]:
@@ -172,13 +255,18 @@ def _record_columns(
             part_access = _part_access(access, name)
             for column in _record_columns(inner, part_access):
                 flat = column.field.with_name(f"{name}_{column.field.name}")
-                columns.append(_Column(flat.with_nullable(flat.nullable or nullable), column.value))
+                columns.append(
+                    _Column(
+                        flat.with_nullable(flat.nullable or nullable), column.value, column.check
+                    )
+                )
             continue
         data_type, nullable = arrow_type(hint)
         columns.append(
             _Column(
                 pa.field(name, data_type, nullable=nullable),
                 _getter(access, name, _converter(hint)),
+                _checker(hint),
             )
         )
     return columns
@@ -208,9 +296,15 @@ def _page(row: VersionRecord) -> HealthTopicPage:
 
 def _key_columns(access: Callable[[Any], VersionRecord]) -> list[_Column]:
     """The version key columns, read from the page of the row's `VersionRecord`."""
-    by_name = {column.field.name: column for column in _record_columns(HealthTopicPage)}
+    by_name = {
+        column.field.name: column for column in _record_columns(HealthTopicPage, skip=NOT_ARCHIVED)
+    }
     return [
-        _Column(by_name[name].field, _compose(by_name[name].value, _page, access))
+        _Column(
+            by_name[name].field,
+            _compose(by_name[name].value, _page, access),
+            by_name[name].check,
+        )
         for name in VERSION_KEY
     ]
 
@@ -238,7 +332,9 @@ def _topic_columns() -> list[_Column]:
     return [
         *_key_columns(_identity),
         *_record_columns(VersionRecord, skip=("page",)),
-        *_record_columns(HealthTopicPage, _page, skip=(*VERSION_KEY, *_PAGE_CHILD_TABLES)),
+        *_record_columns(
+            HealthTopicPage, _page, skip=(*VERSION_KEY, *_PAGE_CHILD_TABLES, *NOT_ARCHIVED)
+        ),
     ]
 
 
@@ -290,23 +386,82 @@ def file_schema_version(metadata: Mapping[bytes, bytes] | None) -> int | None:
     return int(raw)
 
 
+class TableBuilder:
+    """Rows of one table, checked as they are added and converted to Arrow at the end.
+
+    `prepare` checks and converts rows to per-column values without keeping them (an
+    InvalidRecordError names the column); `extend` keeps prepared rows; `to_table` builds
+    the Arrow table. Preparing rows for several builders before extending any of them
+    adds an item to several tables all or nothing.
+    """
+
+    def __init__(self, table: TableName) -> None:
+        self.table: TableName = table
+        """The table the rows belong to."""
+        self._columns = _COLUMNS[table]
+        self._values: list[list[Any]] = [[] for _ in self._columns]
+        self._rows = 0
+
+    def __len__(self) -> int:
+        return self._rows
+
+    def prepare(self, rows: Sequence[Any]) -> list[list[Any]]:
+        """Per-column values of `rows`, checked; InvalidRecordError at the first bad value."""
+        prepared: list[list[Any]] = []
+        for column in self._columns:
+            name = column.field.name
+            nullable = column.field.nullable
+            check = column.check
+            values = []
+            for position, row in enumerate(rows):
+                try:
+                    value = column.value(row)
+                    if value is None:
+                        if not nullable:
+                            raise ValueError(f"missing value in row {position}")
+                    else:
+                        check(value)
+                except (ValueError, TypeError, AttributeError) as error:
+                    raise InvalidRecordError(self.table, name, str(error)) from error
+                values.append(value)
+            prepared.append(values)
+        return prepared
+
+    def extend(self, prepared: list[list[Any]]) -> None:
+        """Keep rows made by `prepare`."""
+        for values, more in zip(self._values, prepared, strict=True):
+            values.extend(more)
+        self._rows += len(prepared[0]) if prepared else 0
+
+    def append(self, rows: Sequence[Any]) -> None:
+        """Check and keep `rows`."""
+        self.extend(self.prepare(rows))
+
+    def to_table(self) -> pa.Table:
+        """Every row kept so far, as a table with the table's schema."""
+        arrays = []
+        for column, values in zip(self._columns, self._values, strict=True):
+            try:
+                arrays.append(pa.array(values, type=column.field.type))
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as error:
+                raise InvalidRecordError(self.table, column.field.name, str(error)) from error
+        return pa.Table.from_arrays(arrays, schema=SCHEMAS[self.table])
+
+
 def _build(table: TableName, rows: Sequence[Any]) -> pa.Table:
-    arrays = []
-    for column in _COLUMNS[table]:
-        name = column.field.name
-        try:
-            values = [column.value(row) for row in rows]
-        except (ValueError, TypeError, AttributeError) as error:
-            raise InvalidRecordError(table, name, str(error)) from error
-        try:
-            array = pa.array(values, type=column.field.type)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as error:
-            raise InvalidRecordError(table, name, str(error)) from error
-        if not column.field.nullable and array.null_count:
-            row = values.index(None)
-            raise InvalidRecordError(table, name, f"missing value in row {row}")
-        arrays.append(array)
-    return pa.Table.from_arrays(arrays, schema=SCHEMAS[table])
+    builder = TableBuilder(table)
+    builder.append(rows)
+    return builder.to_table()
+
+
+def link_rows(versions: Sequence[VersionRecord]) -> list[tuple[VersionRecord, Any]]:
+    """The rows of the links table for `versions`: (version, link), in page order."""
+    return [(version, link) for version in versions for link in version.page.links]
+
+
+def clinical_trial_rows(versions: Sequence[VersionRecord]) -> list[tuple[VersionRecord, Any]]:
+    """The rows of the clinical_trials table for `versions`: (version, trial), in page order."""
+    return [(version, trial) for version in versions for trial in version.page.clinical_trials]
 
 
 def runs_table(records: Sequence[RunRecord]) -> pa.Table:
@@ -326,13 +481,12 @@ def topics_table(versions: Sequence[VersionRecord]) -> pa.Table:
 
 def links_table(versions: Sequence[VersionRecord]) -> pa.Table:
     """One links row per link per version, in page order."""
-    return _build("links", [(version, link) for version in versions for link in version.page.links])
+    return _build("links", link_rows(versions))
 
 
 def clinical_trials_table(versions: Sequence[VersionRecord]) -> pa.Table:
     """One clinical_trials row per trial per version, in page order."""
-    rows = [(version, trial) for version in versions for trial in version.page.clinical_trials]
-    return _build("clinical_trials", rows)
+    return _build("clinical_trials", clinical_trial_rows(versions))
 
 
 def journal_articles_table(articles: Sequence[JournalArticleRecord]) -> pa.Table:

@@ -1,18 +1,17 @@
-"""The archive on disk: layout, the write lock, committing runs, recovery, the index.
+"""The archive on disk: the write lock, committing runs, recovery, compaction, the index.
 
-Layout of an archive directory::
+See `pipelines.layout` for the directory layout. Every run writes one file to every
+table, zero rows included: a table directory then always holds the schema, and
+`pandas.read_parquet("<archive>/topics")` or a DuckDB glob needs no special case. A run
+is committed by writing its manifest last, atomically; a run without a manifest never
+happened: readers ignore its files and the next writer removes them.
 
-    _archive.json                 marker: format and schema version (written at creation)
-    .lock                         flock'ed by the one process writing; holds its pid
-    _runs/<run_id>.json           run manifests; a run is committed when its manifest exists
-    _staging/<run_id>/            a run being committed (removed on commit, abort, recovery)
-    <table>/part-<run_id>.parquet one file per table per committed run, even an empty one
-
-Every run writes one file to every table, zero rows included: a table directory then
-always holds the schema, and `pandas.read_parquet("<archive>/topics")` or a DuckDB glob
-needs no special case. A run is committed by writing its manifest last, atomically; a
-run without a manifest never happened: readers ignore its files and the next writer
-removes them. Nothing committed is ever deleted or rewritten.
+After a commit the store compacts (`pipelines.compaction`): runs' small files are
+merged into larger ones by a compaction manifest, and the files replaced move to
+`_retired/`; nothing committed is ever deleted or rewritten. Readers follow the
+manifests: the files in use are each run's own files, except those a committed
+compaction replaced. A checkpoint (`pipelines.catalog`) saves that list and the
+sightings log (`pipelines.versions`) so that opening a large archive stays fast.
 
 Runs are ordered by run id, which is also the order they were committed in: run ids
 start with their UTC start time, and `begin_run` refuses one that does not sort after
@@ -21,39 +20,81 @@ every committed run.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import fcntl
-import hashlib
-import json
 import logging
 import os
-import re
 import secrets
 import shutil
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal, NamedTuple, Self, TypeVar
 
-import pandas as pd
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from crawler.items import LANGUAGES, HealthTopicPage
+from pipelines.catalog import (
+    Checkpoint,
+    FileSet,
+    LiveFile,
+    commit_order,
+    read_checkpoint,
+    write_checkpoint,
+)
+from pipelines.catalog import remove_temporary_checkpoints as _remove_temporary_checkpoints
+from pipelines.compaction import (
+    DEFAULT_POLICY,
+    CompactionPolicy,
+    plan,
+    retire_inputs,
+    run_merge,
+)
 from pipelines.errors import (
     ArchiveCorruptError,
+    ArchiveError,
     ArchiveLockedError,
     ArchiveNotFoundError,
     ArchiveSchemaError,
     InvalidRecordError,
     RunStateError,
 )
+from pipelines.layout import (
+    ARCHIVE_FORMAT,
+    COMPACTIONS_DIR,
+    LOCK_FILE,
+    MARKER_FILE,
+    PARQUET_COMPRESSION,
+    RETIRED_DIR,
+    RUNS_DIR,
+    STAGING_DIR,
+    check_run_id,
+    check_schema_version,
+    compacted_id,
+    file_digest,
+    fsync_dir,
+    json_names,
+    load_compaction,
+    load_manifest,
+    manifest_paths,
+    parquet_bytes,
+    part_path,
+    part_run_id,
+    read_marker,
+    retired_path,
+    write_file_durably,
+    write_json_atomically,
+)
 from pipelines.records import (
     OUTCOMES,
-    SUCCESS_OUTCOMES,
+    CompactionManifest,
     JournalArticleRecord,
     ManifestFile,
     Observation,
@@ -66,29 +107,67 @@ from pipelines.schema import (
     SCHEMA_VERSION,
     SCHEMAS,
     TABLES,
-    TOPIC_KEY,
     VERSION_KEY,
+    TableBuilder,
     TableName,
-    clinical_trials_table,
-    empty_table,
-    journal_articles_table,
-    links_table,
-    observations_table,
-    runs_table,
-    topics_table,
+    clinical_trial_rows,
+    link_rows,
 )
+from pipelines.versions import (
+    OBSERVATION_COLUMNS,
+    VERSION_COLUMNS,
+    Selector,
+    Validators,
+    VersionLog,
+    current_version_keys,
+    current_versions,
+    gone_topic_keys,
+    key_tuples,
+    last_events,
+    latest_validators,
+    live_topic_keys,
+    matching_rows,
+    validators_map,
+)
+
+__all__ = [
+    "ARCHIVE_FORMAT",
+    "LOCK_FILE",
+    "MARKER_FILE",
+    "PARQUET_COMPRESSION",
+    "RUNS_DIR",
+    "STAGING_DIR",
+    "ArchiveIndex",
+    "ArchiveStore",
+    "CompactionPolicy",
+    "LatestVersion",
+    "RunWriter",
+    "TopicKey",
+    "Validators",
+    "VersionKey",
+    "check_run_id",
+    "check_schema_version",
+    "current_version_keys",
+    "file_digest",
+    "gone_topic_keys",
+    "latest_validators",
+    "load_manifest",
+    "manifest_paths",
+    "new_run_id",
+    "part_path",
+    "part_run_id",
+    "read_marker",
+    "read_validators",
+    "version_key",
+    "write_json_atomically",
+]
 
 logger = logging.getLogger(__name__)
 
-ARCHIVE_FORMAT = "medlineplus-archive"
-MARKER_FILE = "_archive.json"
-LOCK_FILE = ".lock"
-RUNS_DIR = "_runs"
-STAGING_DIR = "_staging"
-PARQUET_COMPRESSION = "zstd"
-
-_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}\Z")
-_PART = re.compile(r"part-(?P<run_id>.+)\.parquet\Z")
+RUN_COLUMN: Mapping[str, str] = {
+    str(table): "first_seen_run" if table == "journal_articles" else "run_id" for table in TABLES
+}
+"""The column naming the run that wrote each row."""
 
 
 # --- names and keys -------------------------------------------------------------------
@@ -97,24 +176,6 @@ _PART = re.compile(r"part-(?P<run_id>.+)\.parquet\Z")
 def new_run_id(now: datetime) -> str:
     """A sortable, unique run id for a run starting at `now`: "20261124T002400Z-3fa2"."""
     return f"{_utc(now, 'now'):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
-
-
-def check_run_id(run_id: str) -> str:
-    """`run_id` if it is usable as a run id (letters, digits, "-", "_"), else ValueError."""
-    if not _RUN_ID.match(run_id):
-        raise ValueError(f"bad run id {run_id!r}: use letters, digits, '-' and '_' only")
-    return run_id
-
-
-def part_path(table: TableName, run_id: str) -> str:
-    """The path, relative to the archive root, of `table`'s file for `run_id`."""
-    return f"{table}/part-{run_id}.parquet"
-
-
-def part_run_id(file_name: str) -> str | None:
-    """The run id in a part file's name ("part-<run_id>.parquet"), None for other names."""
-    match = _PART.match(file_name)
-    return match["run_id"] if match else None
 
 
 class TopicKey(NamedTuple):
@@ -140,97 +201,9 @@ class LatestVersion(NamedTuple):
     content_hash: str
 
 
-class Validators(NamedTuple):
-    """What to send on the next conditional request for a URL."""
-
-    etag: str | None
-    """For If-None-Match."""
-    last_modified: str | None
-    """For If-Modified-Since (the Last-Modified header as received)."""
-
-
 def version_key(page: HealthTopicPage) -> VersionKey:
     """The key of the version `page` is."""
     return VersionKey(page.language, page.slug, page.last_updated, page.content_hash)
-
-
-# --- what the archive holds: shared by the index and the loaders ----------------------
-
-_ORDER = ["run_id", "observed_at"]
-"""Transaction order: by run, then by fetch time within the run."""
-
-
-def current_version_keys(
-    versions: pd.DataFrame, observations: pd.DataFrame, *, by_date: bool = False
-) -> pd.DataFrame:
-    """For each topic, the key of the version it showed most recently.
-
-    `versions` holds one row per stored version to choose from (VERSION_KEY, run_id,
-    observed_at); `observations` the observations to consider (the same columns plus
-    outcome). A successful observation showing an older stored version (a revert) makes
-    that version current again; observations naming no version in `versions` are
-    ignored, so without any the most recently stored version wins. With `by_date`, the
-    newest `last_updated` wins instead, the most recently shown among versions of the
-    same date. Returns VERSION_KEY columns, one row per topic.
-    """
-    key = list(VERSION_KEY)
-    shown = observations.loc[
-        observations["outcome"].isin(SUCCESS_OUTCOMES).fillna(False), [*key, *_ORDER]
-    ].dropna(subset=key)
-    shown = shown.merge(versions[key].drop_duplicates(), on=key, how="inner")
-    sightings = pd.concat([versions[[*key, *_ORDER]], shown], ignore_index=True)
-    order = ["last_updated", *_ORDER] if by_date else _ORDER
-    latest = sightings.sort_values(order, kind="stable").drop_duplicates(
-        list(TOPIC_KEY), keep="last"
-    )
-    return latest[key].reset_index(drop=True)
-
-
-def gone_topic_keys(versions: pd.DataFrame, observations: pd.DataFrame) -> pd.DataFrame:
-    """Topics whose latest sighting says they are gone: TOPIC_KEY columns.
-
-    A sighting is a stored version or an observation other than "error" (a failed fetch
-    says nothing about the page). A topic seen again after it was gone is live again; a
-    topic a run did not reach keeps its state.
-    """
-    topic = list(TOPIC_KEY)
-    seen = observations.loc[
-        observations["outcome"].ne("error").fillna(True), [*topic, *_ORDER, "outcome"]
-    ]
-    stored = versions[[*topic, *_ORDER]].assign(
-        outcome=pd.Series("new", index=versions.index, dtype=seen["outcome"].dtype)
-    )
-    sightings = pd.concat([stored, seen], ignore_index=True)
-    latest = sightings.sort_values(_ORDER, kind="stable").drop_duplicates(topic, keep="last")
-    return latest.loc[latest["outcome"].eq("gone").fillna(False), topic].reset_index(drop=True)
-
-
-def latest_validators(observations: pd.DataFrame) -> dict[str, Validators]:
-    """Validators per canonical URL, for URLs whose latest observation was a success.
-
-    They come from the latest successful fetch that either carried validators or was a
-    full (200) fetch: a 304 without headers keeps the earlier ones, a full fetch without
-    any drops them (they may belong to older content).
-    """
-    ordered = observations.sort_values(_ORDER, kind="stable")
-    success = ordered["outcome"].isin(SUCCESS_OUTCOMES).fillna(False)
-    latest = ordered.drop_duplicates("url", keep="last")
-    live_urls = latest.loc[latest["outcome"].isin(SUCCESS_OUTCOMES).fillna(False), "url"]
-    has_validators = ordered["etag"].notna() | ordered["last_modified"].notna()
-    full_fetch = ~ordered["revalidated"].fillna(False).astype(bool)
-    evidence = ordered[success & (has_validators | full_fetch)].drop_duplicates("url", keep="last")
-    evidence = evidence[evidence["url"].isin(live_urls)]
-    evidence = evidence[evidence["etag"].notna() | evidence["last_modified"].notna()]
-    return {
-        url: Validators(_none_if_na(etag), _none_if_na(last_modified))
-        for url, etag, last_modified in zip(
-            evidence["url"], evidence["etag"], evidence["last_modified"], strict=True
-        )
-    }
-
-
-def _none_if_na(value: Any) -> str | None:
-    return None if pd.isna(value) else str(value)
 
 
 # --- the index ------------------------------------------------------------------------
@@ -279,112 +252,57 @@ def _utc(value: datetime, name: str) -> datetime:
     return value.astimezone(UTC)
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_json_atomically(path: Path, data: Mapping[str, Any]) -> None:
-    """Write `data` to `path` via a temporary file in the same directory, fsync, replace."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("w", encoding="utf-8") as stream:
-        json.dump(data, stream, indent=2, ensure_ascii=False)
-        stream.write("\n")
-        stream.flush()
-        os.fsync(stream.fileno())
-    temporary.replace(path)  # atomic: os.replace
-    _fsync_dir(path.parent)
-
-
-def file_digest(path: Path) -> tuple[str, int]:
-    """sha256 (hex) and size of the file at `path`."""
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
-
-
-def read_marker(root: Path) -> dict[str, Any]:
-    """The `_archive.json` of the archive at `root`, checked: ArchiveNotFoundError when
-    there is none, ArchiveSchemaError when it is foreign or from a newer version."""
-    marker = root / MARKER_FILE
-    try:
-        data = json.loads(marker.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise ArchiveNotFoundError(
-            f"no archive at {root} (no {MARKER_FILE}); "
-            f"run `medlineplus-archive crawl --archive {root}` to create one",
-            path=root,
-        ) from error
-    except (OSError, ValueError) as error:
-        raise ArchiveCorruptError(
-            f"cannot read {marker}: {error}; restore it from a backup", path=marker
-        ) from error
-    if not isinstance(data, dict) or data.get("format") != ARCHIVE_FORMAT:
-        raise ArchiveSchemaError(
-            f"{marker} is not a medlineplus-archive marker; pass the archive's own directory",
-            path=root,
-        )
-    check_schema_version(data.get("schema_version"), marker)
-    return data
-
-
-def check_schema_version(version: object, source: Path) -> int:
-    """`version` if this code can read it, else ArchiveSchemaError naming `source`."""
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise ArchiveCorruptError(f"{source}: bad schema_version {version!r}", path=source)
-    if version > SCHEMA_VERSION:
-        raise ArchiveSchemaError(
-            f"{source} has schema version {version}, newer than this medlineplus-archive "
-            f"reads ({SCHEMA_VERSION}); upgrade medlineplus-archive to use this archive",
-            path=source,
-            newer_version=version,
-        )
-    return version
-
-
-def manifest_paths(root: Path) -> list[Path]:
-    """The manifest files of the archive at `root`, by run id."""
-    runs = root / RUNS_DIR
-    if not runs.is_dir():
-        return []
-    return sorted(path for path in runs.glob("*.json") if not path.name.startswith("."))
-
-
-def load_manifest(path: Path) -> RunManifest:
-    """Read and check one manifest; ArchiveCorruptError or ArchiveSchemaError when unusable."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ArchiveCorruptError(
-            f"cannot read manifest {path}: {error}; run `medlineplus-archive verify`", path=path
-        ) from error
-    if isinstance(data, dict):
-        check_schema_version(data.get("schema_version"), path)
-    try:
-        manifest = RunManifest.from_json(data)
-    except (ValueError, TypeError, KeyError, AttributeError) as error:
-        raise ArchiveCorruptError(
-            f"malformed manifest {path}: {error}; run `medlineplus-archive verify`", path=path
-        ) from error
-    if path.name != f"{manifest.run_id}.json":
-        raise ArchiveCorruptError(
-            f"manifest {path} is for run {manifest.run_id!r}; restore the file's original name",
-            path=path,
-        )
-    return manifest
-
-
 def _is_allowed_before_creation(entry: Path) -> bool:
     """Files a new archive directory may already hold: dotfiles and a README (the
     repository's output/ ships README.md and .gitignore)."""
     return entry.name.startswith(".") or entry.name.upper().startswith("README")
+
+
+@dataclass(kw_only=True)
+class _Committed:
+    """The committed runs and compactions, as the manifests (and a checkpoint) say."""
+
+    run_ids: list[str]
+    compaction_ids: list[str]
+    files: FileSet
+    checkpoint: Checkpoint | None
+    manifests: dict[str, RunManifest] = field(default_factory=dict)
+    """Run manifests parsed so far (those after the checkpoint, at least)."""
+    compactions: dict[str, CompactionManifest] = field(default_factory=dict)
+    """Compaction manifests parsed so far."""
+
+
+def _read_committed(root: Path) -> _Committed:
+    """What the manifests in `root` commit, using the newest checkpoint that agrees."""
+    # Compactions are listed before runs: a compaction listed is newer than its inputs'
+    # runs, so those are in the listing of runs even while a writer is committing.
+    compaction_ids = json_names(root / COMPACTIONS_DIR)
+    run_ids = json_names(root / RUNS_DIR)
+    checkpoint = read_checkpoint(root, run_ids, compaction_ids)
+    files = checkpoint.files.copy() if checkpoint else FileSet()
+    committed = _Committed(
+        run_ids=run_ids, compaction_ids=compaction_ids, files=files, checkpoint=checkpoint
+    )
+    later = commit_order(
+        run_ids[len(checkpoint.run_ids) if checkpoint else 0 :],
+        compaction_ids[len(checkpoint.compaction_ids) if checkpoint else 0 :],
+    )
+    for kind, name in later:
+        if kind == "run":
+            manifest = load_manifest(root / RUNS_DIR / f"{name}.json")
+            committed.manifests[name] = manifest
+            files.add_run(manifest)
+            continue
+        path = root / COMPACTIONS_DIR / f"{name}.json"
+        compaction = load_compaction(path)
+        committed.compactions[name] = compaction
+        try:
+            files.apply_compaction(compaction)
+        except ValueError as error:
+            raise ArchiveCorruptError(
+                f"{path}: {error}; run `medlineplus-archive verify`", path=path
+            ) from error
+    return committed
 
 
 # --- the store ------------------------------------------------------------------------
@@ -394,38 +312,54 @@ class ArchiveStore:
     """An archive directory opened for writing (locked, recovered) or for reading.
 
     Open it with `ArchiveStore.open`; use it as a context manager, or call `close`, to
-    release the lock.
+    release the lock. A store opened for reading sees the runs committed when it was
+    opened; one opened for writing also sees the runs it commits.
     """
 
     def __init__(
         self,
         path: Path,
-        manifests: Sequence[RunManifest],
+        committed: _Committed,
         *,
         lock: IO[str] | None,
+        policy: CompactionPolicy = DEFAULT_POLICY,
     ) -> None:
         self.path = path
         """The archive directory."""
-        self._manifests = list(manifests)
+        self.policy = policy
+        """When this store compacts and checkpoints (writers only)."""
+        self._committed = committed
         self._lock = lock
         self._index: ArchiveIndex | None = None
+        self._log: VersionLog | None = None
+        self._stored: pa.Table | None = None
+        self._selector: Selector | None = None
         self._writer: RunWriter | None = None
 
     @classmethod
-    def open(cls, path: Path | str, *, create: bool = True, read_only: bool = False) -> Self:
+    def open(
+        cls,
+        path: Path | str,
+        *,
+        create: bool = True,
+        read_only: bool = False,
+        policy: CompactionPolicy = DEFAULT_POLICY,
+    ) -> Self:
         """Open the archive at `path`.
 
         For writing (the default): create the layout when the directory is missing or
-        empty (`create=True`), take the exclusive lock, and remove leftovers of runs that
-        were never committed. Read-only: no lock, no recovery, no creation; files without
-        a manifest are ignored. The committed runs are read once, at opening.
+        empty (`create=True`), take the exclusive lock, and recover: remove leftovers of
+        runs and compactions that were never committed, and finish moving the files a
+        committed compaction replaced to `_retired/`. Read-only: no lock, no recovery,
+        no creation; files without a manifest are ignored. The committed runs are read
+        once, at opening. `policy` says when a writer compacts.
         """
         root = Path(path)
         if read_only:
             if not root.is_dir():
                 raise ArchiveNotFoundError(f"no archive at {root} (no such directory)", path=root)
             read_marker(root)
-            return cls(root, _load_manifests(root), lock=None)
+            return cls(root, _read_committed(root), lock=None, policy=policy)
         _prepare_directory(root, create=create)
         lock = _acquire_lock(root)
         try:
@@ -434,12 +368,12 @@ class ArchiveStore:
             read_marker(root)
             for directory in (RUNS_DIR, STAGING_DIR, *TABLES):
                 (root / directory).mkdir(exist_ok=True)
-            manifests = _load_manifests(root)
-            _recover(root, {manifest.run_id for manifest in manifests})
+            committed = _read_committed(root)
+            _recover(root, committed)
         except BaseException:
             _release_lock(lock)
             raise
-        return cls(root, manifests, lock=lock)
+        return cls(root, committed, lock=lock, policy=policy)
 
     @property
     def read_only(self) -> bool:
@@ -448,13 +382,22 @@ class ArchiveStore:
 
     @property
     def manifests(self) -> tuple[RunManifest, ...]:
-        """Manifests of the committed runs, oldest first."""
-        return tuple(self._manifests)
+        """Manifests of the committed runs, oldest first (read on first use)."""
+        parsed = self._committed.manifests
+        for run_id in self._committed.run_ids:
+            if run_id not in parsed:
+                parsed[run_id] = load_manifest(self.path / RUNS_DIR / f"{run_id}.json")
+        return tuple(parsed[run_id] for run_id in self._committed.run_ids)
 
     @property
     def run_ids(self) -> tuple[str, ...]:
         """Committed run ids, oldest first."""
-        return tuple(manifest.run_id for manifest in self._manifests)
+        return tuple(self._committed.run_ids)
+
+    @property
+    def compaction_ids(self) -> tuple[str, ...]:
+        """Committed compaction ids, in commit order."""
+        return tuple(self._committed.compaction_ids)
 
     def close(self) -> None:
         """Abort a run still open and release the lock. Safe to call twice."""
@@ -477,16 +420,29 @@ class ArchiveStore:
 
     # reading
 
+    def live_files(self, table: TableName, run_ids: Iterable[str] | None = None) -> list[LiveFile]:
+        """The files of `table` readers use (holding rows of `run_ids`, when given), oldest
+        runs first. A compacted file holds the rows of several runs."""
+        files = self._committed.files.files(table)
+        if run_ids is None:
+            return files
+        wanted = sorted(set(run_ids))
+        return [live for live in files if _any_between(wanted, live.first_run, live.last_run)]
+
     def files(self, table: TableName, run_ids: Iterable[str] | None = None) -> list[Path]:
-        """The committed files of `table` (of `run_ids` only, when given), oldest run first."""
-        wanted = None if run_ids is None else set(run_ids)
-        return [
-            self.path / entry.path
-            for manifest in self._manifests
-            if wanted is None or manifest.run_id in wanted
-            for entry in manifest.files
-            if entry.table == table
-        ]
+        """The committed files of `table` in use (holding rows of `run_ids`, when given),
+        oldest run first. A compacted file may hold rows of other runs too."""
+        return [self._resolve(live.entry.path) for live in self.live_files(table, run_ids)]
+
+    def _resolve(self, relative: str) -> Path:
+        """Where a committed file is: in its table directory, or in `_retired/` when a
+        compaction committed after this store was opened has replaced it."""
+        path = self.path / relative
+        if not path.exists():
+            retired = self.path / retired_path(relative)
+            if retired.exists():
+                return retired
+        return path
 
     def read_table(
         self,
@@ -496,8 +452,43 @@ class ArchiveStore:
         where: ds.Expression | None = None,
         run_ids: Iterable[str] | None = None,
     ) -> pa.Table:
-        """Rows of `table` from committed runs, with the table's schema (even when empty)."""
-        paths = [str(path) for path in self.files(table, run_ids)]
+        """Rows of `table` from committed runs (of `run_ids` only, when given), in run order,
+        with the table's schema (even when empty)."""
+        wanted = None if run_ids is None else sorted(set(run_ids))
+        if wanted is not None:
+            in_runs = ds.field(RUN_COLUMN[table]).isin(wanted)
+            where = in_runs if where is None else where & in_runs
+        return self._scan(table, self.live_files(table, wanted), columns, where)
+
+    def _read_after(self, table: TableName, columns: Sequence[str], after: str | None) -> pa.Table:
+        """Rows of `table` of runs after run `after` (all of them for None), in file order
+        (row positions matter: see `stored_versions`)."""
+        files = self.live_files(table)
+        where = None
+        if after is not None:
+            files = [live for live in files if live.last_run > after]
+            where = ds.field(RUN_COLUMN[table]) > after
+        schema = pa.schema([SCHEMAS[table].field(name) for name in columns])
+        parts = []
+        for live in files:
+            path = self._resolve(live.entry.path)
+            try:
+                part = pq.read_table(path, columns=list(columns), filters=where)
+            except (OSError, pa.ArrowInvalid) as error:
+                raise ArchiveCorruptError(
+                    f"cannot read {path}: {error}; run `medlineplus-archive verify`", path=path
+                ) from error
+            parts.append(part.cast(schema))
+        return pa.concat_tables(parts) if parts else schema.empty_table()
+
+    def _scan(
+        self,
+        table: TableName,
+        files: Sequence[LiveFile],
+        columns: Sequence[str] | None,
+        where: ds.Expression | None,
+    ) -> pa.Table:
+        paths = [str(self._resolve(live.entry.path)) for live in files]
         try:
             dataset = ds.dataset(paths, schema=SCHEMAS[table], format="parquet")
             return dataset.to_table(columns=list(columns) if columns else None, filter=where)
@@ -508,46 +499,194 @@ class ArchiveStore:
                 path=self.path,
             ) from error
 
+    def read_versions(
+        self, table: TableName, versions: pa.Table, *, columns: Sequence[str] | None = None
+    ) -> pa.Table:
+        """Rows of `table` (topics, links or clinical_trials) of the given versions.
+
+        `versions` holds VERSION_KEY and run_id (the run that stored each version, as in
+        `stored_versions`). Only the row groups whose run_id statistics admit one of
+        those runs are read, so a snapshot does not decompress the whole history.
+        Rows come back in run order (in page order within a version).
+        """
+        schema = SCHEMAS[table]
+        names = list(columns) if columns else schema.names
+        wanted_runs = sorted(set(versions["run_id"].to_pylist()))
+        pieces = []
+        for live in self.live_files(table, wanted_runs):
+            path = self._resolve(live.entry.path)
+            try:
+                parquet = pq.ParquetFile(path, pre_buffer=True)
+                groups = _row_groups_of_runs(parquet.metadata, wanted_runs)
+                if groups:
+                    pieces.append(parquet.read_row_groups(groups, columns=names))
+            except (OSError, pa.ArrowInvalid) as error:
+                raise ArchiveCorruptError(
+                    f"cannot read {path}: {error}; run `medlineplus-archive verify`", path=path
+                ) from error
+        result_schema = pa.schema([schema.field(name) for name in names], metadata=schema.metadata)
+        if not pieces:
+            return result_schema.empty_table()
+        rows = pa.concat_tables([piece.cast(result_schema) for piece in pieces])
+        key = list(VERSION_KEY)
+        if not set(key) <= set(names):
+            raise ValueError(f"columns must include the version key {key}")
+        return rows.take(matching_rows(rows, versions, key))
+
+    def stored_versions(self) -> pa.Table:
+        """Every stored version: VERSION_KEY, run_id and observed_at.
+
+        One row per row of the topics files in use, in their order: row `i` here is row
+        `i` for `read_topic_rows`.
+        """
+        if self._stored is None:
+            self._stored = self._read_stored()
+        return self._stored
+
+    def _read_stored(self) -> pa.Table:
+        columns = list(VERSION_COLUMNS)
+        total = sum(live.entry.rows for live in self.live_files("topics"))
+        checkpoint = self._committed.checkpoint
+        if checkpoint is not None:
+            try:
+                saved = checkpoint.read_versions()
+            except ArchiveCorruptError as error:
+                logger.warning("%s", error)
+            else:
+                later = self._read_after("topics", columns, checkpoint.last_run)
+                stored = pa.concat_tables([saved, later.cast(saved.schema)])
+                if stored.num_rows == total:
+                    return stored
+                logger.warning(
+                    "checkpoint %s: its stored versions do not match the topics files; "
+                    "reading the files instead",
+                    checkpoint.directory,
+                )
+        schema = pa.schema([SCHEMAS["topics"].field(name) for name in columns])
+        parts = []
+        for live in self.live_files("topics"):
+            path = self._resolve(live.entry.path)
+            try:
+                part = pq.read_table(path, columns=columns)
+            except (OSError, pa.ArrowInvalid) as error:
+                raise ArchiveCorruptError(
+                    f"cannot read {path}: {error}; run `medlineplus-archive verify`",
+                    path=path,
+                ) from error
+            if part.num_rows != live.entry.rows:
+                raise ArchiveCorruptError(
+                    f"{path} holds {part.num_rows} rows, its manifest says "
+                    f"{live.entry.rows}; run `medlineplus-archive verify`",
+                    path=path,
+                )
+            parts.append(part.cast(schema))
+        return pa.concat_tables(parts) if parts else schema.empty_table()
+
+    def read_topic_rows(
+        self, positions: pa.Array | Sequence[int], *, columns: Sequence[str] | None = None
+    ) -> pa.Table:
+        """Rows of the topics table at `positions` of `stored_versions()`, in that order.
+
+        Only the row groups holding them are read.
+        """
+        schema = SCHEMAS["topics"]
+        names = list(columns) if columns else schema.names
+        result_schema = pa.schema([schema.field(name) for name in names], metadata=schema.metadata)
+        wanted = np.asarray(pa.array(positions, pa.int64()).to_numpy(zero_copy_only=False))
+        pieces, order = [], []
+        start = 0
+        for live in self.live_files("topics"):
+            end = start + live.entry.rows
+            mask = (wanted >= start) & (wanted < end)
+            if mask.any():
+                local = wanted[mask] - start
+                pieces.append(self._read_rows_of(live, local, names).cast(result_schema))
+                order.append(np.flatnonzero(mask))
+            start = end
+        if not pieces:
+            return result_schema.empty_table()
+        rows = pa.concat_tables(pieces)
+        back = np.empty(len(wanted), dtype=np.int64)
+        back[np.concatenate(order)] = np.arange(rows.num_rows)
+        return rows.take(pa.array(back))
+
+    def _read_rows_of(self, live: LiveFile, rows: np.ndarray, columns: list[str]) -> pa.Table:
+        """Rows `rows` (positions in the file) of one file, reading only their row groups."""
+        path = self._resolve(live.entry.path)
+        try:
+            parquet = pq.ParquetFile(path, pre_buffer=True)
+            metadata = parquet.metadata
+            sizes = np.array(
+                [metadata.row_group(group).num_rows for group in range(metadata.num_row_groups)],
+                dtype=np.int64,
+            )
+            bounds = np.concatenate([[0], np.cumsum(sizes)])
+            groups = np.searchsorted(bounds, rows, side="right") - 1
+            needed = np.unique(groups)
+            read = parquet.read_row_groups([int(group) for group in needed], columns=columns)
+        except (OSError, pa.ArrowInvalid) as error:
+            raise ArchiveCorruptError(
+                f"cannot read {path}: {error}; run `medlineplus-archive verify`", path=path
+            ) from error
+        # Position of each needed group's first row in what was read.
+        read_start = np.zeros(len(bounds), dtype=np.int64)
+        read_start[needed] = np.concatenate([[0], np.cumsum(sizes[needed])[:-1]])
+        return read.take(pa.array(read_start[groups] + rows - bounds[groups]))
+
+    def selector(self) -> Selector:
+        """The version log and stored versions indexed for snapshots (built once)."""
+        if self._selector is None:
+            self._selector = Selector(self.version_log().events, self.stored_versions())
+        return self._selector
+
+    def version_log(self) -> VersionLog:
+        """The sightings log and validators of the committed runs (see `pipelines.versions`)."""
+        if self._log is None:
+            checkpoint = self._committed.checkpoint
+            base, after, covered = VersionLog.empty(), None, 0
+            if checkpoint is not None:
+                try:
+                    base = checkpoint.read_log()
+                    after, covered = checkpoint.last_run, len(checkpoint.run_ids)
+                except ArchiveCorruptError as error:
+                    logger.warning("%s", error)
+            if len(self._committed.run_ids) > covered:
+                versions = self._read_after("topics", VERSION_COLUMNS, after)
+                observations = self._read_after("observations", OBSERVATION_COLUMNS, after)
+                base = base.extended(versions, observations)
+            self._log = base
+        return self._log
+
+    def validators(self) -> dict[str, Validators]:
+        """Per canonical URL, what to revalidate with (see `latest_validators`)."""
+        if self._index is not None:
+            return dict(self._index.validators)
+        return validators_map(self.version_log().validators)
+
     def index(self) -> ArchiveIndex:
-        """The index of the committed runs (cached until the next commit)."""
+        """The index of the committed runs (kept up to date by commits)."""
         if self._index is None:
             self._index = self._build_index()
         return self._index
 
     def _build_index(self) -> ArchiveIndex:
-        if not self._manifests:
+        if not self._committed.run_ids:
             return ArchiveIndex.empty()
-        versions = self.read_table("topics", columns=[*VERSION_KEY, *_ORDER])
-        observations = self.read_table(
-            "observations",
-            columns=[
-                *VERSION_KEY,
-                *_ORDER,
-                "url",
-                "outcome",
-                "revalidated",
-                "etag",
-                "last_modified",
-            ],
-        )
+        log = self.version_log()
+        stored = self.stored_versions()
+        current = current_versions(log.events, stored)
         articles = self.read_table("journal_articles", columns=["language", "slug", "pmid"])
-        versions_frame = versions.to_pandas(types_mapper=pd.ArrowDtype)
-        observations_frame = observations.to_pandas(types_mapper=pd.ArrowDtype)
-        current = current_version_keys(versions_frame, observations_frame)
-        gone = gone_topic_keys(versions_frame, observations_frame)
-        gone_set = set(_rows(pa.Table.from_pandas(gone, preserve_index=False), TOPIC_KEY))
-        current_table = pa.Table.from_pandas(current, preserve_index=False)
         return ArchiveIndex(
             run_ids=self.run_ids,
-            versions=frozenset(VersionKey(*row) for row in _rows(versions, VERSION_KEY)),
+            versions=frozenset(VersionKey(*row) for row in key_tuples(stored, VERSION_KEY)),
             latest={
                 TopicKey(language, slug): LatestVersion(last_updated, content_hash)
-                for language, slug, last_updated, content_hash in _rows(current_table, VERSION_KEY)
+                for language, slug, last_updated, content_hash in key_tuples(current, VERSION_KEY)
             },
-            validators=latest_validators(observations_frame),
-            journal_articles=frozenset(_rows(articles, ("language", "slug", "pmid"))),
+            validators=validators_map(log.validators),
+            journal_articles=frozenset(key_tuples(articles, ("language", "slug", "pmid"))),
             live_topics=frozenset(
-                TopicKey(*row) for row in _rows(versions, TOPIC_KEY) if row not in gone_set
+                TopicKey(*topic) for topic in live_topic_keys(log.events, stored)
             ),
         )
 
@@ -558,10 +697,7 @@ class ArchiveStore:
 
         `run_id` must sort after every committed run (see `new_run_id`).
         """
-        if self._lock is None:
-            raise RunStateError(
-                f"{self.path} is open read-only; open it for writing to add runs", path=self.path
-            )
+        self._check_writable()
         if self._writer is not None:
             raise RunStateError(
                 f"run {self._writer.run_id} is still open in {self.path}; commit or abort it first",
@@ -572,10 +708,11 @@ class ArchiveStore:
             started_at = _utc(started_at, "started_at")
         except ValueError as error:
             raise RunStateError(str(error), path=self.path) from error
-        if self._manifests and run_id <= self._manifests[-1].run_id:
+        run_ids = self._committed.run_ids
+        if run_ids and run_id <= run_ids[-1]:
             raise RunStateError(
                 f"run id {run_id!r} does not sort after the last committed run "
-                f"{self._manifests[-1].run_id!r} of {self.path}; check the system clock or "
+                f"{run_ids[-1]!r} of {self.path}; check the system clock or "
                 "let new_run_id() pick the id",
                 path=self.path,
             )
@@ -585,20 +722,188 @@ class ArchiveStore:
         logger.info("run %s started in %s", run_id, self.path)
         return self._writer
 
-    def _finished(self, writer: RunWriter, manifest: RunManifest | None) -> None:
-        if manifest is not None:
-            self._manifests.append(manifest)
-            self._index = None
+    def _check_writable(self) -> None:
+        if self._lock is None:
+            raise RunStateError(
+                f"{self.path} is open read-only; open it for writing to add runs", path=self.path
+            )
+
+    def _finished(
+        self,
+        writer: RunWriter,
+        manifest: RunManifest | None,
+        tables: Mapping[TableName, pa.Table],
+    ) -> None:
         if self._writer is writer:
             self._writer = None
+        if manifest is None:
+            return
+        self._selector = None
+        committed = self._committed
+        committed.run_ids.append(manifest.run_id)
+        committed.manifests[manifest.run_id] = manifest
+        committed.files.add_run(manifest)
+        versions = tables["topics"].select(list(VERSION_COLUMNS))
+        observations = tables["observations"].select(list(OBSERVATION_COLUMNS))
+        if self._stored is not None:
+            self._stored = pa.concat_tables([self._stored, versions])
+        if self._log is None:
+            self._index = None
+            return
+        before = self._log.events.num_rows
+        self._log = self._log.extended(versions, observations)
+        if self._index is not None:
+            self._index = _advance_index(
+                self._index,
+                run_ids=self.run_ids,
+                versions=versions,
+                articles=tables["journal_articles"],
+                new_events=self._log.events.slice(before),
+                validators=self._log.validators,
+                observations=observations,
+            )
+
+    def _after_commit(self) -> None:
+        """Compact and checkpoint as the policy says; a failure here leaves the run
+        committed and is logged (the next writer's recovery finishes or undoes it)."""
+        if not self.policy.automatic:
+            return
+        try:
+            self.compact()
+        except (OSError, ArchiveError, pa.ArrowException) as error:
+            logger.warning(
+                "compacting %s after run %s failed: %s; the run is committed, and the next "
+                "crawl recovers and compacts again",
+                self.path,
+                self._committed.run_ids[-1],
+                error,
+            )
+            self._reload()
+
+    def _reload(self) -> None:
+        """Forget what is cached and read the committed state from disk again."""
+        self._committed = _read_committed(self.path)
+        self._index = None
+        self._log = None
+        self._stored = None
+        self._selector = None
+
+    def compact(self, policy: CompactionPolicy | None = None) -> list[CompactionManifest]:
+        """Run the merges `policy` (default: the store's) asks for, then write a checkpoint
+        when one is due; returns the compactions committed. Writers only."""
+        self._check_writable()
+        if self._writer is not None:
+            raise RunStateError(
+                f"run {self._writer.run_id} is still open in {self.path}; commit or abort it first",
+                path=self.path,
+            )
+        policy = policy or self.policy
+        committed = self._committed
+        done = []
+        for merge in plan(committed.files, policy):
+            manifest = run_merge(self.path, committed.files, merge)
+            committed.files.apply_compaction(manifest)
+            committed.compaction_ids.append(manifest.compaction_id)
+            committed.compactions[manifest.compaction_id] = manifest
+            done.append(manifest)
+            # Compacted files keep the rows' order, but row positions are per file set.
+            self._stored = None
+            self._selector = None
+        checkpointed = len(committed.checkpoint.run_ids) if committed.checkpoint else 0
+        if done or len(committed.run_ids) - checkpointed >= policy.checkpoint_every:
+            self.write_checkpoint()
+        return done
+
+    def write_checkpoint(self) -> Path | None:
+        """Save a checkpoint of the committed state now (see `pipelines.catalog`); returns
+        its directory, None for an archive without runs. Writers only."""
+        self._check_writable()
+        committed = self._committed
+        if not committed.run_ids:
+            return None
+        log = self.version_log()
+        stored = self.stored_versions()
+        directory = write_checkpoint(
+            self.path, committed.run_ids, committed.compaction_ids, committed.files, log, stored
+        )
+        committed.checkpoint = read_checkpoint(
+            self.path, committed.run_ids, committed.compaction_ids
+        )
+        return directory
 
 
-def _rows(table: pa.Table, columns: Sequence[str]) -> Iterable[tuple[Any, ...]]:
-    return zip(*(table.column(name).to_pylist() for name in columns), strict=True)
+def _any_between(sorted_values: Sequence[str], low: str, high: str) -> bool:
+    """True when some value of `sorted_values` lies in [low, high]."""
+    index = bisect.bisect_left(sorted_values, low)
+    return index < len(sorted_values) and sorted_values[index] <= high
 
 
-def _load_manifests(root: Path) -> list[RunManifest]:
-    return [load_manifest(path) for path in manifest_paths(root)]
+def _row_groups_of_runs(metadata: pq.FileMetaData, runs: Sequence[str]) -> list[int]:
+    """Row groups whose run_id statistics admit one of `runs` (sorted)."""
+    column = next(
+        (
+            index
+            for index in range(metadata.num_columns)
+            if metadata.schema.column(index).path == "run_id"
+        ),
+        None,
+    )
+    groups = []
+    for group in range(metadata.num_row_groups):
+        row_group = metadata.row_group(group)
+        if row_group.num_rows == 0:
+            continue
+        statistics = row_group.column(column).statistics if column is not None else None
+        if (
+            statistics is None
+            or not statistics.has_min_max
+            or _any_between(runs, statistics.min, statistics.max)
+        ):
+            groups.append(group)
+    return groups
+
+
+def _advance_index(
+    index: ArchiveIndex,
+    *,
+    run_ids: tuple[str, ...],
+    versions: pa.Table,
+    articles: pa.Table,
+    new_events: pa.Table,
+    validators: pa.Table,
+    observations: pa.Table,
+) -> ArchiveIndex:
+    """The index after one more run, from the run's rows and the events it added."""
+    stored = index.versions | {VersionKey(*row) for row in key_tuples(versions, VERSION_KEY)}
+    latest = dict(index.latest)
+    shown = new_events.filter(pc.is_valid(new_events["content_hash"]))
+    for language, slug, last_updated, content_hash in key_tuples(shown, VERSION_KEY):
+        if (language, slug, last_updated, content_hash) in stored:
+            latest[TopicKey(language, slug)] = LatestVersion(last_updated, content_hash)
+    live = set(index.live_topics)
+    for language, slug, gone in key_tuples(last_events(new_events), ("language", "slug", "gone")):
+        topic = TopicKey(language, slug)
+        if gone:
+            live.discard(topic)
+        elif topic in latest:
+            live.add(topic)
+    fetched = set(observations["url"].to_pylist())
+    advanced = dict(index.validators)
+    for url in fetched:
+        advanced.pop(url, None)
+    touched = validators.filter(
+        pc.is_in(validators["url"], value_set=pa.array(sorted(fetched), pa.string()))
+    )
+    advanced.update(validators_map(touched))
+    return ArchiveIndex(
+        run_ids=run_ids,
+        versions=frozenset(stored),
+        latest=latest,
+        validators=advanced,
+        journal_articles=index.journal_articles
+        | frozenset(key_tuples(articles, ("language", "slug", "pmid"))),
+        live_topics=frozenset(live),
+    )
 
 
 def _prepare_directory(root: Path, *, create: bool) -> None:
@@ -664,26 +969,68 @@ def _release_lock(lock: IO[str]) -> None:
         fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
 
-def _recover(root: Path, committed: set[str]) -> None:
-    """Remove what uncommitted runs left: staging directories, parts without a manifest,
-    temporary manifests."""
+def _recover(root: Path, committed: _Committed) -> None:
+    """Undo what was never committed and finish what was: remove staging directories,
+    temporary manifests and checkpoints, and files no manifest commits; move the files a
+    committed compaction replaced, still in a table directory, to `_retired/`."""
     for entry in sorted((root / STAGING_DIR).iterdir()):
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
         else:
             entry.unlink()
-        logger.warning("removed %s: staging of a run that was never committed", entry)
+        logger.warning("removed %s: staging of a run or compaction never committed", entry)
+    for entry in _remove_temporary_checkpoints(root):
+        logger.warning("removed %s: a checkpoint that was never completed", entry)
+    for manifests in (RUNS_DIR, COMPACTIONS_DIR):
+        base = root / manifests
+        for temporary in sorted(base.glob(".*.tmp")) if base.is_dir() else ():
+            temporary.unlink()
+            logger.warning("removed %s: a manifest that was never completed", temporary)
+    live = committed.files.paths()
+    runs = set(committed.run_ids)
+    compactions = set(committed.compaction_ids)
+    replaced: dict[str, CompactionManifest] | None = None
     for table in TABLES:
-        for part in sorted((root / table).glob("part-*.parquet")):
-            run_id = part_run_id(part.name)
-            if run_id is not None and run_id not in committed:
-                part.unlink()
+        directory = root / table
+        for file in sorted(directory.iterdir()):
+            relative = f"{table}/{file.name}"
+            if relative in live or file.name.startswith("."):
+                continue
+            run_id, compaction = part_run_id(file.name), compacted_id(file.name)
+            if (run_id is not None and run_id not in runs) or (
+                compaction is not None and compaction not in compactions
+            ):
+                file.unlink()
+                owner = f"run {run_id}" if run_id is not None else f"compaction {compaction}"
+                logger.warning("removed %s: left by %s, which was never committed", file, owner)
+                continue
+            if run_id is None and compaction is None:
+                continue
+            if replaced is None:
+                replaced = _replaced_files(root, committed)
+            retiring = replaced.get(relative)
+            if retiring is not None:
+                retire_inputs(root, retiring)
                 logger.warning(
-                    "removed %s: part of run %s, which was never committed", part, run_id
+                    "moved %s to %s: compaction %s replaced it",
+                    file,
+                    RETIRED_DIR,
+                    retiring.compaction_id,
                 )
-    for temporary in sorted((root / RUNS_DIR).glob(".*.tmp")):
-        temporary.unlink()
-        logger.warning("removed %s: a manifest that was never completed", temporary)
+
+
+def _replaced_files(root: Path, committed: _Committed) -> dict[str, CompactionManifest]:
+    """Per path replaced by a committed compaction, that compaction."""
+    replaced = {}
+    for compaction in committed.compaction_ids:
+        manifest = committed.compactions.get(compaction)
+        if manifest is None:
+            manifest = load_compaction(root / COMPACTIONS_DIR / f"{compaction}.json")
+            committed.compactions[compaction] = manifest
+        for part in manifest.tables:
+            for entry in part.inputs:
+                replaced[entry.path] = manifest
+    return replaced
 
 
 # --- writing one run ------------------------------------------------------------------
@@ -695,9 +1042,9 @@ _Row = TypeVar("_Row")
 class RunWriter:
     """Collects one run's rows and commits them; made by `ArchiveStore.begin_run`.
 
-    Each added item is converted to Arrow at once (so a bad item fails where it is added,
-    naming its URL) and kept in memory until `commit` writes one file per table. As a
-    context manager, a run neither committed nor aborted is aborted on exit.
+    Each added item is checked at once (so a bad item fails where it is added, naming its
+    URL) and kept until `commit` writes one file per table. As a context manager, a run
+    neither committed nor aborted is aborted on exit.
     """
 
     def __init__(
@@ -717,7 +1064,7 @@ class RunWriter:
         self._store = store
         self._staging = staging
         self._state: _WriterState = "open"
-        self._batches: dict[TableName, list[pa.Table]] = {table: [] for table in TABLES}
+        self._builders = {table: TableBuilder(table) for table in TABLES}
         self._new_versions: set[VersionKey] = set()
         self._new_articles: set[tuple[str, str, str]] = set()
         self._outcomes: dict[Outcome, int] = dict.fromkeys(OUTCOMES, 0)
@@ -743,8 +1090,8 @@ class RunWriter:
     def add_observation(self, observation: Observation) -> None:
         """Record one fetch."""
         self._check_open(observation.run_id)
-        rows = _converted(observation.url, observations_table, [observation])
-        self._batches["observations"].append(rows)
+        builder = self._builders["observations"]
+        builder.extend(_prepared(observation.url, builder, [observation]))
         self._outcomes[observation.outcome] += 1
 
     def add_version(self, page: HealthTopicPage, run_id: str, observed_at: datetime) -> bool:
@@ -759,12 +1106,16 @@ class RunWriter:
             logger.debug("version %s already stored", key)
             return False
         version = [VersionRecord(page=page, run_id=run_id, observed_at=observed_at)]
-        topics = _converted(page.url, topics_table, version)
-        links = _converted(page.url, links_table, version)
-        trials = _converted(page.url, clinical_trials_table, version)
-        self._batches["topics"].append(topics)
-        self._batches["links"].append(links)
-        self._batches["clinical_trials"].append(trials)
+        topics, links, trials = (
+            self._builders[name] for name in ("topics", "links", "clinical_trials")
+        )
+        prepared = [
+            (topics, _prepared(page.url, topics, version)),
+            (links, _prepared(page.url, links, link_rows(version))),
+            (trials, _prepared(page.url, trials, clinical_trial_rows(version))),
+        ]
+        for builder, rows in prepared:
+            builder.extend(rows)
         self._new_versions.add(key)
         return True
 
@@ -799,8 +1150,8 @@ class RunWriter:
                 )
             )
         if records:
-            rows = _converted(page.url, journal_articles_table, records)
-            self._batches["journal_articles"].append(rows)
+            builder = self._builders["journal_articles"]
+            builder.extend(_prepared(page.url, builder, records))
             self._new_articles.update((page.language, page.slug, r.pmid) for r in records)
         return len(records)
 
@@ -809,9 +1160,14 @@ class RunWriter:
         return dict(self._outcomes)
 
     def commit(self, run: RunRecord) -> RunManifest:
-        """Write the run's files and commit it with its manifest; returns the manifest."""
+        """Write the run's files and commit it with its manifest; returns the manifest.
+
+        Then the store compacts and checkpoints as its policy says (a failure there is
+        logged: the run stays committed).
+        """
         self._check_open(run.run_id)
-        self._batches["runs"] = [runs_table([run])]
+        runs = self._builders["runs"]
+        runs.extend(_prepared(None, runs, [run]))
         mismatched = [
             outcome for outcome in OUTCOMES if run.count(outcome) != self._outcomes[outcome]
         ]
@@ -823,15 +1179,12 @@ class RunWriter:
                 self._outcomes,
             )
         root = self._store.path
+        tables = {table: self._builders[table].to_table() for table in TABLES}
         entries = []
         for table in TABLES:
-            batches = self._batches[table]
-            rows = pa.concat_tables(batches).combine_chunks() if batches else empty_table(table)
+            rows = tables[table]
             staged = self._staging / f"{table}.parquet"
-            pq.write_table(rows, staged, compression=PARQUET_COMPRESSION)
-            with staged.open("rb") as stream:
-                os.fsync(stream.fileno())
-            sha256, size = file_digest(staged)
+            sha256, size = write_file_durably(staged, parquet_bytes(rows, table))
             entries.append(
                 ManifestFile(
                     table=table,
@@ -841,7 +1194,7 @@ class RunWriter:
                     sha256=sha256,
                 )
             )
-        _fsync_dir(self._staging)
+        fsync_dir(self._staging)
         for entry in entries:
             target = root / entry.path
             if target.exists():
@@ -852,7 +1205,7 @@ class RunWriter:
                 )
             (self._staging / f"{entry.table}.parquet").replace(target)
         for table in TABLES:
-            _fsync_dir(root / table)
+            fsync_dir(root / table)
         manifest = RunManifest(
             run_id=self.run_id,
             schema_version=SCHEMA_VERSION,
@@ -863,8 +1216,8 @@ class RunWriter:
         write_json_atomically(root / RUNS_DIR / f"{self.run_id}.json", manifest.to_json())
         # Committed. Leftovers from here on are harmless; recovery removes them.
         self._state = "committed"
-        self._batches = {table: [] for table in TABLES}
-        self._store._finished(self, manifest)
+        self._builders = {table: TableBuilder(table) for table in TABLES}
+        self._store._finished(self, manifest, tables)
         try:
             self._staging.rmdir()
         except OSError as error:
@@ -875,6 +1228,7 @@ class RunWriter:
             root,
             ", ".join(f"{entry.table} {entry.rows}" for entry in entries),
         )
+        self._store._after_commit()
         return manifest
 
     def abort(self) -> None:
@@ -888,17 +1242,15 @@ class RunWriter:
                 # Nothing of the run is committed either way; recovery retries the removal.
                 logger.warning("could not remove %s: %s", self._staging, error)
             self._state = "aborted"
-            self._batches = {table: [] for table in TABLES}
-            self._store._finished(self, None)
+            self._builders = {table: TableBuilder(table) for table in TABLES}
+            self._store._finished(self, None, {})
             logger.info("run %s aborted", self.run_id)
 
 
-def _converted(
-    url: str, build: Callable[[Sequence[_Row]], pa.Table], rows: Sequence[_Row]
-) -> pa.Table:
-    """`build(rows)`, with the page's URL added to a conversion error."""
+def _prepared(url: str | None, builder: TableBuilder, rows: Sequence[Any]) -> list[list[Any]]:
+    """`builder.prepare(rows)`, with the page's URL added to a conversion error."""
     try:
-        return build(rows)
+        return builder.prepare(rows)
     except InvalidRecordError as error:
         raise InvalidRecordError(error.table, error.column, error.reason, url=url) from error
 
@@ -912,11 +1264,11 @@ def _checked_version_key(page: HealthTopicPage) -> VersionKey:
         or isinstance(page.last_updated, datetime),
         "content_hash": not page.content_hash or not isinstance(page.content_hash, str),
     }
-    for field, bad in problems.items():
+    for field_name, bad in problems.items():
         if bad:
-            value = getattr(page, field)
+            value = getattr(page, field_name)
             raise InvalidRecordError(
-                "topics", field, f"bad version key part {value!r}", url=page.url
+                "topics", field_name, f"bad version key part {value!r}", url=page.url
             )
     return version_key(page)
 
@@ -929,4 +1281,4 @@ def read_validators(path: Path | str | None) -> dict[str, Validators]:
     if path is None:
         raise ArchiveNotFoundError("no archive path given")
     store = ArchiveStore.open(path, read_only=True)
-    return dict(store.index().validators)
+    return store.validators()

@@ -1,43 +1,67 @@
 """Check an archive against its manifests: `verify_archive(path) -> list[Problem]`.
 
-Read-only and without the lock: every manifest must be readable and of a known schema
-version, list one file per table, and each file must exist with the size, sha256, row
-count and schema the manifest and the code expect; no version may be stored twice;
-table directories must hold nothing the manifests do not list. Leftovers of a run that
-was never committed are reported too (a crawl removes them when it next opens the
-archive; while a crawl is running they are its work in progress).
+Read-only and without the lock. Every run manifest and compaction manifest must be
+readable and of a known schema version; a run lists one file per table; a compaction
+replaces files in use by files holding exactly their rows. Each file in use must exist
+with the size, sha256, row count and schema its manifest and the code expect (the row
+count and schema come from the Parquet footer, parsed from the bytes read for the
+digest: each file is read once). Files a compaction replaced must be in `_retired/`
+with their size (and their sha256 with `deep=True`). No version may be stored twice;
+table directories must hold nothing the manifests do not list. The newest checkpoint
+must agree with the manifests (with `deep=True`, its sightings log must also equal one
+rebuilt from the tables). Leftovers of a run or compaction that was never committed are
+reported too (a crawl removes them when it next opens the archive; while a crawl is
+running they are its work in progress).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+import os
+import struct
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import Literal, get_args
+from pathlib import Path
+from typing import Literal, TypeVar, get_args
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines.catalog import (
+    CATALOG_FILE,
+    FileSet,
+    checkpoint_names,
+    commit_order,
+    read_checkpoint,
+)
 from pipelines.errors import ArchiveCorruptError, ArchiveSchemaError
-from pipelines.records import ManifestFile, RunManifest
+from pipelines.layout import (
+    CATALOG_DIR,
+    COMPACTIONS_DIR,
+    RETIRED_DIR,
+    RUNS_DIR,
+    STAGING_DIR,
+    compacted_id,
+    json_names,
+    load_compaction,
+    load_manifest,
+    part_run_id,
+    read_marker,
+    retired_path,
+)
+from pipelines.records import CompactionManifest, ManifestFile, RunManifest
 from pipelines.schema import (
     SCHEMA_VERSION,
     SCHEMAS,
     TABLES,
     VERSION_KEY,
+    TableName,
     file_schema_version,
     is_table_name,
 )
-from pipelines.store import (
-    RUNS_DIR,
-    STAGING_DIR,
-    file_digest,
-    load_manifest,
-    manifest_paths,
-    part_run_id,
-    read_marker,
-)
+from pipelines.versions import OBSERVATION_COLUMNS, VERSION_COLUMNS, VersionLog
 
 ProblemKind = Literal[
     "bad_marker",
@@ -53,11 +77,16 @@ ProblemKind = Literal[
     "orphan_part",
     "unexpected_file",
     "uncommitted_leftover",
+    "bad_compaction",
+    "unretired_file",
+    "bad_checkpoint",
 ]
 PROBLEM_KINDS: tuple[ProblemKind, ...] = get_args(ProblemKind)
 
+_Manifest = TypeVar("_Manifest", RunManifest, CompactionManifest)
 _RECOVER = "readers ignore it; the next `medlineplus-archive crawl` removes it"
 _RESTORE = "restore the file from a backup"
+_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -77,10 +106,23 @@ class Problem:
         return f"{self.path}: {self.message}"
 
 
-def verify_archive(path: Path | str) -> list[Problem]:
+@dataclass(frozen=True, slots=True)
+class _Owned:
+    """A committed file and who committed it."""
+
+    entry: ManifestFile
+    owner: str
+    """"run <id>" or "compaction <id>"."""
+    run_id: str | None
+    schema_version: int
+
+
+def verify_archive(path: Path | str, *, deep: bool = False) -> list[Problem]:
     """Every problem found in the archive at `path`; empty when it is sound.
 
-    ArchiveNotFoundError when `path` is not an archive at all.
+    `deep` also checks the sha256 of every retired file and rebuilds the sightings log
+    from the tables to compare it with the newest checkpoint's (this reads every
+    observation). ArchiveNotFoundError when `path` is not an archive at all.
     """
     root = Path(path)
     try:
@@ -90,84 +132,177 @@ def verify_archive(path: Path | str) -> list[Problem]:
         kind: ProblemKind = "newer_schema" if newer else "bad_marker"
         return [Problem(kind=kind, path="_archive.json", message=str(error))]
     problems: list[Problem] = []
-    manifests: list[RunManifest] = []
-    for manifest_path in manifest_paths(root):
-        relative = manifest_path.relative_to(root).as_posix()
+    runs = _load_all(root, RUNS_DIR, problems, load_manifest)
+    compactions = _load_all(root, COMPACTIONS_DIR, problems, load_compaction)
+    files = FileSet()
+    owned: dict[str, _Owned] = {}
+    retired: dict[str, CompactionManifest] = {}
+    by_run = {manifest.run_id: manifest for manifest in runs}
+    by_compaction = {manifest.compaction_id: manifest for manifest in compactions}
+    for what, name in commit_order(by_run, by_compaction):
+        if what == "run":
+            manifest = by_run[name]
+            problems.extend(_check_manifest(manifest))
+            sound = [
+                entry
+                for entry in manifest.files
+                if is_table_name(entry.table) and _is_inside(entry.path)
+            ]
+            files.add_run(_with_files(manifest, sound))
+            for entry in sound:
+                owned[entry.path] = _Owned(
+                    entry, f"run {manifest.run_id}", manifest.run_id, manifest.schema_version
+                )
+            continue
+        compaction = by_compaction[name]
+        problem = _check_compaction(compaction)
+        if problem is None:
+            try:
+                files.apply_compaction(compaction)
+            except ValueError as error:
+                problem = str(error)
+        if problem is not None:
+            relative = f"{COMPACTIONS_DIR}/{compaction.compaction_id}.json"
+            message = f"{problem}; readers refuse the archive: restore the manifests from a backup"
+            problems.append(Problem(kind="bad_compaction", path=relative, message=message))
+            continue
+        for part in compaction.tables:
+            owned[part.output.path] = _Owned(
+                part.output,
+                f"compaction {compaction.compaction_id}",
+                None,
+                compaction.schema_version,
+            )
+            for entry in part.inputs:
+                retired[entry.path] = compaction
+    live = list(files)
+    problems.extend(_check_live_files(root, [owned[item.entry.path] for item in live]))
+    problems.extend(_check_retired_files(root, retired, owned, deep=deep))
+    problems.extend(_duplicate_versions(root, files))
+    problems.extend(_unlisted_files(root, files, retired, runs, compactions))
+    problems.extend(_check_checkpoint(root, runs, compactions, files, deep=deep))
+    return problems
+
+
+def _load_all(
+    root: Path, directory: str, problems: list[Problem], load: Callable[[Path], _Manifest]
+) -> list[_Manifest]:
+    loaded = []
+    for name in json_names(root / directory):
+        relative = f"{directory}/{name}.json"
         try:
-            manifests.append(load_manifest(manifest_path))
+            loaded.append(load(root / relative))
         except ArchiveSchemaError as error:
             problems.append(Problem(kind="newer_schema", path=relative, message=str(error)))
         except ArchiveCorruptError as error:
             problems.append(Problem(kind="bad_manifest", path=relative, message=str(error)))
-    sound: dict[str, list[Path]] = {table: [] for table in TABLES}
-    for manifest in manifests:
-        for problem, entry in _check_manifest(root, manifest):
-            if problem is None and entry is not None:
-                sound[entry.table].append(root / entry.path)
-            elif problem is not None:
-                problems.append(problem)
-    problems.extend(_duplicate_versions(root, sound["topics"]))
-    problems.extend(_unlisted_files(root, manifests))
-    return problems
+    return loaded
 
 
-def _check_manifest(
-    root: Path, manifest: RunManifest
-) -> Iterator[tuple[Problem | None, ManifestFile | None]]:
-    """(problem, None) for each problem, (None, entry) for each sound file."""
+def _with_files(manifest: RunManifest, files: list[ManifestFile]) -> RunManifest:
+    return RunManifest(
+        run_id=manifest.run_id,
+        schema_version=manifest.schema_version,
+        committed_at=manifest.committed_at,
+        files=tuple(files),
+        run=manifest.run,
+    )
+
+
+def _check_manifest(manifest: RunManifest) -> Iterator[Problem]:
     run_id = manifest.run_id
     manifest_path = f"{RUNS_DIR}/{run_id}.json"
     listed = [entry.table for entry in manifest.files]
     for table in TABLES:
         if table not in listed:
-            yield (
-                _problem("missing_table", manifest_path, run_id, f"lists no file of {table}"),
-                None,
-            )
+            yield _problem("missing_table", manifest_path, run_id, f"lists no file of {table}")
     for entry in manifest.files:
         if not is_table_name(entry.table) or listed.count(entry.table) > 1:
             message = f"lists an unknown or repeated table {entry.table!r}"
-            yield _problem("bad_manifest", manifest_path, run_id, message), None
-            continue
-        if not _is_inside(entry.path):
+            yield _problem("bad_manifest", manifest_path, run_id, message)
+        elif not _is_inside(entry.path):
             message = f"lists {entry.path!r}, outside the archive"
-            yield _problem("bad_manifest", manifest_path, run_id, message), None
-            continue
-        problem = _check_file(root, manifest, entry)
-        yield (problem, None) if problem else (None, entry)
+            yield _problem("bad_manifest", manifest_path, run_id, message)
+
+
+def _check_compaction(compaction: CompactionManifest) -> str | None:
+    """What is wrong with a compaction manifest on its own, None when nothing."""
+    tables = [part.table for part in compaction.tables]
+    if sorted(tables) != sorted(TABLES):
+        return f"lists tables {sorted(tables)}, not one entry per table"
+    for part in compaction.tables:
+        paths = [part.output.path, *(entry.path for entry in part.inputs)]
+        if not all(_is_inside(path) for path in paths):
+            return "lists a file outside the archive"
+        if part.output.rows != sum(entry.rows for entry in part.inputs):
+            return (
+                f"its {part.table} file holds {part.output.rows} rows, its inputs "
+                f"{sum(entry.rows for entry in part.inputs)}"
+            )
+    return None
 
 
 def _is_inside(relative: str) -> bool:
-    parts = PurePosixPath(relative).parts
-    return bool(parts) and not PurePosixPath(relative).is_absolute() and ".." not in parts
+    parts = relative.split("/")
+    return bool(relative) and not relative.startswith("/") and ".." not in parts
 
 
-def _check_file(root: Path, manifest: RunManifest, entry: ManifestFile) -> Problem | None:
+# --- files ----------------------------------------------------------------------------
+
+
+def _digest_with_footer(path: Path) -> tuple[str, int, bytes]:
+    """sha256, size and the last bytes of the file (enough for its Parquet footer), read once."""
+    digest = hashlib.sha256()
+    size = 0
+    tail = b""
+    with path.open("rb") as stream:
+        while chunk := stream.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+            tail = (tail + chunk)[-2 * _CHUNK :]
+        if len(tail) >= 8 and tail[-4:] == b"PAR1":
+            (footer,) = struct.unpack("<I", tail[-8:-4])
+            if footer + 8 > len(tail) and footer + 8 <= size:
+                stream.seek(size - footer - 8)
+                tail = stream.read(footer + 8)
+    return digest.hexdigest(), size, tail
+
+
+def _check_live_files(root: Path, files: list[_Owned]) -> list[Problem]:
+    workers = min(4, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        found = pool.map(lambda item: _check_file(root, item), files)
+        return [problem for problem in found if problem is not None]
+
+
+def _check_file(root: Path, item: _Owned) -> Problem | None:
+    entry = item.entry
     path = root / entry.path
-    run_id = manifest.run_id
+    run_id = item.run_id
     if not path.is_file():
-        message = f"missing, though run {run_id} lists it; {_RESTORE} (the run is incomplete)"
+        where = ""
+        if (root / retired_path(entry.path)).is_file():
+            where = f" (a copy is in {RETIRED_DIR}/, but no compaction replaced it)"
+        message = f"missing, though {item.owner} lists it{where}; {_RESTORE}"
         return _problem("missing_file", entry.path, run_id, message)
-    sha256, size = file_digest(path)
+    sha256, size, tail = _digest_with_footer(path)
     if (sha256, size) != (entry.sha256, entry.bytes):
         message = (
-            f"changed since run {run_id} committed it (sha256 {sha256[:12]}..., "
+            f"changed since {item.owner} committed it (sha256 {sha256[:12]}..., "
             f"{size} bytes; manifest: {entry.sha256[:12]}..., {entry.bytes} bytes); {_RESTORE}"
         )
         return _problem("digest_mismatch", entry.path, run_id, message)
     try:
-        metadata = pq.read_metadata(path)
-        schema = pq.read_schema(path)
+        metadata = pq.read_metadata(pa.BufferReader(tail))
+        schema = metadata.schema.to_arrow_schema()
     except (OSError, pa.ArrowException) as error:
         return _problem("unreadable_file", entry.path, run_id, f"not readable Parquet: {error}")
     if metadata.num_rows != entry.rows:
-        message = f"holds {metadata.num_rows} rows, run {run_id}'s manifest says {entry.rows}"
+        message = f"holds {metadata.num_rows} rows, {item.owner}'s manifest says {entry.rows}"
         return _problem("row_count_mismatch", entry.path, run_id, message)
     version = file_schema_version(schema.metadata)
-    if version != manifest.schema_version:
-        message = (
-            f"schema version {version}, run {run_id}'s manifest says {manifest.schema_version}"
-        )
+    if version != item.schema_version:
+        message = f"schema version {version}, {item.owner}'s manifest says {item.schema_version}"
         return _problem("schema_mismatch", entry.path, run_id, message)
     expected = SCHEMAS[entry.table] if is_table_name(entry.table) else None
     if version == SCHEMA_VERSION and expected is not None and not schema.equals(expected):
@@ -176,13 +311,79 @@ def _check_file(root: Path, manifest: RunManifest, entry: ManifestFile) -> Probl
     return None
 
 
-def _duplicate_versions(root: Path, topic_files: list[Path]) -> Iterator[Problem]:
+def _sizes(directory: Path) -> dict[str, int]:
+    """Size of each file in `directory` (one listing instead of a stat per file asked)."""
+    try:
+        with os.scandir(directory) as entries:
+            return {entry.name: entry.stat().st_size for entry in entries if entry.is_file()}
+    except FileNotFoundError:
+        return {}
+
+
+def _check_retired_files(
+    root: Path,
+    retired: dict[str, CompactionManifest],
+    owned: dict[str, _Owned],
+    *,
+    deep: bool,
+) -> list[Problem]:
+    problems = []
+    to_hash = []
+    in_tables: dict[str, dict[str, int]] = {table: _sizes(root / table) for table in TABLES}
+    in_retired: dict[str, dict[str, int]] = {
+        table: _sizes(root / RETIRED_DIR / table) for table in TABLES
+    }
+    for relative, compaction in retired.items():
+        item = owned.get(relative)
+        if item is None:
+            continue
+        entry = item.entry
+        table, _, name = relative.partition("/")
+        moved_size = in_retired.get(table, {}).get(name)
+        if name in in_tables.get(table, {}):
+            message = (
+                f"replaced by compaction {compaction.compaction_id} but still in its table "
+                "directory, so directory reads count its rows twice (readers following the "
+                "manifests do not); the next `medlineplus-archive crawl` moves it to _retired/"
+            )
+            problems.append(_problem("unretired_file", relative, item.run_id, message))
+        elif moved_size is None:
+            message = (
+                f"replaced by compaction {compaction.compaction_id} and missing from "
+                f"{RETIRED_DIR}/ (readers do not need it, but nothing archived is deleted); "
+                f"{_RESTORE}"
+            )
+            problems.append(_problem("missing_file", retired_path(relative), item.run_id, message))
+        elif moved_size != entry.bytes:
+            message = f"{moved_size} bytes, {item.owner} committed {entry.bytes}; {_RESTORE}"
+            problems.append(
+                _problem("digest_mismatch", retired_path(relative), item.run_id, message)
+            )
+        elif deep:
+            to_hash.append((root / retired_path(relative), item))
+    if to_hash:
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            digests = pool.map(lambda pair: _digest_with_footer(pair[0])[0], to_hash)
+            for (moved, item), sha256 in zip(to_hash, digests, strict=True):
+                if sha256 != item.entry.sha256:
+                    relative = moved.relative_to(root).as_posix()
+                    message = f"changed since {item.owner} committed it; {_RESTORE}"
+                    problems.append(_problem("digest_mismatch", relative, item.run_id, message))
+    return problems
+
+
+def _duplicate_versions(root: Path, files: FileSet) -> Iterator[Problem]:
     """A version stored by two runs breaks "written once, ever"."""
-    if not topic_files:
+    paths = [root / live.entry.path for live in files.files("topics")]
+    paths = [path for path in paths if path.is_file()]
+    if not paths:
         return
-    keys = pa.concat_tables(
-        pq.read_table(path, columns=[*VERSION_KEY, "run_id"]) for path in topic_files
-    )
+    try:
+        keys = pa.concat_tables(
+            pq.read_table(path, columns=[*VERSION_KEY, "run_id"]) for path in paths
+        )
+    except (OSError, pa.ArrowException):
+        return  # reported as unreadable
     counts = keys.group_by(list(VERSION_KEY)).aggregate([("run_id", "count")])
     repeated = counts.filter(pc.field("run_id_count") > 1)
     for row in repeated.to_pylist():
@@ -194,9 +395,16 @@ def _duplicate_versions(root: Path, topic_files: list[Path]) -> Iterator[Problem
         yield Problem(kind="duplicate_version", path="topics", message=message)
 
 
-def _unlisted_files(root: Path, manifests: list[RunManifest]) -> Iterator[Problem]:
-    listed = {entry.path for manifest in manifests for entry in manifest.files}
-    committed = {manifest.run_id for manifest in manifests}
+def _unlisted_files(
+    root: Path,
+    files: FileSet,
+    retired: dict[str, CompactionManifest],
+    runs: list[RunManifest],
+    compactions: list[CompactionManifest],
+) -> Iterator[Problem]:
+    listed = files.paths() | set(retired)
+    committed = {manifest.run_id for manifest in runs}
+    compacted = {manifest.compaction_id for manifest in compactions}
     for table in TABLES:
         directory = root / table
         if not directory.is_dir():
@@ -205,26 +413,130 @@ def _unlisted_files(root: Path, manifests: list[RunManifest]) -> Iterator[Proble
             relative = f"{table}/{file.name}"
             if relative in listed or file.name.startswith("."):
                 continue
-            run_id = part_run_id(file.name)
-            if run_id is None:
+            run_id, compaction = part_run_id(file.name), compacted_id(file.name)
+            if run_id is None and compaction is None:
                 message = "not an archive file; move it out of the archive"
                 yield _problem("unexpected_file", relative, None, message)
             elif run_id in committed:
                 message = f"not listed in run {run_id}'s manifest; move it out of the archive"
                 yield _problem("orphan_part", relative, run_id, message)
-            else:
+            elif compaction in compacted:
+                message = (
+                    f"not listed in compaction {compaction}'s manifest; move it out of the archive"
+                )
+                yield _problem("orphan_part", relative, None, message)
+            elif run_id is not None:
                 message = f"left by run {run_id}, which was never committed; {_RECOVER}"
                 yield _problem("orphan_part", relative, run_id, message)
-    for name, what in ((STAGING_DIR, "staging"), (RUNS_DIR, "temporary manifest")):
+            else:
+                message = f"left by compaction {compaction}, which was never committed; {_RECOVER}"
+                yield _problem("orphan_part", relative, None, message)
+    retired_root = root / RETIRED_DIR
+    if retired_root.is_dir():
+        for directory in sorted(retired_root.iterdir()):
+            names = sorted(_sizes(directory)) if directory.is_dir() else [""]
+            for name in names:
+                relative = f"{directory.name}/{name}" if name else directory.name
+                if relative not in retired:
+                    message = (
+                        "in _retired/ but replaced by no compaction; move it out of the archive"
+                    )
+                    yield _problem("unexpected_file", f"{RETIRED_DIR}/{relative}", None, message)
+    leftovers = (
+        (STAGING_DIR, "staging of a run or compaction", lambda name: True),
+        (RUNS_DIR, "temporary manifest", lambda name: name.endswith(".tmp")),
+        (COMPACTIONS_DIR, "temporary compaction manifest", lambda name: name.endswith(".tmp")),
+        (CATALOG_DIR, "temporary checkpoint", lambda name: name.startswith(".tmp-")),
+    )
+    for name, what, is_leftover in leftovers:
         base = root / name
         if not base.is_dir():
             continue
         for leftover in sorted(base.iterdir()):
-            if name == RUNS_DIR and not leftover.name.endswith(".tmp"):
+            if not is_leftover(leftover.name):
                 continue
             relative = f"{name}/{leftover.name}"
-            message = f"{what} of a run that was never committed; {_RECOVER}"
+            message = f"{what} that was never committed; {_RECOVER}"
             yield _problem("uncommitted_leftover", relative, None, message)
+
+
+def _check_checkpoint(
+    root: Path,
+    runs: list[RunManifest],
+    compactions: list[CompactionManifest],
+    in_use: FileSet,
+    *,
+    deep: bool,
+) -> Iterator[Problem]:
+    names = checkpoint_names(root)
+    if not names:
+        return
+    relative = f"{CATALOG_DIR}/{names[-1]}"
+    ignored = "readers ignore it; the next `medlineplus-archive crawl` writes a new one"
+    checkpoint = read_checkpoint(
+        root,
+        [manifest.run_id for manifest in runs],
+        [manifest.compaction_id for manifest in compactions],
+    )
+    if checkpoint is None or checkpoint.directory.name != names[-1]:
+        message = f"does not agree with the run and compaction manifests; {ignored}"
+        yield _problem("bad_checkpoint", relative, None, message)
+        return
+    by_run = {manifest.run_id: manifest for manifest in runs}
+    by_compaction = {manifest.compaction_id: manifest for manifest in compactions}
+    expected = FileSet()
+    try:
+        for what, name in commit_order(checkpoint.run_ids, checkpoint.compaction_ids):
+            if what == "run":
+                expected.add_run(by_run[name])
+            else:
+                expected.apply_compaction(by_compaction[name])
+    except ValueError:
+        return  # reported as bad_compaction
+    if expected.to_json() != checkpoint.files.to_json():
+        message = (
+            f"its {CATALOG_FILE} lists other files in use than the manifests do; remove the "
+            "directory (readers then read the manifests)"
+        )
+        yield _problem("bad_checkpoint", relative, None, message)
+        return
+    try:
+        log = checkpoint.read_log()
+        stored = checkpoint.read_versions()
+    except ArchiveCorruptError as error:
+        yield _problem("bad_checkpoint", relative, None, str(error))
+        return
+    if deep:
+        try:
+            rebuilt, rebuilt_stored = _rebuild_log(root, in_use, checkpoint.last_run)
+        except (OSError, pa.ArrowException):
+            return  # the files at fault are reported on their own
+        if not (
+            log.events.equals(rebuilt.events)
+            and log.validators.equals(rebuilt.validators)
+            and stored.equals(rebuilt_stored)
+        ):
+            message = (
+                "its sightings log or stored versions differ from those rebuilt from the "
+                "tables; remove the "
+                "directory (readers then rebuild it), and report this as a bug"
+            )
+            yield _problem("bad_checkpoint", relative, None, message)
+
+
+def _rebuild_log(root: Path, files: FileSet, last_run: str) -> tuple[VersionLog, pa.Table]:
+    def read(table: TableName, columns: tuple[str, ...]) -> pa.Table:
+        paths = [root / live.entry.path for live in files.files(table)]
+        parts = [pq.read_table(path, columns=list(columns)) for path in paths]
+        schema = SCHEMAS[table]
+        empty = pa.schema([schema.field(name) for name in columns]).empty_table()
+        rows = pa.concat_tables(parts) if parts else empty
+        return rows.filter(pc.less_equal(rows["run_id"], last_run))
+
+    versions = read("topics", VERSION_COLUMNS)
+    stored_schema = pa.schema([SCHEMAS["topics"].field(name) for name in VERSION_COLUMNS])
+    log = VersionLog.build(versions, read("observations", OBSERVATION_COLUMNS))
+    return log, versions.cast(stored_schema)
 
 
 def _problem(kind: ProblemKind, path: str, run_id: str | None, message: str) -> Problem:

@@ -14,7 +14,8 @@ What a test can do with it:
 * script answers for one path (`script`): ``[(503, {"Retry-After": "1"}, b""),
   (200, {}, None)]`` answers 503 once, then serves the file as usual;
 * change the site while it runs: `replace_file` (an edited page; ``None`` = 404) or
-  `set_root` (another copy of the whole site, e.g. one made with `copy_site`).
+  `set_root` (another copy of the whole site, e.g. one made with `copy_site`);
+* answer slowly (`slow_down`), to keep a crawl running long enough to interrupt it.
 
 HTTP/1.0 (one request per connection) keeps shutdown clean: no idle keep-alive
 connection outlives a test, so no ResourceWarning reaches pytest's ``error`` filter.
@@ -122,6 +123,7 @@ class SiteServer:
         self._last_modified = last_modified
         self._overrides: dict[str, _Resource | None] = {}
         self._scripts: dict[str, deque[ScriptedResponse]] = {}
+        self._delays: dict[str | None, float] = {}
         self._log: list[LoggedRequest] = []
         self._edits = 0
         self.errors: list[BaseException] = []
@@ -259,6 +261,22 @@ class SiteServer:
         with self._lock:
             return {path: len(queue) for path, queue in self._scripts.items() if queue}
 
+    # ---------------------------------------------------------------- slow answers
+
+    def slow_down(self, seconds: float, paths: Iterable[str] | None = None) -> None:
+        """Wait `seconds` before answering each request for `paths` (every path when None).
+
+        For tests that need a crawl still running, e.g. to kill it midway; 0 undoes it.
+        A path's own delay wins over the every-path one.
+        """
+        with self._lock:
+            for path in [None] if paths is None else paths:
+                self._delays[path] = seconds
+
+    def _delay_for(self, path: str) -> float:
+        with self._lock:
+            return self._delays.get(path, self._delays.get(None, 0.0))
+
     # ---------------------------------------------------------------- request log
 
     @property
@@ -349,6 +367,9 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in self.headers.items():
             key = name.lower()
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        delay = site._delay_for(path)
+        if delay > 0:
+            time.sleep(delay)
         scripted = site._next_script(path)
         # Logged just before the status line goes out, so a client that has its answer
         # always finds its request in the log.

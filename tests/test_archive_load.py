@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from crawler.items import HealthTopicPage, to_jsonable
+from crawler.items import NOT_ARCHIVED, HealthTopicPage, to_jsonable
 from pipelines.errors import ArchiveNotFoundError, UnknownRunError
 from pipelines.load import Archive, open_archive
 from pipelines.records import RunRecord
@@ -37,7 +37,7 @@ def _expected_topic_row(page: HealthTopicPage) -> dict[str, Any]:
     expected: dict[str, Any] = {}
     for field in dataclasses.fields(HealthTopicPage):
         value = getattr(page, field.name)
-        if field.name in ("links", "clinical_trials", "journal_articles"):
+        if field.name in ("links", "clinical_trials", "journal_articles", *NOT_ARCHIVED):
             continue
         if field.name in ("primary_institute", "image"):
             for part in ("name", "url", "alt"):
@@ -348,6 +348,22 @@ def test_observations_of_one_run(three_runs: tuple[Path, list[str]]) -> None:
     root, run_ids = three_runs
     observed = open_archive(root).observations(run_id=run_ids[2])
     assert observed[["slug", "outcome"]].to_dict("records") == [{"slug": "copd", "outcome": "gone"}]
+
+
+def test_observations_of_one_topic(three_runs: tuple[Path, list[str]]) -> None:
+    root, run_ids = three_runs
+    archive = open_archive(root)
+    copd = archive.observations(slug="copd", language="en")
+    assert copd[["run_id", "outcome"]].to_dict("records") == [
+        {"run_id": run_ids[0], "outcome": "new"},
+        {"run_id": run_ids[1], "outcome": "unchanged"},
+        {"run_id": run_ids[2], "outcome": "gone"},
+    ]
+    assert list(copd.dtypes) == _expected_dtypes("observations")
+    assert archive.observations(run_ids[1], slug="copd")["outcome"].tolist() == ["unchanged"]
+    assert archive.observations(language="es")["slug"].tolist() == ["gripe"]
+    with pytest.raises(ValueError, match="language must be one of"):
+        archive.observations(language="fr")
 
 
 def test_an_opened_archive_is_a_snapshot(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from crawler.items import HealthTopicPage
+from crawler.items import NOT_ARCHIVED, HealthTopicPage
 from pipelines import store as store_module
 from pipelines.errors import (
     ArchiveError,
@@ -361,6 +361,30 @@ def test_a_bad_item_fails_where_it_is_added_naming_its_url(tmp_path: Path) -> No
     assert len(open_archive(tmp_path).topics()) == 1
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [
+        pytest.param("http_status", "200", r"observations\.http_status.*expected int", id="str"),
+        pytest.param("revalidated", 1, r"observations\.revalidated.*expected bool", id="int"),
+        pytest.param("last_updated", at(DAY1), r"last_updated.*expected a date", id="datetime"),
+        pytest.param("http_status", 2**63, r"http_status.*64 bits", id="overflow"),
+    ],
+)
+def test_an_observation_of_the_wrong_type_fails_where_it_is_added(
+    tmp_path: Path, field: str, value: Any, match: str
+) -> None:
+    with ArchiveStore.open(tmp_path) as store:
+        writer = store.begin_run(new_run_id(at(DAY1)), at(DAY1))
+        bad = observe(make_page(), writer.run_id, at(DAY1), "new", **{field: value})
+        with pytest.raises(InvalidRecordError, match=match) as raised:
+            writer.add_observation(bad)
+        assert raised.value.url == bad.url
+        writer.add_observation(observe(make_page(), writer.run_id, at(DAY1), "new"))
+        assert writer.outcome_counts()["new"] == 1
+        writer.commit(run_record(writer.run_id, at(DAY1), writer))
+    assert len(open_archive(tmp_path).observations()) == 1
+
+
 def test_abort_commits_nothing(tmp_path: Path) -> None:
     with ArchiveStore.open(tmp_path) as store:
         writer = store.begin_run(new_run_id(at(DAY1)), at(DAY1))
@@ -594,7 +618,7 @@ def test_topic_columns_are_every_page_field_but_the_child_tables() -> None:
     flattened = {"primary_institute": ("name", "url"), "image": ("url", "alt")}
     expected = {"run_id", "observed_at"}
     for field in dataclasses.fields(HealthTopicPage):
-        if field.name in ("links", "clinical_trials", "journal_articles"):
+        if field.name in ("links", "clinical_trials", "journal_articles", *NOT_ARCHIVED):
             continue
         parts = flattened.get(field.name)
         expected |= {f"{field.name}_{part}" for part in parts} if parts else {field.name}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
@@ -34,24 +35,45 @@ def test_quick_start_crawl_targets_the_live_site_politely() -> None:
     assert MEDLINEPLUS_BASE_URL == "https://medlineplus.gov"
 
 
-@pytest.fixture(scope="module")
-def demo_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The README's offline crawl, run as written (from the repository root)."""
-    (offline,) = [command for command in SHELL if "file://" in command]
-    workdir = tmp_path_factory.mktemp("readme")
-    arguments = shlex.split(offline.replace("$PWD", str(ROOT)))
-    assert arguments[0] == ".venv/bin/medlineplus-archive"
-    arguments[arguments.index("--archive") + 1] = str(workdir / "output")
-    completed = subprocess.run(
-        [sys.executable, "-m", "crawler.cli", *arguments[1:]],
+def _run_example(line: str, workdir: Path) -> subprocess.CompletedProcess[str]:
+    """One README command line, run as written from the repository root, with the files it
+    names (demo-archive, demo-2024.csv...) placed under `workdir`."""
+    arguments = shlex.split(line.replace("$PWD", str(ROOT)))
+    assert arguments[0] == ".venv/bin/medlineplus-archive", line
+    arguments = [
+        str(workdir / argument) if argument.startswith("demo-") else argument
+        for argument in arguments[1:]
+    ]
+    return subprocess.run(
+        [sys.executable, "-m", "crawler.cli", *arguments],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-    assert completed.returncode == 0, completed.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def demo_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every shell example after the quick start, run in order; the directory holding the
+    archive they built (also linked as `output`, the name the Python examples use)."""
+    workdir = tmp_path_factory.mktemp("readme")
+    for block in SHELL[2:]:
+        for line in block.splitlines():
+            completed = _run_example(line, workdir)
+            assert completed.returncode == 0, f"{line}\n{completed.stderr[-3000:]}"
+    (workdir / "output").symlink_to(workdir / "demo-archive")
     return workdir
+
+
+def test_shell_examples_ran(demo_archive: Path) -> None:
+    assert (demo_archive / "demo-2024.csv").stat().st_size > 0
+    assert "</html>" in (demo_archive / "demo-changes.html").read_text(encoding="utf-8")
+    listed = _run_example(
+        ".venv/bin/medlineplus-archive runs --format json --archive demo-archive", demo_archive
+    )
+    assert [run["status"] for run in json.loads(listed.stdout)] == ["success", "success"]
 
 
 @pytest.mark.parametrize(

@@ -4,20 +4,55 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import NoReturn
+
+from pipelines.errors import (
+    ArchiveError,
+    ArchiveNotFoundError,
+    ArchiveSchemaError,
+    UnknownRunError,
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 """The work ran but failed: a page that is not a topic, a run over its error threshold."""
 EXIT_USAGE = 2
-"""Bad arguments or unreadable input."""
+"""Bad arguments or unreadable input, including an --archive that is no archive and an
+unknown run id (see `archive_exit_code`)."""
 EXIT_ARCHIVE = 3
-"""The archive is locked by another crawl, or unusable."""
+"""The archive is locked by another crawl, or unusable: newer schema, damaged files."""
 
 ARCHIVE_ENVIRONMENT = "MEDLINEPLUS_ARCHIVE"
 
 
 class UsageError(Exception):
     """Bad arguments or unreadable input: exit 2 with the message."""
+
+
+class CommandLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, `error: ...`, and exit 2.
+
+    Subcommand parsers made by `add_subparsers().add_parser` inherit the class.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def archive_exit_code(error: ArchiveError) -> int:
+    """The exit code for an archive error.
+
+    2 (EXIT_USAGE) when the command named the wrong thing, so changing the arguments fixes
+    it: no archive at the path, a path that is a file or a directory of something else,
+    a run id that is not committed. 3 (EXIT_ARCHIVE) when the archive itself cannot be
+    used right now: locked by a crawl, written by a newer medlineplus-archive, or damaged
+    (a marker, manifest or Parquet file that cannot be read: run `verify`).
+    """
+    if isinstance(error, ArchiveNotFoundError | UnknownRunError):
+        return EXIT_USAGE
+    if isinstance(error, ArchiveSchemaError) and error.newer_version is None:
+        return EXIT_USAGE
+    return EXIT_ARCHIVE
 
 
 def default_archive() -> str:

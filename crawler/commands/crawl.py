@@ -55,6 +55,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         metavar="FILE_OR_URL",
         help="take the topic list from NLM's health-topic XML dump (plain or zip)",
     )
+    source.add_argument(
+        "--from-warc",
+        metavar="FILE",
+        help="replay the topic pages of a WARC file (this archive's or any standard "
+        "WARC of medlineplus.gov pages) through the same pipeline, fetching nothing",
+    )
     source.add_argument("--urls", metavar="FILE", help="crawl the topic URLs listed in FILE")
     source.add_argument(
         "--url", action="append", metavar="URL", help="crawl this topic page (repeatable)"
@@ -115,7 +121,11 @@ def _validate(args: argparse.Namespace) -> None:
     for url in args.url or []:
         if urlsplit(url).scheme not in {"http", "https"}:
             raise UsageError(f"--url takes an http(s) URL, not {url}")
-    for option, path in (("--urls", args.urls), ("--from-xml", args.from_xml)):
+    for option, path in (
+        ("--urls", args.urls),
+        ("--from-xml", args.from_xml),
+        ("--from-warc", args.from_warc),
+    ):
         if path is None or urlsplit(path).scheme in {"http", "https"}:
             continue
         if not Path(path).is_file():
@@ -179,6 +189,7 @@ def run(args: argparse.Namespace) -> int:
         languages=args.languages,
         limit=args.limit,
         from_xml=args.from_xml,
+        from_warc=args.from_warc,
         urls=args.urls,
         url=args.url,
     )

@@ -1,7 +1,8 @@
 """The `health_topics` spider: discover every health-topic page, fetch it, extract it.
 
 Discovery sources (one per run): the A-Z index pages (default), NLM's XML dump
-(`from_xml`), a file of URLs (`urls`) or single pages (`url`). Every fetched topic URL
+(`from_xml`), a file of URLs (`urls`) or single pages (`url`); or no fetching at all: the
+response records of a WARC file replayed (`from_warc`). Every fetched topic URL
 ends in exactly one item: `HealthTopicPage`, `PageNotModified` (304), `PageGone`
 (404/410) or `PageFailed`. In a full index crawl, topics the archive holds that the
 index no longer lists are reported by `unlisted_topics()` for the archive to mark gone.
@@ -12,8 +13,10 @@ Run it with `medlineplus-archive crawl` or `scrapy crawl health_topics -a base_u
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import UTC, datetime
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -40,10 +43,12 @@ from crawler.items import (
     PageFailed,
     PageGone,
     PageNotModified,
+    RawResponse,
 )
 from crawler.parsing import parse_health_topic
 from crawler.parsing.health_topic import declared_encoding
-from crawler.urls import canonical_url, topic_path
+from crawler.urls import canonical_url, modern_url, topic_path
+from pipelines.warc import ArchivedResponse, iter_responses
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +98,7 @@ class HealthTopicsSpider(Spider):
         languages: str | Iterable[str] | None = None,
         limit: str | int | None = None,
         from_xml: str | None = None,
+        from_warc: str | None = None,
         urls: str | None = None,
         url: str | Iterable[str] | None = None,
         **kwargs: Any,
@@ -107,6 +113,7 @@ class HealthTopicsSpider(Spider):
         if self.limit is not None and self.limit < 1:
             raise SpiderArgumentError("limit must be at least 1")
         self.from_xml = from_xml
+        self.from_warc = from_warc
         self.urls_file = urls
         self.single_urls = _as_list(url)
         self.scheduled: set[str] = set()
@@ -122,9 +129,11 @@ class HealthTopicsSpider(Spider):
 
     @property
     def discovery(self) -> str:
-        """Which discovery source this run uses: index, xml, urls or url."""
+        """Which discovery source this run uses: index, xml, warc, urls or url."""
         if self.from_xml:
             return "xml"
+        if self.from_warc:
+            return "warc"
         if self.urls_file:
             return "urls"
         if self.single_urls:
@@ -160,6 +169,11 @@ class HealthTopicsSpider(Spider):
                     xml_topic_urls(data, self.from_xml, self.languages)
                 ):
                     yield request
+        elif source == "warc":
+            assert self.from_warc is not None
+            for archived in iter_responses(Path(self.from_warc)):
+                for item in self._replayed(archived):
+                    yield item
         elif source == "urls":
             assert self.urls_file is not None
             text = _read_local(self.urls_file).decode("utf-8", errors="replace")
@@ -209,6 +223,68 @@ class HealthTopicsSpider(Spider):
                 errback=self.topic_failed,
                 meta={"canonical_url": canonical, "handle_httpstatus_list": HANDLED_STATUSES},
             )
+
+    # --- replay ----------------------------------------------------------------------------
+    def _replayed(self, archived: ArchivedResponse) -> Iterator[CrawlItem]:
+        """The item of one response record of a WARC file, as if it had just been fetched."""
+        canonical = canonical_url(modern_url(archived.target_uri))
+        path = topic_path(canonical)
+        if path is None or path[1] not in self.languages or canonical in self.scheduled:
+            return
+        if self.limit is not None and len(self.scheduled) >= self.limit:
+            return
+        self.scheduled.add(canonical)
+        self.listed.add(canonical)
+        self._inc("archive/discovery/topics")
+        slug, language = path
+        fetched_at = _warc_date(archived.date)
+        if archived.status in GONE_STATUSES:
+            yield PageGone(
+                url=canonical,
+                language=language,
+                slug=slug,
+                source_url=archived.fetched_from,
+                fetched_at=fetched_at,
+                http_status=archived.status,
+                reason=f"HTTP {archived.status} (replayed)",
+            )
+            return
+        headers = {name.lower(): value for name, value in archived.headers}
+        try:
+            page = parse_health_topic(
+                archived.body,
+                archived.fetched_from,
+                encoding=None if declared_encoding(archived.body) else _charset(headers),
+            )
+        except ExtractionError as error:
+            self._inc(f"archive/pages/extract_error/{error.field}")
+            yield PageFailed(
+                url=canonical,
+                language=language,
+                slug=slug,
+                source_url=archived.fetched_from,
+                fetched_at=fetched_at,
+                http_status=archived.status,
+                error=error.reason,
+                field=error.field,
+            )
+            return
+        self._inc("archive/pages/parsed")
+        page.fetched_at = fetched_at
+        page.http_status = archived.status
+        page.etag = headers.get("etag")
+        page.last_modified = headers.get("last-modified")
+        page.raw = RawResponse(
+            url=archived.fetched_from,
+            status=archived.status,
+            reason="",
+            headers=archived.headers,
+            body=archived.body,
+            request_path=urlsplit(archived.fetched_from).path,
+            request_headers=[],
+            fetched_at=fetched_at,
+        )
+        yield page
 
     # --- topic pages ---------------------------------------------------------------------
     def parse_topic(self, response: Response) -> Iterator[CrawlItem]:
@@ -262,6 +338,7 @@ class HealthTopicsSpider(Spider):
         page.http_status = response.status
         page.etag = etag
         page.last_modified = last_modified
+        page.raw = raw_response(response, now)
         yield page
 
     def topic_failed(self, failure: Failure) -> Iterator[PageFailed]:
@@ -293,6 +370,46 @@ class HealthTopicsSpider(Spider):
     def _inc(self, key: str) -> None:
         if self.crawler.stats is not None:
             self.crawler.stats.inc_value(key)
+
+
+def _header_pairs(headers: Any) -> list[tuple[str, str]]:
+    return [
+        (name.decode("latin-1"), value.decode("latin-1"))
+        for name, values in headers.items()
+        for value in values
+    ]
+
+
+def raw_response(response: Response, fetched_at: datetime) -> RawResponse:
+    """The exchange as received, for the archive's WARC file."""
+    request = response.request
+    target = urlsplit(request.url if request is not None else response.url)
+    try:
+        reason = HTTPStatus(response.status).phrase
+    except ValueError:
+        reason = ""
+    return RawResponse(
+        url=response.url,
+        status=response.status,
+        reason=reason,
+        headers=_header_pairs(response.headers),
+        body=response.body,
+        request_path=target.path + (f"?{target.query}" if target.query else ""),
+        request_headers=_header_pairs(request.headers) if request is not None else [],
+        fetched_at=fetched_at,
+    )
+
+
+def _warc_date(value: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return datetime.now(UTC)
+
+
+def _charset(headers: dict[str, str]) -> str | None:
+    match = re.search(r"charset=([\w.:-]+)", headers.get("content-type", ""), re.IGNORECASE)
+    return match[1] if match else None
 
 
 def _read_local(path: str) -> bytes:

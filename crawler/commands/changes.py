@@ -1,0 +1,155 @@
+"""`changes [--from X] [--to Y] [--language en|es] [--format md|html|json] [--out PATH]`:
+the change report between two points of the archive."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from crawler.commands.common import EXIT_OK, UsageError, add_archive_option, archive_path
+from crawler.items import LANGUAGES
+
+if TYPE_CHECKING:
+    from pipelines.load import Archive
+
+# Kept in step with pipelines.reports.REPORT_FORMATS (a test checks); not imported here so
+# `--help` does not load pandas.
+FORMATS = ("md", "html", "json")
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "changes",
+        help="report what changed between two runs or dates",
+        description="Report which health topics were added, removed, updated (date bumped "
+        "and content changed), edited without a new date (same_date_edit) or only re-dated "
+        "(date_only) between two points of the archive, with field-level detail: title, "
+        "summary word diff, links per section, clinical trials, institute, related topics, "
+        "dates. A point is a committed run id (what the archive held right after that run) "
+        "or a date YYYY-MM-DD (each topic's newest version dated on or before it). By "
+        "default the previous committed run is compared with the latest. Exit 2 on an "
+        "unknown run, a bad date or an archive with fewer than two runs.",
+    )
+    add_archive_option(parser)
+    parser.add_argument(
+        "--from",
+        dest="from_point",
+        metavar="RUN_ID|DATE",
+        help="the earlier point (default: the run before --to)",
+    )
+    parser.add_argument(
+        "--to",
+        dest="to_point",
+        metavar="RUN_ID|DATE",
+        help="the later point (default: the latest committed run)",
+    )
+    parser.add_argument(
+        "--language",
+        choices=LANGUAGES,
+        default=None,
+        help="compare only English (en) or Spanish (es) topics (default: both)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="md",
+        help="md (default: terminals and e-mail), html (one self-contained page for "
+        "people) or json (for machines; schema in pipelines/reports/change-report.schema.json)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="PATH",
+        help="write the report to PATH (atomically: a complete file or none) instead of "
+        "standard output",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipelines.changes import ChangePointError, compare, resolve_point
+    from pipelines.errors import ArchiveNotFoundError, UnknownRunError
+    from pipelines.load import open_archive
+    from pipelines.reports import render
+
+    out: Path | None = args.out
+    if out is not None:
+        _check_out(out)
+    try:
+        archive = open_archive(archive_path(args))
+    except ArchiveNotFoundError as error:
+        raise UsageError(str(error)) from None
+    for option, point in (("--from", args.from_point), ("--to", args.to_point)):
+        try:
+            if point is not None:
+                resolve_point(archive, point)
+        except (UnknownRunError, ChangePointError) as error:
+            raise UsageError(f"{option}: {error}") from None
+    points = default_points(archive, args.from_point, args.to_point)
+    changes = compare(archive, *points, language=args.language)
+    text = render(changes, args.format)
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        write_atomically(out, text)
+    return EXIT_OK
+
+
+def default_points(
+    archive: Archive, from_point: str | None, to_point: str | None
+) -> tuple[str, str]:
+    """The two points to compare: the given ones, else the previous run and the latest."""
+    runs = archive.run_ids
+    if to_point is None:
+        if len(runs) < 2 and from_point is None:
+            raise UsageError(_too_few_runs(archive))
+        if not runs:
+            raise UsageError(f"{archive.path} has no committed run; pass --to too")
+        to_point = runs[-1]
+    if from_point is None:
+        if to_point not in runs:
+            raise UsageError(f"--from is needed when --to is a date ({to_point})")
+        index = runs.index(to_point)
+        if index == 0:
+            if len(runs) < 2:
+                raise UsageError(_too_few_runs(archive))
+            raise UsageError(
+                f"--to {to_point} is the first committed run: nothing before it to compare "
+                "with; pass --from"
+            )
+        from_point = runs[index - 1]
+    return from_point, to_point
+
+
+def _too_few_runs(archive: Archive) -> str:
+    count = len(archive.run_ids)
+    return (
+        f"{archive.path} has {count} committed run{'s' if count != 1 else ''}; comparing "
+        "needs two (crawl again, or pass --from and --to dates)"
+    )
+
+
+def _check_out(out: Path) -> None:
+    if out.is_dir():
+        raise UsageError(f"--out: {out} is a directory; give a file name")
+    if not out.parent.is_dir():
+        raise UsageError(f"--out: no such directory: {out.parent}")
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write `text` to `path` via a temporary file in the same directory, fsync, replace:
+    readers see the old file or the complete new one, never a part."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with temporary.open("w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        temporary.replace(path)  # atomic: os.replace
+    except OSError as error:
+        raise UsageError(f"--out: cannot write {path}: {error.strerror or error}") from None
+    finally:
+        temporary.unlink(missing_ok=True)  # left only when something failed

@@ -1,0 +1,115 @@
+"""`verify`: check the archive against its manifests; exit 1 on any problem.
+
+The contract for leftovers of runs that were never committed (a crawl killed midway, or
+one running right now): a run without a manifest never happened, readers of manifests
+ignore its files and the next crawl removes them, so they are warnings, not problems,
+unless --strict is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from crawler.commands.common import (
+    EXIT_ARCHIVE,
+    EXIT_FAILED,
+    EXIT_OK,
+    add_archive_option,
+    archive_path,
+)
+from crawler.commands.formats import emit
+
+if TYPE_CHECKING:
+    from pipelines.verify import Problem
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "verify",
+        help="check manifests, files and digests; exit 1 on any problem",
+        description="Check the archive against its run manifests: every manifest readable, "
+        "every listed file present with its size, sha256, row count and schema, no "
+        "version stored twice, no unlisted file in a table directory. Prints each problem "
+        "on one line and exits 1 when there is any; otherwise prints `ok: N runs, M files "
+        "verified` and exits 0. Leftovers of runs that were never committed (a crawl that "
+        "was killed, or one running now) are printed as warnings on stderr: readers of "
+        "manifests ignore them and the next crawl removes them; --strict counts them as "
+        "problems. Exit 3 when the archive was written by a newer medlineplus-archive. "
+        "Read-only; takes no lock.",
+    )
+    add_archive_option(parser)
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="also fail on leftovers of uncommitted runs (e.g. in a check run when no crawl "
+        "is running, before plain pandas/DuckDB readers that glob the table directories)",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipelines.errors import ArchiveCorruptError, ArchiveError, ArchiveNotFoundError
+    from pipelines.store import load_manifest, manifest_paths, read_marker
+    from pipelines.verify import verify_archive
+
+    root = Path(archive_path(args))
+    if not root.is_dir():
+        raise ArchiveNotFoundError(f"no archive at {root} (no such directory)", path=root)
+    # A foreign or newer marker is an error (exit 2 or 3); an unreadable one is a problem
+    # verify_archive reports.
+    with contextlib.suppress(ArchiveCorruptError):
+        read_marker(root)
+    # Manifests that load are the runs verified; those that do not are reported below.
+    manifests = []
+    for path in manifest_paths(root):
+        try:
+            manifests.append(load_manifest(path))
+        except ArchiveError:
+            continue
+    committed = {path.stem for path in manifest_paths(root)}
+    problems: list[Problem] = []
+    leftovers: list[Problem] = []
+    for problem in verify_archive(root):
+        if is_uncommitted_leftover(problem, committed) and not args.strict:
+            leftovers.append(problem)
+        else:
+            problems.append(problem)
+    for leftover in leftovers:
+        print(f"warning: {_one_line(leftover)}{_plain_reader_note(leftover)}", file=sys.stderr)
+    if problems:
+        emit("".join(f"{_one_line(problem)}\n" for problem in problems))
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        print(f"error: {count} in {root}", file=sys.stderr)
+        if any(problem.kind == "newer_schema" for problem in problems):
+            return EXIT_ARCHIVE
+        return EXIT_FAILED
+    files = sum(len(manifest.files) for manifest in manifests)
+    emit(f"ok: {len(manifests)} runs, {files} files verified\n")
+    return EXIT_OK
+
+
+def is_uncommitted_leftover(problem: Problem, committed: set[str]) -> bool:
+    """True for what a run without a manifest left: staging, a temporary manifest, or a
+    part file of a run id that has no manifest (recovery removes all of them). A stray
+    file that names no run is a problem, never a leftover."""
+    if problem.kind == "uncommitted_leftover":
+        return True
+    return (
+        problem.kind == "orphan_part"
+        and problem.run_id is not None
+        and problem.run_id not in committed
+    )
+
+
+def _one_line(problem: Problem) -> str:
+    return " ".join(str(problem).split())
+
+
+def _plain_reader_note(problem: Problem) -> str:
+    if problem.kind != "orphan_part":
+        return ""
+    return " (plain pandas/DuckDB reads of the table directory see it until then)"
