@@ -12,7 +12,16 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from crawler.commands import changes, crawl, extract, history, runs, snapshot, verify
+from crawler.commands import (
+    changes,
+    crawl,
+    extract,
+    history,
+    reextract,
+    runs,
+    snapshot,
+    verify,
+)
 from crawler.commands.common import (
     EXIT_USAGE,
     CommandLineParser,
@@ -28,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Crawl MedlinePlus health-topic pages into a versioned Parquet archive.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (crawl, extract, runs, snapshot, history, changes, verify):
+    for command in (crawl, extract, runs, snapshot, history, changes, verify, reextract):
         command.register(commands)
     return parser
 

@@ -19,7 +19,7 @@ from scrapy.exceptions import DropItem
 from crawler.items import HealthTopicPage, PageFailed, PageGone, PageNotModified
 from pipelines.errors import ArchiveNotFoundError
 from pipelines.records import Outcome
-from pipelines.store import ArchiveIndex, ArchiveStore, TopicKey, version_key
+from pipelines.store import ArchiveIndex, ArchiveStore, classify
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -38,16 +38,6 @@ class ClassifiedPage:
     """The page as extracted."""
     outcome: Outcome
     """"new", "unchanged" or "same_date_edit"."""
-
-
-def classify(page: HealthTopicPage, index: ArchiveIndex) -> Outcome:
-    """What `page` is relative to the archive described by `index`."""
-    if version_key(page) in index.versions:
-        return "unchanged"
-    latest = index.latest.get(TopicKey(page.language, page.slug))
-    if latest is not None and latest.last_updated == page.last_updated:
-        return "same_date_edit"
-    return "new"
 
 
 class DedupePipeline:

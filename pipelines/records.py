@@ -163,6 +163,10 @@ class VersionRecord:
     """The run that stored the version (transaction time)."""
     observed_at: datetime
     """When that run fetched it (UTC)."""
+    warc_file: str | None = None
+    """The WARC file holding the raw page (warc/<run_id>.warc.gz), None when not kept."""
+    warc_offset: int | None = None
+    """Byte offset of the page's response record in `warc_file`."""
 
 
 @dataclass(kw_only=True, slots=True, frozen=True)
@@ -222,10 +226,13 @@ class RunManifest:
     """Every file of the run, one per table."""
     run: RunRecord
     """The run record (also the run's row in the runs table)."""
+    warc: ManifestFile | None = None
+    """The run's WARC file of raw pages (table "warc", rows = records); None when the run
+    stored no new version."""
 
     def to_json(self) -> dict[str, Any]:
         """The manifest as plain JSON types."""
-        return {
+        data = {
             "format": MANIFEST_FORMAT,
             "schema_version": self.schema_version,
             "run_id": self.run_id,
@@ -233,6 +240,9 @@ class RunManifest:
             "files": [to_jsonable(entry) for entry in self.files],
             "run": to_jsonable(self.run),
         }
+        if self.warc is not None:
+            data["warc"] = to_jsonable(self.warc)
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunManifest:
@@ -245,6 +255,7 @@ class RunManifest:
             committed_at=_decode(datetime, data["committed_at"]),
             files=tuple(ManifestFile.from_json(entry) for entry in data["files"]),
             run=decode_dataclass(RunRecord, data["run"]),
+            warc=ManifestFile.from_json(data["warc"]) if data.get("warc") else None,
         )
 
 

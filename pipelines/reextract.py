@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +18,10 @@ from crawler.errors import ExtractionError
 from crawler.items import HealthTopicPage
 from crawler.parsing import parse_health_topic
 from crawler.parsing.health_topic import declared_encoding
-from pipelines.records import VersionRecord
+from pipelines.records import Observation, RunRecord, VersionRecord
 from pipelines.schema import VERSION_KEY, clinical_trials_table, links_table, topics_table
-from pipelines.store import ArchiveStore
-from pipelines.warc import ArchivedResponse, read_response
+from pipelines.store import ArchiveStore, classify, new_run_id, version_key
+from pipelines.warc import ArchivedResponse, raw_from_archived, read_response
 
 Parser = Callable[..., HealthTopicPage]
 
@@ -120,6 +120,10 @@ def reextract(
         except ExtractionError as error:
             results.append(Reextracted(key, row["run_id"], None, str(error), ()))
             continue
+        page.fetched_at = row["fetched_at"]
+        page.http_status = row["http_status"]
+        page.etag, page.last_modified = row["etag"], row["last_modified"]
+        page.raw = raw_from_archived(archived, row["fetched_at"])
         record = VersionRecord(page=page, run_id=row["run_id"], observed_at=row["observed_at"])
         fresh = _content(topics_table([record]).to_pylist()[0])
         stored = _content(row)
@@ -135,3 +139,71 @@ def reextract(
                 changes.append(FieldChange(*key, field=table, stored=before, extracted=now))
         results.append(Reextracted(key, row["run_id"], page, None, tuple(changes)))
     return results
+
+
+def commit_reextracted(
+    archive: Path | str, results: Iterable[Reextracted], now: datetime
+) -> tuple[str | None, list[Reextracted]]:
+    """Write the re-extracted versions whose version key changed as one new run.
+
+    Old files are never rewritten: a corrected page is a new version (its observation says
+    "new", or "same_date_edit" when only its content hash changed), stored with its raw
+    page again in the new run's WARC file. A correction that leaves the key unchanged
+    (say, of date_created) cannot be stored, as a version is written once: those are
+    returned as skipped. Returns (the new run id or None when nothing was written, skipped).
+    """
+    root = Path(archive)
+    changed = [result for result in results if result.page is not None and result.changes]
+    skipped: list[Reextracted] = []
+    with ArchiveStore.open(root) as store:
+        pending = [
+            r
+            for r in changed
+            if r.page is not None and version_key(r.page) not in store.index().versions
+        ]
+        skipped = [r for r in changed if r not in pending]
+        if not pending:
+            return None, skipped
+        last = store.run_ids[-1] if store.run_ids else None
+        writer = store.begin_run(new_run_id(now, after=last), now)
+        try:
+            for result in pending:
+                page = result.page
+                assert page is not None
+                outcome = classify(page, writer.index)
+                writer.add_observation(
+                    Observation(
+                        run_id=writer.run_id,
+                        observed_at=now,
+                        url=page.url,
+                        source_url=page.source_url,
+                        language=page.language,
+                        slug=page.slug,
+                        outcome=outcome,
+                        http_status=page.http_status,
+                        last_updated=page.last_updated,
+                        content_hash=page.content_hash,
+                    )
+                )
+                writer.add_version(page, writer.run_id, now)
+            counts = writer.outcome_counts()
+            writer.commit(
+                RunRecord(
+                    run_id=writer.run_id,
+                    started_at=now,
+                    finished_at=datetime.now(UTC),
+                    status="success",
+                    finish_reason="reextract",
+                    pages_fetched=0,
+                    pages_new=counts.get("new", 0),
+                    pages_same_date_edit=counts.get("same_date_edit", 0),
+                    settings_digest="reextract",
+                    base_url="",
+                    languages=sorted({r.key[0] for r in pending}),  # type: ignore[misc]
+                    discovery="reextract",
+                )
+            )
+        except BaseException:
+            writer.abort()
+            raise
+        return writer.run_id, skipped

@@ -342,7 +342,9 @@ def _entry_columns(entry: type) -> list[_Column]:
     """Columns of a (VersionRecord, entry) row: version key, run_id, the entry's fields."""
     return [
         *_key_columns(_first),
-        *_record_columns(VersionRecord, _first, skip=("page", "observed_at")),
+        *_record_columns(
+            VersionRecord, _first, skip=("page", "observed_at", "warc_file", "warc_offset")
+        ),
         *_record_columns(entry, _second),
     ]
 

@@ -95,7 +95,9 @@ class SnapshotPipeline:
         self.started_at = datetime.now(UTC)
         try:
             self.store = ArchiveStore.open(self.archive_path)
-            self.writer = self.store.begin_run(new_run_id(self.started_at), self.started_at)
+            last = self.store.run_ids[-1] if self.store.run_ids else None
+            run_id = new_run_id(self.started_at, after=last)
+            self.writer = self.store.begin_run(run_id, self.started_at)
         except ArchiveError as error:
             logger.error("archive unusable: %s", error)
             self._set("archive/run/exit_code", EXIT_ARCHIVE_UNUSABLE)
@@ -132,6 +134,7 @@ class SnapshotPipeline:
             added = writer.add_journal_articles(page, writer.run_id, observed_at)
             if added:
                 self._inc("archive/journal_articles/written", added)
+            page.raw = None  # written to the WARC file with a new version, or not needed
         return item
 
     def _observation(self, writer: RunWriter, item: Any) -> Observation | None:

@@ -29,7 +29,7 @@ import secrets
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal, NamedTuple, Self, TypeVar
@@ -129,6 +129,7 @@ from pipelines.versions import (
     matching_rows,
     validators_map,
 )
+from pipelines.warc import WARC_DIR, WarcFileWriter, warc_path
 
 __all__ = [
     "ARCHIVE_FORMAT",
@@ -173,9 +174,28 @@ RUN_COLUMN: Mapping[str, str] = {
 # --- names and keys -------------------------------------------------------------------
 
 
-def new_run_id(now: datetime) -> str:
-    """A sortable, unique run id for a run starting at `now`: "20261124T002400Z-3fa2"."""
-    return f"{_utc(now, 'now'):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+def classify(page: HealthTopicPage, index: ArchiveIndex) -> Outcome:
+    """What `page` is relative to the archive described by `index`: "unchanged" (its
+    version is stored), "same_date_edit" (new content, the latest version's date) or "new"."""
+    if version_key(page) in index.versions:
+        return "unchanged"
+    latest = index.latest.get(TopicKey(page.language, page.slug))
+    if latest is not None and latest.last_updated == page.last_updated:
+        return "same_date_edit"
+    return "new"
+
+
+def new_run_id(now: datetime, after: str | None = None) -> str:
+    """A sortable, unique run id for a run starting at `now`: "20261124T002400Z-3fa2".
+
+    With `after` (the last committed run id), the id sorts after it even when that run
+    started in the same second (a quick crawl right after another) or the clock went back.
+    """
+    candidate = f"{_utc(now, 'now'):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+    if after is None or candidate > after:
+        return candidate
+    last_started = datetime.strptime(after[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    return f"{last_started + timedelta(seconds=1):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
 
 
 class TopicKey(NamedTuple):
@@ -988,6 +1008,12 @@ def _recover(root: Path, committed: _Committed) -> None:
             logger.warning("removed %s: a manifest that was never completed", temporary)
     live = committed.files.paths()
     runs = set(committed.run_ids)
+    warc_directory = root / WARC_DIR
+    for file in sorted(warc_directory.iterdir()) if warc_directory.is_dir() else ():
+        owner = file.name.removesuffix(".warc.gz")
+        if file.name.endswith(".warc.gz") and owner not in runs:
+            file.unlink()
+            logger.warning("removed %s: left by run %s, which was never committed", file, owner)
     compactions = set(committed.compaction_ids)
     replaced: dict[str, CompactionManifest] | None = None
     for table in TABLES:
@@ -1068,6 +1094,7 @@ class RunWriter:
         self._new_versions: set[VersionKey] = set()
         self._new_articles: set[tuple[str, str, str]] = set()
         self._outcomes: dict[Outcome, int] = dict.fromkeys(OUTCOMES, 0)
+        self._warc: WarcFileWriter | None = None
 
     def __enter__(self) -> Self:
         return self
@@ -1094,8 +1121,14 @@ class RunWriter:
         builder.extend(_prepared(observation.url, builder, [observation]))
         self._outcomes[observation.outcome] += 1
 
+    def has_version(self, page: HealthTopicPage) -> bool:
+        """True when `page`'s version is stored already, or was added earlier in this run."""
+        key = version_key(page)
+        return key in self.index.versions or key in self._new_versions
+
     def add_version(self, page: HealthTopicPage, run_id: str, observed_at: datetime) -> bool:
-        """Store `page` as a version (topics, links, clinical_trials rows).
+        """Store `page` as a version (topics, links, clinical_trials rows), and its raw
+        response (`page.raw`, when kept) in the run's WARC file.
 
         Returns False, writing nothing, when the version is already stored or was added
         earlier in this run: a version is written once, ever.
@@ -1105,7 +1138,16 @@ class RunWriter:
         if key in self.index.versions or key in self._new_versions:
             logger.debug("version %s already stored", key)
             return False
-        version = [VersionRecord(page=page, run_id=run_id, observed_at=observed_at)]
+        where = self._warc_writer().write(page.raw, page.url) if page.raw is not None else None
+        version = [
+            VersionRecord(
+                page=page,
+                run_id=run_id,
+                observed_at=observed_at,
+                warc_file=where.file if where else None,
+                warc_offset=where.offset if where else None,
+            )
+        ]
         topics, links, trials = (
             self._builders[name] for name in ("topics", "links", "clinical_trials")
         )
@@ -1118,6 +1160,28 @@ class RunWriter:
             builder.extend(rows)
         self._new_versions.add(key)
         return True
+
+    def _warc_writer(self) -> WarcFileWriter:
+        if self._warc is None:
+            self._warc = WarcFileWriter(self._staging / "run.warc.gz", warc_path(self.run_id))
+        return self._warc
+
+    def _stage_warc(self) -> ManifestFile | None:
+        """Close the run's WARC file, if any, and describe it for the manifest."""
+        if self._warc is None:
+            return None
+        self._warc.close()
+        staged = self._warc.path
+        sha256, size = file_digest(staged)
+        with staged.open("rb") as stream:
+            os.fsync(stream.fileno())
+        return ManifestFile(
+            table="warc",
+            path=self._warc.relative_name,
+            rows=self._warc.records,
+            bytes=size,
+            sha256=sha256,
+        )
 
     def add_journal_articles(
         self, page: HealthTopicPage, run_id: str, observed_at: datetime
@@ -1194,7 +1258,12 @@ class RunWriter:
                     sha256=sha256,
                 )
             )
+        warc = self._stage_warc()
         fsync_dir(self._staging)
+        if warc is not None:
+            (root / WARC_DIR).mkdir(exist_ok=True)
+            (self._staging / "run.warc.gz").replace(root / warc.path)
+            fsync_dir(root / WARC_DIR)
         for entry in entries:
             target = root / entry.path
             if target.exists():
@@ -1212,6 +1281,7 @@ class RunWriter:
             committed_at=datetime.now(UTC),
             files=tuple(entries),
             run=run,
+            warc=warc,
         )
         write_json_atomically(root / RUNS_DIR / f"{self.run_id}.json", manifest.to_json())
         # Committed. Leftovers from here on are harmless; recovery removes them.
@@ -1236,6 +1306,8 @@ class RunWriter:
         if self._state == "committed":
             raise RunStateError(f"run {self.run_id} is already committed; it cannot be aborted")
         if self._state == "open":
+            if self._warc is not None:
+                self._warc.close()
             try:
                 shutil.rmtree(self._staging)
             except OSError as error:

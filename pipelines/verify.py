@@ -44,6 +44,7 @@ from pipelines.layout import (
     RUNS_DIR,
     STAGING_DIR,
     compacted_id,
+    file_digest,
     json_names,
     load_compaction,
     load_manifest,
@@ -62,6 +63,7 @@ from pipelines.schema import (
     is_table_name,
 )
 from pipelines.versions import OBSERVATION_COLUMNS, VERSION_COLUMNS, VersionLog
+from pipelines.warc import valid_response_offsets
 
 ProblemKind = Literal[
     "bad_marker",
@@ -80,6 +82,7 @@ ProblemKind = Literal[
     "bad_compaction",
     "unretired_file",
     "bad_checkpoint",
+    "bad_warc_record",
 ]
 PROBLEM_KINDS: tuple[ProblemKind, ...] = get_args(ProblemKind)
 
@@ -181,7 +184,62 @@ def verify_archive(path: Path | str, *, deep: bool = False) -> list[Problem]:
     problems.extend(_duplicate_versions(root, files))
     problems.extend(_unlisted_files(root, files, retired, runs, compactions))
     problems.extend(_check_checkpoint(root, runs, compactions, files, deep=deep))
+    problems.extend(
+        _check_warc(root, runs, [item.entry.path for item in live if item.entry.table == "topics"])
+    )
     return problems
+
+
+def _check_warc(root: Path, runs: list[RunManifest], topics: list[str]) -> Iterator[Problem]:
+    """Each run's WARC file is there with its sha256, and every WARC record a topics row
+    points to is a response record whose digests hold."""
+    sound: dict[str, set[int]] = {}
+    for manifest in runs:
+        entry = manifest.warc
+        if entry is None:
+            continue
+        path = root / entry.path
+        if not path.is_file():
+            yield _problem(
+                "missing_file", entry.path, manifest.run_id, "the run's WARC file is missing"
+            )
+            continue
+        sha256, size = file_digest(path)
+        if (sha256, size) != (entry.sha256, entry.bytes):
+            yield _problem(
+                "digest_mismatch",
+                entry.path,
+                manifest.run_id,
+                "sha256 or size differs from the manifest",
+            )
+            continue
+        sound[entry.path] = valid_response_offsets(path)
+    references: list[tuple[str | None, int | None]] = []
+    for topics_file in topics:
+        try:
+            rows = pq.read_table(root / topics_file, columns=["warc_file", "warc_offset"])
+        except (OSError, pa.ArrowException):
+            continue  # a missing or damaged topics file is reported by the file checks
+        references.extend(
+            zip(rows["warc_file"].to_pylist(), rows["warc_offset"].to_pylist(), strict=True)
+        )
+    for name, offset in references:
+        if name is None:
+            continue
+        if name not in sound:
+            yield _problem(
+                "bad_warc_record",
+                name,
+                None,
+                f"a version points to {name}, which no sound run lists",
+            )
+        elif offset not in sound[name]:
+            yield _problem(
+                "bad_warc_record",
+                name,
+                None,
+                f"no response record with sound digests at offset {offset}",
+            )
 
 
 def _load_all(

@@ -9,6 +9,7 @@ or replayed. Pure: no Scrapy.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
+from urllib.parse import urlsplit
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
@@ -25,11 +27,19 @@ from warcio.warcwriter import WARCWriter
 from crawler.items import RawResponse
 from pipelines.errors import ArchiveCorruptError
 
+WARC_DIR = "warc"
+"""The archive's directory of WARC files: one per run that stored a new version."""
+
 FETCHED_FROM = "WARC-X-Fetched-From"
 """Our own WARC header: the URL actually fetched (a mirror's), when not the canonical one."""
 
 _HOP_BY_HOP = frozenset({"transfer-encoding", "content-encoding", "content-length", "connection"})
 """Headers describing the transfer, not the page: the stored body is the decoded page."""
+
+
+def warc_path(run_id: str) -> str:
+    """The WARC file of run `run_id`, relative to the archive root."""
+    return f"{WARC_DIR}/{run_id}.warc.gz"
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +176,39 @@ def iter_responses(path: Path) -> Iterator[ArchivedResponse]:
             records = ArchiveIterator(stream)
             for record in records:
                 if record.rec_type == "response":
-                    offset = records.get_record_offset()
-                    yield _response_from(record, offset)
+                    # read the record before asking its offset: asking reads it to the end
+                    response = _response_from(record, 0)
+                    yield dataclasses.replace(response, offset=records.get_record_offset())
     except (OSError, ArchiveLoadFailed) as error:
         raise ArchiveCorruptError(f"{path}: not a readable WARC file: {error}") from error
+
+
+def valid_response_offsets(path: Path) -> set[int]:
+    """Offsets of the response records of a WARC file whose digests hold (one pass)."""
+    offsets: set[int] = set()
+    try:
+        with path.open("rb") as stream:
+            records = ArchiveIterator(stream, check_digests=True)
+            for record in records:
+                if record.rec_type != "response":
+                    continue
+                record.content_stream().read()
+                if record.digest_checker.passed is not False:
+                    offsets.add(records.get_record_offset())
+    except (OSError, ArchiveLoadFailed, ValueError, EOFError):
+        return offsets
+    return offsets
+
+
+def raw_from_archived(archived: ArchivedResponse, fetched_at: datetime) -> RawResponse:
+    """The exchange of a response record, as the crawler would have kept it."""
+    return RawResponse(
+        url=archived.fetched_from,
+        status=archived.status,
+        reason="",
+        headers=archived.headers,
+        body=archived.body,
+        request_path=urlsplit(archived.fetched_from).path,
+        request_headers=[],
+        fetched_at=fetched_at,
+    )

@@ -616,7 +616,7 @@ def test_every_run_record_count_matches_an_outcome() -> None:
 
 def test_topic_columns_are_every_page_field_but_the_child_tables() -> None:
     flattened = {"primary_institute": ("name", "url"), "image": ("url", "alt")}
-    expected = {"run_id", "observed_at"}
+    expected = {"run_id", "observed_at", "warc_file", "warc_offset"}
     for field in dataclasses.fields(HealthTopicPage):
         if field.name in ("links", "clinical_trials", "journal_articles", *NOT_ARCHIVED):
             continue

@@ -69,6 +69,7 @@ def test_iterating_a_file_finds_every_response_with_its_offset(
     path, offsets = warc_file
     found = list(iter_responses(path))
     assert [r.offset for r in found] == offsets
+    assert [r.body for r in found] == [PAGE, b"x" * 5000]
     assert [r.target_uri for r in found] == [
         "https://medlineplus.gov/asthma.html",
         "https://medlineplus.gov/acne.html",

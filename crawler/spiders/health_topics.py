@@ -48,7 +48,7 @@ from crawler.items import (
 from crawler.parsing import parse_health_topic
 from crawler.parsing.health_topic import declared_encoding
 from crawler.urls import canonical_url, modern_url, topic_path
-from pipelines.warc import ArchivedResponse, iter_responses
+from pipelines.warc import ArchivedResponse, iter_responses, raw_from_archived
 
 logger = logging.getLogger(__name__)
 
@@ -274,16 +274,7 @@ class HealthTopicsSpider(Spider):
         page.http_status = archived.status
         page.etag = headers.get("etag")
         page.last_modified = headers.get("last-modified")
-        page.raw = RawResponse(
-            url=archived.fetched_from,
-            status=archived.status,
-            reason="",
-            headers=archived.headers,
-            body=archived.body,
-            request_path=urlsplit(archived.fetched_from).path,
-            request_headers=[],
-            fetched_at=fetched_at,
-        )
+        page.raw = raw_from_archived(archived, fetched_at)
         yield page
 
     # --- topic pages ---------------------------------------------------------------------
