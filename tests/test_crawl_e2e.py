@@ -76,9 +76,13 @@ def test_second_crawl_of_unchanged_site_revalidates_every_page(
     topic_paths -= {url.removeprefix("https://medlineplus.gov") for url in NOT_TOPICS}
     quick_site.clear_log()
 
-    result = crawl(quick_site.base_url, archive, *QUICK)
+    stats_file = tmp_path / "stats.json"
+    result = crawl(quick_site.base_url, archive, *QUICK, "--stats-json", stats_file)
 
     assert result.returncode == 0, result
+    stats = json.loads(stats_file.read_text(encoding="utf-8"))
+    assert "archive/pages/parsed" not in stats  # the one non-topic page fails extraction
+    assert stats["archive/pages/not_modified"] == len(topic_paths)
     answers = {r.path: r.status for r in quick_site.requests if r.path in topic_paths}
     assert answers == dict.fromkeys(topic_paths, 304)
     second = last_run(archive)
