@@ -397,11 +397,17 @@ class TableBuilder:
     adds an item to several tables all or nothing.
     """
 
+    CHUNK_ROWS = 512
+    """Rows kept as Python values before they are packed into an Arrow chunk: a crawl's
+    rows then cost their Arrow size, not several times that in Python objects."""
+
     def __init__(self, table: TableName) -> None:
         self.table: TableName = table
         """The table the rows belong to."""
         self._columns = _COLUMNS[table]
         self._values: list[list[Any]] = [[] for _ in self._columns]
+        self._pending = 0
+        self._chunks: list[pa.Table] = []
         self._rows = 0
 
     def __len__(self) -> int:
@@ -433,7 +439,11 @@ class TableBuilder:
         """Keep rows made by `prepare`."""
         for values, more in zip(self._values, prepared, strict=True):
             values.extend(more)
-        self._rows += len(prepared[0]) if prepared else 0
+        added = len(prepared[0]) if prepared else 0
+        self._rows += added
+        self._pending += added
+        if self._pending >= self.CHUNK_ROWS:
+            self._chunks.append(self._pack())
 
     def append(self, rows: Sequence[Any]) -> None:
         """Check and keep `rows`."""
@@ -441,12 +451,20 @@ class TableBuilder:
 
     def to_table(self) -> pa.Table:
         """Every row kept so far, as a table with the table's schema."""
+        tables = [*self._chunks, self._pack()]
+        self._chunks = [pa.concat_tables(tables)] if self._rows else []
+        return self._chunks[0] if self._chunks else tables[-1]
+
+    def _pack(self) -> pa.Table:
+        """The pending Python values as an Arrow table; they are let go."""
         arrays = []
         for column, values in zip(self._columns, self._values, strict=True):
             try:
                 arrays.append(pa.array(values, type=column.field.type))
             except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as error:
                 raise InvalidRecordError(self.table, column.field.name, str(error)) from error
+        self._values = [[] for _ in self._columns]
+        self._pending = 0
         return pa.Table.from_arrays(arrays, schema=SCHEMAS[self.table])
 
 
