@@ -16,17 +16,27 @@ sightings log (`pipelines.versions`) so that opening a large archive stays fast.
 Runs are ordered by run id, which is also the order they were committed in: run ids
 start with their UTC start time, and `begin_run` refuses one that does not sort after
 every committed run.
+
+Fault-injection hooks, for tests only: `RunWriter.commit` reads two environment
+variables naming one of its points, "commit" (before anything is written),
+"staging_written" (the run's files written and synced in its staging directory) or
+"parts_moved" (the files moved into the table directories, the manifest not written).
+``MEDLINEPLUS_ARCHIVE_CRASH_AT=<point>`` kills the process there with SIGKILL (a power
+cut); ``MEDLINEPLUS_ARCHIVE_FAIL_AT=<point>`` raises ``OSError(EROFS)`` there (a disk
+gone read-only). Unset, they cost one dictionary lookup per point.
 """
 
 from __future__ import annotations
 
 import bisect
 import contextlib
+import errno
 import fcntl
 import logging
 import os
 import secrets
 import shutil
+import signal
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -164,6 +174,20 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+CRASH_AT_ENVIRONMENT = "MEDLINEPLUS_ARCHIVE_CRASH_AT"
+FAIL_AT_ENVIRONMENT = "MEDLINEPLUS_ARCHIVE_FAIL_AT"
+CommitPoint = Literal["commit", "staging_written", "parts_moved"]
+
+
+def _injected_fault(point: CommitPoint, path: Path) -> None:
+    """The test hook of the module docstring: crash or fail at `point` when asked to."""
+    if os.environ.get(CRASH_AT_ENVIRONMENT) == point:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get(FAIL_AT_ENVIRONMENT) == point:
+        message = f"{os.strerror(errno.EROFS)} (fault injected at {point})"
+        raise OSError(errno.EROFS, message, str(path))
+
 
 RUN_COLUMN: Mapping[str, str] = {
     str(table): "first_seen_run" if table == "journal_articles" else "run_id" for table in TABLES
@@ -1243,6 +1267,7 @@ class RunWriter:
                 self._outcomes,
             )
         root = self._store.path
+        _injected_fault("commit", self._staging)
         tables = {table: self._builders[table].to_table() for table in TABLES}
         entries = []
         for table in TABLES:
@@ -1260,6 +1285,7 @@ class RunWriter:
             )
         warc = self._stage_warc()
         fsync_dir(self._staging)
+        _injected_fault("staging_written", self._staging)
         if warc is not None:
             (root / WARC_DIR).mkdir(exist_ok=True)
             (self._staging / "run.warc.gz").replace(root / warc.path)
@@ -1275,6 +1301,7 @@ class RunWriter:
             (self._staging / f"{entry.table}.parquet").replace(target)
         for table in TABLES:
             fsync_dir(root / table)
+        _injected_fault("parts_moved", root / RUNS_DIR)
         manifest = RunManifest(
             run_id=self.run_id,
             schema_version=SCHEMA_VERSION,

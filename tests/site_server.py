@@ -15,7 +15,12 @@ What a test can do with it:
   (200, {}, None)]`` answers 503 once, then serves the file as usual;
 * change the site while it runs: `replace_file` (an edited page; ``None`` = 404) or
   `set_root` (another copy of the whole site, e.g. one made with `copy_site`);
-* answer slowly (`slow_down`), to keep a crawl running long enough to interrupt it.
+* answer slowly (`slow_down`), to keep a crawl running long enough to interrupt it;
+* inject faults, one switch per fault (see "Faults" below): `error_burst` (500/503),
+  `rate_limit` (429 + Retry-After), `too_slow`, `reset_connection`, `truncate_body`,
+  `serve_malformed`, `redirect_off_site`, `redirect_loop`, `serve_oversized`,
+  `serve_without` (a layout that lost a required field), `mislabel_charset` and
+  `disallow` (robots.txt).
 
 HTTP/1.0 (one request per connection) keeps shutdown clean: no idle keep-alive
 connection outlives a test, so no ResourceWarning reaches pytest's ``error`` filter.
@@ -25,7 +30,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 import shutil
+import socket
+import struct
 import sys
 import threading
 import time
@@ -37,7 +45,7 @@ from email.utils import format_datetime, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Literal, Self
 from urllib.parse import unquote, urlsplit
 
 SITE_ROOT = Path(__file__).resolve().parent / "fixtures" / "site"
@@ -61,6 +69,24 @@ DEFAULT_CONTENT_TYPE = "application/octet-stream"
 ScriptedResponse = tuple[int, Mapping[str, str], bytes | None]
 """(status, extra headers, body). Body None: serve the path as usual (its own status,
 200, 304 or 404), adding the headers."""
+
+ConnectionFault = Literal["reset", "truncate", "redirect_loop"]
+"""Faults the handler acts out itself (they cannot be expressed as a scripted answer):
+"reset" closes the socket with an RST and no answer; "truncate" promises a
+Content-Length twice the bytes it sends, then closes; "redirect_loop" answers 302 to the
+path's twin (``?loop``) and the twin back to the path, forever."""
+
+MALFORMED_HTML = (
+    b"\x00\xff\xfe<html id=health_topic><head><title>broken</ti<<<div><h1>\x81\x8d"
+    b'<p><span class="\x00\x00 <table><tr><td>unclosed <b><i><u> \xc3\x28 \xa0\xa1'
+)
+"""Garbage bytes, invalid UTF-8 and unclosed tags: what a broken proxy or CDN might send."""
+
+REQUIRED_PARTS: dict[str, str] = {
+    "title": r"<h1\b.*?</h1>",
+    "last_updated": r'<span id="lastupdate">.*?</span>|<meta name="DC\.Date\.Modified"[^>]*>',
+}
+"""Regexes of what `serve_without` removes to make a page lose a required field."""
 
 _NOT_FOUND_BODY = b"<!DOCTYPE html>\n<html><body><h1>404 Not Found</h1></body></html>\n"
 _NO_BODY_STATUSES = frozenset({204, 304})
@@ -124,6 +150,8 @@ class SiteServer:
         self._overrides: dict[str, _Resource | None] = {}
         self._scripts: dict[str, deque[ScriptedResponse]] = {}
         self._delays: dict[str | None, float] = {}
+        self._connection_faults: dict[str, tuple[ConnectionFault, int | None]] = {}
+        self._extra_headers: dict[str, dict[str, str]] = {}
         self._log: list[LoggedRequest] = []
         self._edits = 0
         self.errors: list[BaseException] = []
@@ -277,6 +305,92 @@ class SiteServer:
         with self._lock:
             return self._delays.get(path, self._delays.get(None, 0.0))
 
+    # ---------------------------------------------------------------- faults
+
+    def error_burst(
+        self, path: str, status: int = 503, count: int = 3, retry_after: str | None = None
+    ) -> None:
+        """Answer the next `count` requests for `path` with `status` (a 5xx burst)."""
+        headers = {"Retry-After": retry_after} if retry_after is not None else {}
+        self.script(path, [(status, headers, b"<html><body>server error</body></html>")] * count)
+
+    def rate_limit(self, path: str, retry_after: str = "1", count: int = 1) -> None:
+        """Answer the next `count` requests for `path` 429 Too Many Requests + Retry-After."""
+        self.script(path, [(429, {"Retry-After": retry_after}, b"slow down")] * count)
+
+    def too_slow(self, path: str, seconds: float) -> None:
+        """Answer `path` only after `seconds` (set it above the client's download timeout)."""
+        self.slow_down(seconds, [path])
+
+    def reset_connection(self, path: str, count: int | None = None) -> None:
+        """Close the connection of the next `count` requests for `path` (every one when
+        None) with an RST (SO_LINGER 0) and no answer at all."""
+        with self._lock:
+            self._connection_faults[path] = ("reset", count)
+
+    def truncate_body(self, path: str, count: int | None = None) -> None:
+        """Send only half of `path`'s body, with a Content-Length for all of it, then close."""
+        with self._lock:
+            self._connection_faults[path] = ("truncate", count)
+
+    def redirect_loop(self, path: str) -> None:
+        """`path` redirects (302) to ``path?loop``, which redirects back to `path`, forever."""
+        with self._lock:
+            self._connection_faults[path] = ("redirect_loop", None)
+
+    def redirect_off_site(self, path: str, location: str = "http://example.invalid/x.html") -> None:
+        """Every request for `path` is redirected (302) to `location`, another host."""
+        self.script(path, [(302, {"Location": location}, b"")] * 100)
+
+    def serve_malformed(self, path: str, body: bytes = MALFORMED_HTML) -> None:
+        """Serve garbage bytes and unclosed tags at `path`, as text/html."""
+        self.replace_file(path, body)
+
+    def serve_oversized(self, path: str, size: int) -> None:
+        """Serve `path` padded with an HTML comment to `size` bytes (above DOWNLOAD_MAXSIZE)."""
+        body = self.file_bytes(path)
+        padding = max(0, size - len(body))
+        self.replace_file(path, body + b"<!--" + b"x" * padding + b"-->")
+
+    def serve_without(self, path: str, *fields: str) -> None:
+        """Serve `path` with its required `fields` removed (keys of REQUIRED_PARTS):
+        the layout drifted and the parser cannot find them."""
+        html = self.file_bytes(path).decode("utf-8")
+        for name in fields:
+            html, removed = re.subn(REQUIRED_PARTS[name], "", html, flags=re.DOTALL)
+            if not removed:
+                raise ValueError(f"{path} has no {name} to remove")
+        self.replace_file(path, html)
+
+    def mislabel_charset(self, path: str, charset: str = "ISO-8859-1") -> None:
+        """Send `path` as ``text/html; charset=<charset>``, its body unchanged."""
+        with self._lock:
+            self._extra_headers[path] = {"Content-Type": f"text/html; charset={charset}"}
+
+    def disallow(self, *paths: str) -> None:
+        """Serve a robots.txt (no Crawl-delay) that disallows `paths` and the usual ones."""
+        rules = "".join(f"Disallow: {path}\n" for path in paths)
+        robots = f"User-agent: *\n{rules}Disallow: /privatetopic.html\nDisallow: /ency/\n"
+        self.replace_file("/robots.txt", robots)
+
+    def _take_connection_fault(self, path: str) -> ConnectionFault | None:
+        with self._lock:
+            fault = self._connection_faults.get(path)
+            if fault is None and path.endswith("?loop"):
+                fault = self._connection_faults.get(path.removesuffix("?loop"))
+            if fault is None:
+                return None
+            kind, left = fault
+            if left is not None:
+                if left <= 0:
+                    return None
+                self._connection_faults[path] = (kind, left - 1)
+            return kind
+
+    def _headers_for(self, path: str) -> dict[str, str]:
+        with self._lock:
+            return dict(self._extra_headers.get(path, {}))
+
     # ---------------------------------------------------------------- request log
 
     @property
@@ -370,7 +484,8 @@ class _Handler(BaseHTTPRequestHandler):
         delay = site._delay_for(path)
         if delay > 0:
             time.sleep(delay)
-        scripted = site._next_script(path)
+        fault = site._take_connection_fault(path + ("?loop" if split.query == "loop" else ""))
+        scripted = site._next_script(path) if fault is None else None
         # Logged just before the status line goes out, so a client that has its answer
         # always finds its request in the log.
         self._log_entry = LoggedRequest(
@@ -382,12 +497,37 @@ class _Handler(BaseHTTPRequestHandler):
             at=arrived,
             scripted=scripted is not None,
         )
-        if scripted is not None and scripted[2] is not None:
+        if fault is not None:
+            self._act_out(fault, site, path, split.query)
+        elif scripted is not None and scripted[2] is not None:
             status, extra, body = scripted[0], scripted[1], scripted[2]
             content_type = extra.get("Content-Type") or content_type_for(path)
             self._send(status, {"Content-Type": content_type, **extra}, body)
         else:
-            self._serve(site, path, headers, scripted[1] if scripted is not None else {})
+            extra = site._headers_for(path)
+            self._serve(site, path, headers, {**extra, **(scripted[1] if scripted else {})})
+
+    def _act_out(self, fault: ConnectionFault, site: SiteServer, path: str, query: str) -> None:
+        if fault == "redirect_loop":
+            target = path if query == "loop" else path + "?loop"
+            self._send(302, {"Location": target}, b"")
+        elif fault == "reset":
+            self.server.site._record(dataclasses.replace(self._log_entry, status=0))
+            # SO_LINGER on, 0 s: close() sends an RST instead of a FIN, dropping the request
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            # closed before the server's usual shutdown(SHUT_WR), which would send a FIN
+            self.connection.close()
+            self.close_connection = True
+        else:  # truncate
+            body = site.file_bytes(path)
+            self.server.site._record(dataclasses.replace(self._log_entry, status=200))
+            self.send_response(200)
+            self.send_header("Content-Type", content_type_for(path))
+            self.send_header("Content-Length", str(len(body) * 2))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
 
     def _serve(
         self, site: SiteServer, path: str, headers: Mapping[str, str], extra: Mapping[str, str]

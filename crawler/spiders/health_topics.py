@@ -4,8 +4,11 @@ Discovery sources (one per run): the A-Z index pages (default), NLM's XML dump
 (`from_xml`), a file of URLs (`urls`) or single pages (`url`); or no fetching at all: the
 response records of a WARC file replayed (`from_warc`). Every fetched topic URL
 ends in exactly one item: `HealthTopicPage`, `PageNotModified` (304), `PageGone`
-(404/410) or `PageFailed`. In a full index crawl, topics the archive holds that the
-index no longer lists are reported by `unlisted_topics()` for the archive to mark gone.
+(404/410) or `PageFailed`. Redirects of topic pages are followed here, not by Scrapy's
+RedirectMiddleware, whose redirected requests the off-site and duplicate filters drop
+without a trace: one to another host, or one too many (a loop), is a `PageFailed`. In
+a full index crawl, topics the archive holds that the index no longer lists are
+reported by `unlisted_topics()` for the archive to mark gone.
 
 Run it with `medlineplus-archive crawl` or `scrapy crawl health_topics -a base_url=...`.
 """
@@ -19,7 +22,7 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from scrapy import Request, Spider
 from scrapy.exceptions import IgnoreRequest
@@ -53,7 +56,8 @@ from pipelines.warc import ArchivedResponse, iter_responses, raw_from_archived
 logger = logging.getLogger(__name__)
 
 GONE_STATUSES = (404, 410)
-HANDLED_STATUSES = [304, *GONE_STATUSES]
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+HANDLED_STATUSES = [304, *GONE_STATUSES, *REDIRECT_STATUSES]
 
 
 class SpiderArgumentError(ValueError):
@@ -278,10 +282,27 @@ class HealthTopicsSpider(Spider):
         yield page
 
     # --- topic pages ---------------------------------------------------------------------
-    def parse_topic(self, response: Response) -> Iterator[CrawlItem]:
+    def parse_topic(self, response: Response) -> Iterator[CrawlItem | Request]:
         canonical: str = response.meta["canonical_url"]
         slug, language = topic_path(canonical) or ("", "en")
         now = datetime.now(UTC)
+        if response.status in REDIRECT_STATUSES:
+            follow, problem = self._redirect(response)
+            if follow is not None:
+                yield follow
+                return
+            self._inc("archive/pages/redirect_refused")
+            logger.warning("%s: %s", canonical, problem)
+            yield PageFailed(
+                url=canonical,
+                language=language,
+                slug=slug,
+                source_url=response.url,
+                fetched_at=now,
+                http_status=response.status,
+                error=problem,
+            )
+            return
         etag = _header(response, b"ETag")
         last_modified = _header(response, b"Last-Modified")
         if response.status == 304:
@@ -331,6 +352,29 @@ class HealthTopicsSpider(Spider):
         page.last_modified = last_modified
         page.raw = raw_response(response, now)
         yield page
+
+    def _redirect(self, response: Response) -> tuple[Request | None, str]:
+        """The request following a topic page's redirect, or None and why not."""
+        location = _header(response, b"Location")
+        if not location:
+            return None, f"HTTP {response.status} without a Location"
+        target = urljoin(response.url, location)
+        if urlsplit(target).netloc != urlsplit(response.url).netloc:
+            return None, f"HTTP {response.status} redirect to another host, not followed: {target}"
+        hops = int(response.meta.get("topic_redirects", 0))
+        most = self.settings.getint("REDIRECT_MAX_TIMES", 20)
+        if hops >= most:
+            return (
+                None,
+                f"HTTP {response.status}: more than {most} redirects (a loop?), last to {target}",
+            )
+        assert response.request is not None
+        # dont_filter: a redirect back to a URL fetched before must not vanish as a duplicate
+        follow = response.request.replace(url=target, dont_filter=True)
+        follow.meta["topic_redirects"] = hops + 1
+        follow.meta.pop("retry_times", None)
+        self._inc("archive/pages/redirect_followed")
+        return follow, ""
 
     def topic_failed(self, failure: Failure) -> Iterator[PageFailed]:
         request: Request = failure.request  # type: ignore[attr-defined]
