@@ -262,14 +262,12 @@ class HealthTopicsSpider(Spider):
             )
         except ExtractionError as error:
             self._inc(f"archive/pages/extract_error/{error.field}")
-            yield PageFailed(
-                url=canonical,
-                language=language,
-                slug=slug,
-                source_url=archived.fetched_from,
-                fetched_at=fetched_at,
-                http_status=archived.status,
-                error=error.reason,
+            yield failed_page(
+                canonical,
+                archived.fetched_from,
+                fetched_at,
+                archived.status,
+                error.reason,
                 field=error.field,
             )
             return
@@ -293,15 +291,7 @@ class HealthTopicsSpider(Spider):
                 return
             self._inc("archive/pages/redirect_refused")
             logger.warning("%s: %s", canonical, problem)
-            yield PageFailed(
-                url=canonical,
-                language=language,
-                slug=slug,
-                source_url=response.url,
-                fetched_at=now,
-                http_status=response.status,
-                error=problem,
-            )
+            yield failed_page(canonical, response.url, now, response.status, problem)
             return
         etag = _header(response, b"ETag")
         last_modified = _header(response, b"Last-Modified")
@@ -334,15 +324,8 @@ class HealthTopicsSpider(Spider):
         except ExtractionError as error:
             self._inc(f"archive/pages/extract_error/{error.field}")
             logger.warning("extraction failed: %s", error)
-            yield PageFailed(
-                url=canonical,
-                language=language,
-                slug=slug,
-                source_url=response.url,
-                fetched_at=now,
-                http_status=response.status,
-                error=error.reason,
-                field=error.field,
+            yield failed_page(
+                canonical, response.url, now, response.status, error.reason, field=error.field
             )
             return
         self._inc("archive/pages/parsed")
@@ -379,7 +362,6 @@ class HealthTopicsSpider(Spider):
     def topic_failed(self, failure: Failure) -> Iterator[PageFailed]:
         request: Request = failure.request  # type: ignore[attr-defined]
         canonical: str = request.meta["canonical_url"]
-        slug, language = topic_path(canonical) or ("", "en")
         status: int | None = None
         error = failure.value
         if isinstance(error, HttpError):
@@ -392,15 +374,7 @@ class HealthTopicsSpider(Spider):
             logger.info("robots.txt forbids %s: not fetched", request.url)
             return
         self._inc(f"archive/pages/fetch_error/{status or type(error).__name__}")
-        yield PageFailed(
-            url=canonical,
-            language=language,
-            slug=slug,
-            source_url=request.url,
-            fetched_at=datetime.now(UTC),
-            http_status=status,
-            error=reason,
-        )
+        yield failed_page(canonical, request.url, datetime.now(UTC), status, reason)
 
     def _inc(self, key: str) -> None:
         if self.crawler.stats is not None:
@@ -452,6 +426,30 @@ def _read_local(path: str) -> bytes:
         return Path(path).read_bytes()
     except OSError as error:
         raise SpiderArgumentError(f"cannot read {path}: {error.strerror or error}") from error
+
+
+def failed_page(
+    canonical: str,
+    source_url: str,
+    fetched_at: datetime,
+    status: int | None,
+    error: str,
+    *,
+    field: str | None = None,
+) -> PageFailed:
+    """The `error` observation of the topic page at `canonical` (its slug and language
+    come from the URL)."""
+    slug, language = topic_path(canonical) or ("", "en")
+    return PageFailed(
+        url=canonical,
+        language=language,
+        slug=slug,
+        source_url=source_url,
+        fetched_at=fetched_at,
+        http_status=status,
+        error=error,
+        field=field,
+    )
 
 
 def _header(response: Response, name: bytes) -> str | None:
