@@ -142,6 +142,18 @@ def write_json_atomically(path: Path, data: Mapping[str, Any]) -> None:
     fsync_dir(path.parent)
 
 
+def parquet_options(table: str, rows: int) -> dict[str, Any]:
+    """Compression, row groups and dictionary columns of `table`'s files of about `rows` rows."""
+    dictionary: bool | list[str] = list(DICTIONARY_COLUMNS.get(table, ()))
+    if table == "observations" and rows >= DICTIONARY_ALL_FROM_ROWS:
+        dictionary = True
+    return {
+        "compression": PARQUET_COMPRESSION,
+        "row_group_size": ROW_GROUP_ROWS.get(table),
+        "use_dictionary": dictionary,
+    }
+
+
 def parquet_bytes(rows: pa.Table, table: str) -> bytes:
     """`rows` as the bytes of a zstd Parquet file, row groups sized for `table`."""
     dictionary: bool | list[str] = list(DICTIONARY_COLUMNS.get(table, ()))

@@ -79,10 +79,12 @@ from pipelines.errors import (
 from pipelines.layout import (
     ARCHIVE_FORMAT,
     COMPACTIONS_DIR,
+    DICTIONARY_ALL_FROM_ROWS,
     LOCK_FILE,
     MARKER_FILE,
     PARQUET_COMPRESSION,
     RETIRED_DIR,
+    ROW_GROUP_ROWS,
     RUNS_DIR,
     STAGING_DIR,
     check_run_id,
@@ -95,6 +97,7 @@ from pipelines.layout import (
     load_manifest,
     manifest_paths,
     parquet_bytes,
+    parquet_options,
     part_path,
     part_run_id,
     read_marker,
@@ -196,6 +199,17 @@ RUN_COLUMN: Mapping[str, str] = {
 
 
 # --- names and keys -------------------------------------------------------------------
+
+
+SPILL_ROWS: Mapping[TableName, int] = {
+    "topics": 1024,
+    "links": 32_768,
+    "clinical_trials": 8192,
+    "journal_articles": 8192,
+    "observations": 32_768,
+    "runs": 1 << 30,
+}
+"""Rows of a table a run keeps in memory before writing them on to its staging file."""
 
 
 def classify(page: HealthTopicPage, index: ArchiveIndex) -> Outcome:
@@ -1119,6 +1133,9 @@ class RunWriter:
         self._new_articles: set[tuple[str, str, str]] = set()
         self._outcomes: dict[Outcome, int] = dict.fromkeys(OUTCOMES, 0)
         self._warc: WarcFileWriter | None = None
+        self._spilled: dict[TableName, pq.ParquetWriter] = {}
+        """Tables whose rows went to their staging file as the run went (see SPILL_ROWS)."""
+        self._spilled_rows: dict[TableName, int] = dict.fromkeys(TABLES, 0)
 
     def __enter__(self) -> Self:
         return self
@@ -1144,6 +1161,7 @@ class RunWriter:
         builder = self._builders["observations"]
         builder.extend(_prepared(observation.url, builder, [observation]))
         self._outcomes[observation.outcome] += 1
+        self._spill("observations")
 
     def has_version(self, page: HealthTopicPage) -> bool:
         """True when `page`'s version is stored already, or was added earlier in this run."""
@@ -1182,8 +1200,51 @@ class RunWriter:
         ]
         for builder, rows in prepared:
             builder.extend(rows)
+            self._spill(builder.table)
         self._new_versions.add(key)
         return True
+
+    def _spill(self, table: TableName) -> None:
+        """Move `table`'s buffered rows to its staging file once there are SPILL_ROWS of
+        them, so a crawl's memory does not grow with its size."""
+        builder = self._builders[table]
+        if len(builder) < SPILL_ROWS[table]:
+            return
+        rows = builder.to_table()
+        writer = self._spilled.get(table)
+        if writer is None:
+            options = parquet_options(table, DICTIONARY_ALL_FROM_ROWS)
+            writer = self._spilled[table] = pq.ParquetWriter(
+                self._staging / f"{table}.parquet",
+                SCHEMAS[table],
+                compression=options["compression"],
+                use_dictionary=options["use_dictionary"],
+            )
+        writer.write_table(rows, row_group_size=ROW_GROUP_ROWS.get(table))
+        self._spilled_rows[table] += rows.num_rows
+        self._builders[table] = TableBuilder(table)
+
+    def _stage_table(self, table: TableName) -> tuple[ManifestFile, pa.Table | None]:
+        """Write `table`'s staging file; its manifest entry, and its rows when they were
+        all still in memory (None when they were spilled: read them back when needed)."""
+        rows = self._builders[table].to_table()
+        staged = self._staging / f"{table}.parquet"
+        writer = self._spilled.pop(table, None)
+        if writer is None:
+            sha256, size = write_file_durably(staged, parquet_bytes(rows, table))
+            count, kept = rows.num_rows, rows
+        else:
+            if rows.num_rows:
+                writer.write_table(rows, row_group_size=ROW_GROUP_ROWS.get(table))
+            writer.close()
+            with staged.open("rb") as stream:
+                os.fsync(stream.fileno())
+            sha256, size = file_digest(staged)
+            count, kept = self._spilled_rows[table] + rows.num_rows, None
+        entry = ManifestFile(
+            table=table, path=part_path(table, self.run_id), rows=count, bytes=size, sha256=sha256
+        )
+        return entry, kept
 
     def _warc_writer(self) -> WarcFileWriter:
         if self._warc is None:
@@ -1240,6 +1301,7 @@ class RunWriter:
         if records:
             builder = self._builders["journal_articles"]
             builder.extend(_prepared(page.url, builder, records))
+            self._spill("journal_articles")
             self._new_articles.update((page.language, page.slug, r.pmid) for r in records)
         return len(records)
 
@@ -1268,21 +1330,8 @@ class RunWriter:
             )
         root = self._store.path
         _injected_fault("commit", self._staging)
-        tables = {table: self._builders[table].to_table() for table in TABLES}
-        entries = []
-        for table in TABLES:
-            rows = tables[table]
-            staged = self._staging / f"{table}.parquet"
-            sha256, size = write_file_durably(staged, parquet_bytes(rows, table))
-            entries.append(
-                ManifestFile(
-                    table=table,
-                    path=part_path(table, self.run_id),
-                    rows=rows.num_rows,
-                    bytes=size,
-                    sha256=sha256,
-                )
-            )
+        staged_tables = [self._stage_table(table) for table in TABLES]
+        entries = [entry for entry, _ in staged_tables]
         warc = self._stage_warc()
         fsync_dir(self._staging)
         _injected_fault("staging_written", self._staging)
@@ -1314,7 +1363,12 @@ class RunWriter:
         # Committed. Leftovers from here on are harmless; recovery removes them.
         self._state = "committed"
         self._builders = {table: TableBuilder(table) for table in TABLES}
-        self._store._finished(self, manifest, tables)
+        tables = {
+            entry.table: rows if rows is not None else pq.read_table(root / entry.path)
+            for entry, rows in staged_tables
+            if entry.table in ("topics", "observations", "journal_articles")
+        }
+        self._store._finished(self, manifest, tables)  # type: ignore[arg-type]
         try:
             self._staging.rmdir()
         except OSError as error:
@@ -1335,6 +1389,9 @@ class RunWriter:
         if self._state == "open":
             if self._warc is not None:
                 self._warc.close()
+            for writer in self._spilled.values():
+                writer.close()
+            self._spilled = {}
             try:
                 shutil.rmtree(self._staging)
             except OSError as error:
