@@ -29,7 +29,8 @@ MAX_CRAWL_DELAY = 60.0
 def robots_crawl_delay(robotparser: Any, user_agent: str) -> float | None:
     """The Crawl-delay a parsed robots.txt sets for `user_agent`, or None.
 
-    Scrapy >= 2.15 parsers have `crawl_delay()`; older ones wrap a Protego parser as `.rp`.
+    Recent Scrapy parsers have `crawl_delay()` (2.19 does, 2.14 does not); older ones
+    wrap a Protego parser as `.rp`.
     """
     crawl_delay = getattr(robotparser, "crawl_delay", None)
     if crawl_delay is None:

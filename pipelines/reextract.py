@@ -17,7 +17,7 @@ from typing import Any
 from crawler.errors import ExtractionError
 from crawler.items import HealthTopicPage
 from crawler.parsing import parse_health_topic
-from crawler.parsing.health_topic import declared_encoding
+from crawler.parsing.health_topic import encoding_for
 from pipelines.records import Observation, RunRecord, VersionRecord
 from pipelines.schema import VERSION_KEY, clinical_trials_table, links_table, topics_table
 from pipelines.store import ArchiveStore, classify, new_run_id, version_key
@@ -88,12 +88,9 @@ def _entry(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _parse_again(archived: ArchivedResponse, parse: Parser) -> HealthTopicPage:
-    charset = None
-    if not declared_encoding(archived.body):
-        for name, value in archived.headers:
-            if name.lower() == "content-type" and "charset=" in value.lower():
-                charset = value.lower().split("charset=", 1)[1].split(";")[0].strip()
-    return parse(archived.body, archived.fetched_from, encoding=charset)
+    content_type = next((v for k, v in archived.headers if k.lower() == "content-type"), None)
+    encoding = encoding_for(archived.body, content_type)
+    return parse(archived.body, archived.fetched_from, encoding=encoding)
 
 
 def reextract(

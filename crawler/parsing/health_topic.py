@@ -196,6 +196,19 @@ def _parser_for(encoding: str | None) -> etree.HTMLParser:
     return parser
 
 
+_HEADER_CHARSET = re.compile(r"charset=[\"']?([\w.:-]+)", re.IGNORECASE)
+
+
+def encoding_for(body: bytes, content_type: str | None) -> str | None:
+    """The encoding to parse `body` with, given its HTTP Content-Type header: None when the
+    page declares its own (a byte-order mark or meta charset wins over the header, which
+    is more often wrong), else the header's charset, else None (UTF-8)."""
+    if declared_encoding(body) or not content_type:
+        return None
+    match = _HEADER_CHARSET.search(content_type)
+    return match[1] if match else None
+
+
 _BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
 

@@ -16,7 +16,6 @@ Run it with `medlineplus-archive crawl` or `scrapy crawl health_topics -a base_u
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -49,7 +48,7 @@ from crawler.items import (
     RawResponse,
 )
 from crawler.parsing import parse_health_topic
-from crawler.parsing.health_topic import declared_encoding
+from crawler.parsing.health_topic import encoding_for
 from crawler.urls import canonical_url, modern_url, topic_path
 from pipelines.warc import ArchivedResponse, iter_responses, raw_from_archived
 
@@ -258,7 +257,7 @@ class HealthTopicsSpider(Spider):
             page = parse_health_topic(
                 archived.body,
                 archived.fetched_from,
-                encoding=None if declared_encoding(archived.body) else _charset(headers),
+                encoding=encoding_for(archived.body, headers.get("content-type")),
             )
         except ExtractionError as error:
             self._inc(f"archive/pages/extract_error/{error.field}")
@@ -320,7 +319,11 @@ class HealthTopicsSpider(Spider):
             )
             return
         try:
-            page = parse_health_topic(response.body, response.url, encoding=_encoding(response))
+            page = parse_health_topic(
+                response.body,
+                response.url,
+                encoding=encoding_for(response.body, _header(response, b"Content-Type")),
+            )
         except ExtractionError as error:
             self._inc(f"archive/pages/extract_error/{error.field}")
             logger.warning("extraction failed: %s", error)
@@ -416,11 +419,6 @@ def _warc_date(value: str) -> datetime:
         return datetime.now(UTC)
 
 
-def _charset(headers: dict[str, str]) -> str | None:
-    match = re.search(r"charset=([\w.:-]+)", headers.get("content-type", ""), re.IGNORECASE)
-    return match[1] if match else None
-
-
 def _read_local(path: str) -> bytes:
     try:
         return Path(path).read_bytes()
@@ -460,14 +458,6 @@ def _header(response: Response, name: bytes) -> str | None:
 def _header_sent(response: Response, name: bytes) -> str | None:
     value = response.request.headers.get(name) if response.request is not None else None
     return value.decode("latin-1") if value else None
-
-
-def _encoding(response: Response) -> str | None:
-    """The page's own charset declaration wins; the HTTP header only when it has none."""
-    if declared_encoding(response.body):
-        return None
-    encoding = getattr(response, "encoding", None)
-    return str(encoding) if encoding else None
 
 
 def _is_robots_refusal(failure: Failure) -> bool:
