@@ -101,8 +101,11 @@ import json, resource, sys, time
 started = time.perf_counter()
 from crawler.cli import main
 code = main(sys.argv[2:])
+own, workers = (resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
 json.dump({"exit": code, "seconds": time.perf_counter() - started,
-           "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss},
+           "cpu_seconds": own.ru_utime + own.ru_stime,
+           "worker_cpu_seconds": workers.ru_utime + workers.ru_stime,
+           "max_rss_kb": own.ru_maxrss, "worker_max_rss_kb": workers.ru_maxrss},
           open(sys.argv[1], "w"))
 """
 
@@ -126,17 +129,33 @@ crawler = process.create_crawler(Bare)
 process.crawl(crawler)
 process.start()
 stats = crawler.stats.get_stats()
+own = resource.getrusage(resource.RUSAGE_SELF)
 json.dump({"exit": 0, "seconds": time.perf_counter() - started,
-           "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+           "cpu_seconds": own.ru_utime + own.ru_stime, "max_rss_kb": own.ru_maxrss,
            "response_bytes": stats.get("downloader/response_bytes", 0),
            "responses": stats.get("response_received_count", 0)},
           open(sys.argv[1], "w"))
 """
 
 
+_LEAN = (
+    "METAREFRESH_ENABLED",
+    "REMOTE_CONTROL_ENABLED",
+    "COOKIES_ENABLED",
+    "TELNETCONSOLE_ENABLED",
+    "SPIDER_MIDDLEWARES",
+)
+"""The project's settings that switch Scrapy components off: the bare spider gets them too,
+so that the ceiling is the leanest Scrapy download, not Scrapy's defaults."""
+
+
 def _download_settings(concurrency: int) -> dict[str, Any]:
-    """What both crawls share: no delay, no AutoThrottle, the same concurrency."""
+    """What both crawls share: no delay, no AutoThrottle, the same concurrency, and the same
+    Scrapy components switched off (see _LEAN)."""
+    from crawler import settings as project
+
     return {
+        **{name: getattr(project, name) for name in _LEAN},
         "DOWNLOAD_DELAY": 0,
         "AUTOTHROTTLE_ENABLED": False,
         "CONCURRENT_REQUESTS": concurrency,
@@ -159,7 +178,9 @@ def _full_crawl(
 ) -> dict[str, Any]:
     stats_file = work / f"{name}-stats.json"
     settings = _download_settings(concurrency)
-    overrides = [f"{key}={value}" for key, value in settings.items() if key != "LOG_LEVEL"]
+    overrides = [
+        f"{key}={value}" for key, value in settings.items() if key not in (*_LEAN, "LOG_LEVEL")
+    ]
     arguments = ["crawl", "--base-url", base_url, "--urls", str(urls), "--archive", str(archive)]
     arguments += ["--delay", "0", "--concurrency", str(concurrency), "--log-level", "WARNING"]
     arguments += ["--stats-json", str(stats_file), "-s", "PROGRESS_INTERVAL=0"]

@@ -19,3 +19,7 @@ class ExtractionError(CrawlerError):
         self.field = field
         self.reason = reason
         super().__init__(f"{url}: {reason} (field {field!r})")
+
+    def __reduce__(self) -> tuple[type[ExtractionError], tuple[str, str, str]]:
+        """Pickled by its fields, so it crosses from an extraction worker intact."""
+        return type(self), (self.url, self.field, self.reason)

@@ -163,9 +163,10 @@ class HealthTopicPage:
     """The response's ETag header, kept to revalidate the page on the next crawl."""
     last_modified: str | None = None
     """The response's Last-Modified header (as received), kept for the same purpose."""
-    raw: RawResponse | None = field(default=None, repr=False, compare=False)
-    """The HTTP exchange as received, for the archive's WARC file; not a column of the
-    archive nor part of the JSON form (see NOT_ARCHIVED)."""
+    raw: RawResponse | EncodedExchange | None = field(default=None, repr=False, compare=False)
+    """The HTTP exchange as received (or already encoded as WARC records), for the
+    archive's WARC file; not a column of the archive nor part of the JSON form (see
+    NOT_ARCHIVED)."""
 
 
 @dataclass(kw_only=True, slots=True)
@@ -250,6 +251,17 @@ class RawResponse:
     """Request headers as sent."""
     fetched_at: datetime
     """When the response arrived (UTC)."""
+
+
+@dataclass(kw_only=True, slots=True)
+class EncodedExchange:
+    """An HTTP exchange already encoded as WARC records (`pipelines.warc.encode_exchange`):
+    a crawl encodes each page in the worker process that extracts it."""
+
+    target_uri: str
+    """The canonical page URL the records are filed under (the page's `url`)."""
+    records: bytes
+    """The response record, then the request record, each a gzip member."""
 
 
 CrawlItem = HealthTopicPage | PageNotModified | PageGone | PageFailed

@@ -16,12 +16,14 @@ fails where it is added) and converts the whole batch to Arrow once, at the end.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import operator
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal, TypeGuard, get_args
+from typing import Any, Literal, NamedTuple, TypeGuard, get_args
 
 import pyarrow as pa
 
@@ -58,6 +60,11 @@ class _Column:
     """Row object -> the Python value Arrow converts (checked, nested parts as dicts)."""
     check: Callable[[Any], None]
     """Raises TypeError or ValueError when a non-None converted value does not fit."""
+    batch_check: Callable[[list[Any]], bool] | None
+    """True when every value of a batch fits, None included where the column allows it:
+    one pass in C over the batch. None for types checked value by value (datetimes must
+    be aware, parts hold several fields); a False batch is checked value by value, to
+    name what does not fit."""
 
 
 def _unwrap_optional(hint: Any) -> tuple[Any, bool]:
@@ -122,7 +129,13 @@ def _checker(hint: Any) -> Callable[[Any], None]:
     inner, _ = _unwrap_optional(hint)
     origin = typing.get_origin(inner)
     if origin is Literal:
-        return _check_instance(str)
+        allowed = frozenset(typing.get_args(inner))
+
+        def check_literal(value: Any) -> None:
+            if value not in allowed:
+                raise ValueError(f"{value!r} is not one of {sorted(allowed)}")
+
+        return check_literal
     if origin is list:
         (element_hint,) = typing.get_args(inner)
         _, element_nullable = _unwrap_optional(element_hint)
@@ -193,19 +206,51 @@ def _check_date(value: Any) -> None:
         raise TypeError(f"expected a date, got {type(value).__name__} {value!r}")
 
 
+def _batch_checker(hint: Any, nullable: bool) -> Callable[[list[Any]], bool] | None:
+    """A `_Column.batch_check` for a field annotated `hint`; None where values are checked
+    one by one. Types are compared exactly (a bool is not an int, a datetime not a date),
+    as `_checker` does: a subclass only takes the slower path."""
+    inner, _ = _unwrap_optional(hint)
+    none: frozenset[type] = frozenset({type(None)}) if nullable else frozenset()
+    origin = typing.get_origin(inner)
+    if origin is Literal:
+        allowed = frozenset(typing.get_args(inner)) | ({None} if nullable else set())
+        return allowed.issuperset
+    if origin is list:
+        (element_hint,) = typing.get_args(inner)
+        if element_hint is not str:
+            return None
+        lists = none | {list}
+
+        def check_lists(values: list[Any]) -> bool:
+            return lists.issuperset(map(type, values)) and _STR.issuperset(
+                map(type, itertools.chain.from_iterable(v for v in values if v is not None))
+            )
+
+        return check_lists
+    if inner in (str, bool, date, float):
+        kinds = none | ({float, int} if inner is float else {inner})
+        return lambda values: kinds.issuperset(map(type, values))
+    if inner is int:
+        ints = none | {int}
+
+        def check_ints(values: list[Any]) -> bool:
+            if not ints.issuperset(map(type, values)):
+                return False
+            present = [value for value in values if value is not None]
+            return not present or (min(present) >= -(2**63) and max(present) < 2**63)
+
+        return check_ints
+    return None
+
+
+_STR = frozenset({str})
+
+
 def _converter(hint: Any) -> Callable[[Any], Any]:
     """A function turning a field's Python value into what `pa.array` takes, checked."""
     inner, _ = _unwrap_optional(hint)
     origin = typing.get_origin(inner)
-    if origin is Literal:
-        allowed = frozenset(typing.get_args(inner))
-
-        def check_literal(value: Any) -> Any:
-            if value is not None and value not in allowed:
-                raise ValueError(f"{value!r} is not one of {sorted(allowed)}")
-            return value
-
-        return check_literal
     if inner is datetime:
         return _aware
     if origin is list:
@@ -236,28 +281,49 @@ def _aware(value: Any) -> Any:
     return value
 
 
-def _getter(access: Callable[[Any], Any], name: str, convert: Callable[[Any], Any]) -> Any:
-    if convert is _identity:
-        return lambda row: getattr(access(row), name)
-    return lambda row: convert(getattr(access(row), name))
+_Path = tuple[str, ...]
+"""Where a column's value sits in a row: attribute names, from the row object inward; a
+name starting with "?" is a nested part that may be None (its fields then read as None)."""
 
 
-def _record_columns(
-    cls: type, access: Callable[[Any], Any] = _identity, *, skip: Sequence[str] = ()
-) -> list[_Column]:
-    """One column per field of `cls` (parts held directly flattened), read via `access`."""
+def _getter(path: _Path, convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """The function reading the value at `path` of a row, converted.
+
+    A path of plain attributes becomes one `operator.attrgetter` (dotted names are
+    followed in C): getters run once per column per row, the hot loop of writing a run.
+    """
+    names = [name.removeprefix("?") for name in path]
+    get = operator.attrgetter(".".join(names))
+    if names == list(path) and convert is _identity:
+        return get
+    *outer, name = names
+
+    def value(row: Any) -> Any:
+        for step in outer:
+            row = getattr(row, step)
+            if row is None:  # a missing part: "?" steps only, the others are never None
+                return None
+        return convert(getattr(row, name))
+
+    return value
+
+
+def _record_columns(cls: type, path: _Path = (), *, skip: Sequence[str] = ()) -> list[_Column]:
+    """One column per field of `cls` (parts held directly flattened), found at `path`."""
     columns: list[_Column] = []
     for name, hint in _part_fields(cls):
         if name in skip:
             continue
         inner, nullable = _unwrap_optional(hint)
         if _is_part(inner):
-            part_access = _part_access(access, name)
-            for column in _record_columns(inner, part_access):
+            for column in _record_columns(inner, (*path, f"?{name}")):
                 flat = column.field.with_name(f"{name}_{column.field.name}")
                 columns.append(
                     _Column(
-                        flat.with_nullable(flat.nullable or nullable), column.value, column.check
+                        flat.with_nullable(flat.nullable or nullable),
+                        column.value,
+                        column.check,
+                        column.batch_check,
                     )
                 )
             continue
@@ -265,87 +331,50 @@ def _record_columns(
         columns.append(
             _Column(
                 pa.field(name, data_type, nullable=nullable),
-                _getter(access, name, _converter(hint)),
+                _getter((*path, name), _converter(hint)),
                 _checker(hint),
+                _batch_checker(hint, nullable),
             )
         )
     return columns
 
 
-class _Absent:
-    """Stands in for a missing nested part, so its flattened columns read as None."""
-
-    def __getattr__(self, name: str) -> None:
-        return None
-
-
-_ABSENT = _Absent()
-
-
-def _part_access(access: Callable[[Any], Any], name: str) -> Callable[[Any], Any]:
-    def part(row: Any) -> Any:
-        value = getattr(access(row), name)
-        return _ABSENT if value is None else value
-
-    return part
-
-
-def _page(row: VersionRecord) -> HealthTopicPage:
-    return row.page
-
-
-def _key_columns(access: Callable[[Any], VersionRecord]) -> list[_Column]:
-    """The version key columns, read from the page of the row's `VersionRecord`."""
+def _key_columns(version: _Path) -> list[_Column]:
+    """The version key columns, read from the page of the `VersionRecord` at `version`."""
     by_name = {
-        column.field.name: column for column in _record_columns(HealthTopicPage, skip=NOT_ARCHIVED)
+        column.field.name: column
+        for column in _record_columns(HealthTopicPage, (*version, "page"), skip=NOT_ARCHIVED)
     }
-    return [
-        _Column(
-            by_name[name].field,
-            _compose(by_name[name].value, _page, access),
-            by_name[name].check,
-        )
-        for name in VERSION_KEY
-    ]
-
-
-def _compose(*functions: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """`functions` applied right to left, like f(g(h(row)))."""
-
-    def composed(row: Any) -> Any:
-        for function in reversed(functions):
-            row = function(row)
-        return row
-
-    return composed
-
-
-def _first(row: tuple[Any, Any]) -> Any:
-    return row[0]
-
-
-def _second(row: tuple[Any, Any]) -> Any:
-    return row[1]
+    return [by_name[name] for name in VERSION_KEY]
 
 
 def _topic_columns() -> list[_Column]:
     return [
-        *_key_columns(_identity),
+        *_key_columns(()),
         *_record_columns(VersionRecord, skip=("page",)),
         *_record_columns(
-            HealthTopicPage, _page, skip=(*VERSION_KEY, *_PAGE_CHILD_TABLES, *NOT_ARCHIVED)
+            HealthTopicPage,
+            ("page",),
+            skip=(*VERSION_KEY, *_PAGE_CHILD_TABLES, *NOT_ARCHIVED),
         ),
     ]
 
 
+class _EntryRow(NamedTuple):
+    """A row of an entry table (links, clinical_trials): one entry of one version."""
+
+    version: VersionRecord
+    entry: Any
+
+
 def _entry_columns(entry: type) -> list[_Column]:
-    """Columns of a (VersionRecord, entry) row: version key, run_id, the entry's fields."""
+    """Columns of an `_EntryRow`: version key, run_id, the entry's fields."""
     return [
-        *_key_columns(_first),
+        *_key_columns(("version",)),
         *_record_columns(
-            VersionRecord, _first, skip=("page", "observed_at", "warc_file", "warc_offset")
+            VersionRecord, ("version",), skip=("page", "observed_at", "warc_file", "warc_offset")
         ),
-        *_record_columns(entry, _second),
+        *_record_columns(entry, ("entry",)),
     ]
 
 
@@ -417,23 +446,31 @@ class TableBuilder:
         """Per-column values of `rows`, checked; InvalidRecordError at the first bad value."""
         prepared: list[list[Any]] = []
         for column in self._columns:
-            name = column.field.name
-            nullable = column.field.nullable
-            check = column.check
-            values = []
-            for position, row in enumerate(rows):
-                try:
-                    value = column.value(row)
-                    if value is None:
-                        if not nullable:
-                            raise ValueError(f"missing value in row {position}")
-                    else:
-                        check(value)
-                except (ValueError, TypeError, AttributeError) as error:
-                    raise InvalidRecordError(self.table, name, str(error)) from error
-                values.append(value)
+            try:
+                values = list(map(column.value, rows))
+            except (ValueError, TypeError, AttributeError):
+                values = self._checked(column, rows)  # raises, naming the column
+            if column.batch_check is None or not column.batch_check(values):
+                values = self._checked(column, rows)
             prepared.append(values)
         return prepared
+
+    def _checked(self, column: _Column, rows: Sequence[Any]) -> list[Any]:
+        """`column`'s values of `rows`, checked one by one."""
+        nullable = column.field.nullable
+        values = []
+        for position, row in enumerate(rows):
+            try:
+                value = column.value(row)
+                if value is None:
+                    if not nullable:
+                        raise ValueError(f"missing value in row {position}")
+                else:
+                    column.check(value)
+            except (ValueError, TypeError, AttributeError) as error:
+                raise InvalidRecordError(self.table, column.field.name, str(error)) from error
+            values.append(value)
+        return values
 
     def extend(self, prepared: list[list[Any]]) -> None:
         """Keep rows made by `prepare`."""
@@ -474,14 +511,16 @@ def _build(table: TableName, rows: Sequence[Any]) -> pa.Table:
     return builder.to_table()
 
 
-def link_rows(versions: Sequence[VersionRecord]) -> list[tuple[VersionRecord, Any]]:
-    """The rows of the links table for `versions`: (version, link), in page order."""
-    return [(version, link) for version in versions for link in version.page.links]
+def link_rows(versions: Sequence[VersionRecord]) -> list[_EntryRow]:
+    """The rows of the links table for `versions`, in page order."""
+    return [_EntryRow(version, link) for version in versions for link in version.page.links]
 
 
-def clinical_trial_rows(versions: Sequence[VersionRecord]) -> list[tuple[VersionRecord, Any]]:
-    """The rows of the clinical_trials table for `versions`: (version, trial), in page order."""
-    return [(version, trial) for version in versions for trial in version.page.clinical_trials]
+def clinical_trial_rows(versions: Sequence[VersionRecord]) -> list[_EntryRow]:
+    """The rows of the clinical_trials table for `versions`, in page order."""
+    return [
+        _EntryRow(version, trial) for version in versions for trial in version.page.clinical_trials
+    ]
 
 
 def runs_table(records: Sequence[RunRecord]) -> pa.Table:

@@ -50,7 +50,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from crawler.items import LANGUAGES, HealthTopicPage
+from crawler.items import LANGUAGES, EncodedExchange, HealthTopicPage
 from pipelines.catalog import (
     Checkpoint,
     FileSet,
@@ -142,7 +142,7 @@ from pipelines.versions import (
     matching_rows,
     validators_map,
 )
-from pipelines.warc import WARC_DIR, WarcFileWriter, warc_path
+from pipelines.warc import WARC_DIR, WarcFileWriter, WarcLocation, warc_path
 
 __all__ = [
     "ARCHIVE_FORMAT",
@@ -1180,7 +1180,7 @@ class RunWriter:
         if key in self.index.versions or key in self._new_versions:
             logger.debug("version %s already stored", key)
             return False
-        where = self._warc_writer().write(page.raw, page.url) if page.raw is not None else None
+        where = self._archive_exchange(page)
         version = [
             VersionRecord(
                 page=page,
@@ -1203,6 +1203,19 @@ class RunWriter:
             self._spill(builder.table)
         self._new_versions.add(key)
         return True
+
+    def _archive_exchange(self, page: HealthTopicPage) -> WarcLocation | None:
+        """Write `page.raw` (as received, or already encoded) to the run's WARC file."""
+        raw = page.raw
+        if raw is None:
+            return None
+        if isinstance(raw, EncodedExchange):
+            if raw.target_uri != page.url:
+                raise InvalidRecordError(
+                    "topics", "raw", f"WARC records of {raw.target_uri} given for {page.url}"
+                )
+            return self._warc_writer().append(raw)
+        return self._warc_writer().write(raw, page.url)
 
     def _spill(self, table: TableName) -> None:
         """Move `table`'s buffered rows to its staging file once there are SPILL_ROWS of

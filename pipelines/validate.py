@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import types
 import typing
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, Self
 
@@ -23,16 +24,15 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_FIELD_TYPES: dict[str, Any] = typing.get_type_hints(HealthTopicPage)
-
 
 def problems(page: HealthTopicPage) -> list[tuple[str, str]]:
     """(field, reason) for every way `page` is not a valid, complete page version."""
     found: list[tuple[str, str]] = []
     adapter = ItemAdapter(page)
-    for name, expected in _FIELD_TYPES.items():
-        if not _matches(adapter.get(name), expected):
-            found.append((name, f"{type(adapter.get(name)).__name__} is not {expected}"))
+    for name, expected, matches in _FIELD_CHECKS:
+        value = adapter.get(name)
+        if not matches(value):
+            found.append((name, f"{type(value).__name__} is not {expected}"))
     for name in ("url", "slug", "title", "content_hash"):
         if not adapter.get(name):
             found.append((name, "empty"))
@@ -47,21 +47,32 @@ def problems(page: HealthTopicPage) -> list[tuple[str, str]]:
     return found
 
 
-def _matches(value: Any, expected: Any) -> bool:
-    """A shallow runtime check of `value` against a type annotation of the item classes."""
+def _matcher(expected: Any) -> Callable[[Any], bool]:
+    """A shallow runtime check of a value against a type annotation of the item classes,
+    worked out once per field (annotations are not re-read for every page)."""
     origin = typing.get_origin(expected)
     if origin is typing.Union or origin is types.UnionType:
-        return any(_matches(value, option) for option in typing.get_args(expected))
+        options = [_matcher(option) for option in typing.get_args(expected)]
+        return lambda value: any(option(value) for option in options)
     if origin is typing.Literal:
-        return value in typing.get_args(expected)
+        allowed = typing.get_args(expected)
+        return lambda value: value in allowed
     if origin is list:
         (inner,) = typing.get_args(expected)
-        return isinstance(value, list) and all(_matches(v, inner) for v in value)
+        element = _matcher(inner)
+        return lambda value: isinstance(value, list) and all(map(element, value))
     if expected is type(None):
-        return value is None
+        return lambda value: value is None
     if expected is date:
-        return isinstance(value, date) and not isinstance(value, datetime)
-    return isinstance(value, expected)
+        return lambda value: isinstance(value, date) and not isinstance(value, datetime)
+    return lambda value: isinstance(value, expected)
+
+
+_FIELD_CHECKS: list[tuple[str, Any, Callable[[Any], bool]]] = [
+    (name, expected, _matcher(expected))
+    for name, expected in typing.get_type_hints(HealthTopicPage).items()
+]
+"""(field, annotation, check) for every field of HealthTopicPage."""
 
 
 class ValidatePipeline:

@@ -38,6 +38,7 @@ from crawler.discovery import (
     xml_topic_urls,
 )
 from crawler.errors import ExtractionError
+from crawler.extraction_pool import ExtractionPool
 from crawler.items import (
     LANGUAGES,
     CrawlItem,
@@ -123,6 +124,7 @@ class HealthTopicsSpider(Spider):
         """Canonical URLs of the topic pages requested so far."""
         self.listed: set[str] = set()
         """Canonical URLs of the topics the discovery source listed (even past --limit)."""
+        self._extraction: ExtractionPool | None = None
 
     # --- set-up ------------------------------------------------------------------------
     @property
@@ -154,7 +156,20 @@ class HealthTopicsSpider(Spider):
             return []
         return sorted(url for url in known if url not in self.listed)
 
+    def extraction(self) -> ExtractionPool:
+        """Where fetched pages are extracted (worker processes, see MEDLINEPLUS_PARSE_WORKERS);
+        started on first use."""
+        if self._extraction is None:
+            self._extraction = ExtractionPool(self.settings.getint("MEDLINEPLUS_PARSE_WORKERS", 1))
+        return self._extraction
+
+    def closed(self, reason: str) -> None:
+        if self._extraction is not None:
+            self._extraction.close()
+
     async def start(self) -> AsyncIterator[Any]:
+        if self.discovery != "warc":
+            self.extraction()  # the workers start while robots.txt is fetched
         host = urlsplit(self.base_url).hostname
         if host:
             self.allowed_domains = [host]
@@ -279,7 +294,7 @@ class HealthTopicsSpider(Spider):
         yield page
 
     # --- topic pages ---------------------------------------------------------------------
-    def parse_topic(self, response: Response) -> Iterator[CrawlItem | Request]:
+    async def parse_topic(self, response: Response) -> AsyncIterator[CrawlItem | Request]:
         canonical: str = response.meta["canonical_url"]
         slug, language = topic_path(canonical) or ("", "en")
         now = datetime.now(UTC)
@@ -319,10 +334,11 @@ class HealthTopicsSpider(Spider):
             )
             return
         try:
-            page = parse_health_topic(
+            page = await self.extraction().extract(
                 response.body,
                 response.url,
-                encoding=encoding_for(response.body, _header(response, b"Content-Type")),
+                encoding_for(response.body, _header(response, b"Content-Type")),
+                raw_response(response, now),
             )
         except ExtractionError as error:
             self._inc(f"archive/pages/extract_error/{error.field}")
@@ -336,7 +352,6 @@ class HealthTopicsSpider(Spider):
         page.http_status = response.status
         page.etag = etag
         page.last_modified = last_modified
-        page.raw = raw_response(response, now)
         yield page
 
     def _redirect(self, response: Response) -> tuple[Request | None, str]:
