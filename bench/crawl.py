@@ -5,11 +5,15 @@ distinct slugs (each copy's canonical URL rewritten), with ETag / Last-Modified 
 from a separate process. Reported, in one run, as ratios measured in this process:
 
 * full-pipeline pages/s (`medlineplus-archive crawl`) against a bare Scrapy spider that
-  only downloads the same URLs with the same download settings (the ceiling);
+  only downloads the same URLs with the same download settings and Scrapy components
+  (the ceiling);
+* the CPU each spends per page: the bare spider's, the crawl process's and its
+  extraction workers' (their ratio is the ceiling ratio a machine reaches when the
+  workers and the mirror have cores of their own);
 * an unchanged re-crawl's time and bytes received relative to the first crawl;
-* peak RSS of a crawl of 10x the pages relative to the N-page one.
+* peak RSS of the crawl process for 10x the pages relative to the N-page one.
 
-Usage: python bench/crawl.py [--pages 2000] [--scale 10] [--concurrency 8]
+Usage: python bench/crawl.py [--pages 2000] [--scale 10] [--concurrency 8] [--workers 1]
 Prints JSON.
 """
 
@@ -105,7 +109,7 @@ own, workers = (resource.getrusage(who) for who in (resource.RUSAGE_SELF, resour
 json.dump({"exit": code, "seconds": time.perf_counter() - started,
            "cpu_seconds": own.ru_utime + own.ru_stime,
            "worker_cpu_seconds": workers.ru_utime + workers.ru_stime,
-           "max_rss_kb": own.ru_maxrss, "worker_max_rss_kb": workers.ru_maxrss},
+           "max_rss_kb": own.ru_maxrss},
           open(sys.argv[1], "w"))
 """
 
@@ -139,14 +143,16 @@ json.dump({"exit": 0, "seconds": time.perf_counter() - started,
 
 
 _LEAN = (
+    "CONCURRENT_ITEMS",
     "METAREFRESH_ENABLED",
     "REMOTE_CONTROL_ENABLED",
     "COOKIES_ENABLED",
     "TELNETCONSOLE_ENABLED",
     "SPIDER_MIDDLEWARES",
 )
-"""The project's settings that switch Scrapy components off: the bare spider gets them too,
-so that the ceiling is the leanest Scrapy download, not Scrapy's defaults."""
+"""The project's settings that make Scrapy itself cheaper (components off, fewer tasks per
+response): the bare spider gets them too, so that the ceiling is the leanest Scrapy
+download, not Scrapy's defaults."""
 
 
 def _download_settings(concurrency: int) -> dict[str, Any]:
@@ -161,7 +167,6 @@ def _download_settings(concurrency: int) -> dict[str, Any]:
         "CONCURRENT_REQUESTS": concurrency,
         "CONCURRENT_REQUESTS_PER_DOMAIN": concurrency,
         "ROBOTSTXT_OBEY": True,
-        "CONCURRENT_ITEMS": 8,
         "LOG_LEVEL": "WARNING",
         "TELNETCONSOLE_ENABLED": False,
     }
@@ -174,7 +179,13 @@ def _run(script: str, result: Path, *arguments: str) -> dict[str, Any]:
 
 
 def _full_crawl(
-    work: Path, base_url: str, urls: Path, archive: Path, concurrency: int, name: str
+    work: Path,
+    base_url: str,
+    urls: Path,
+    archive: Path,
+    concurrency: int,
+    name: str,
+    workers: int,
 ) -> dict[str, Any]:
     stats_file = work / f"{name}-stats.json"
     settings = _download_settings(concurrency)
@@ -184,6 +195,7 @@ def _full_crawl(
     arguments = ["crawl", "--base-url", base_url, "--urls", str(urls), "--archive", str(archive)]
     arguments += ["--delay", "0", "--concurrency", str(concurrency), "--log-level", "WARNING"]
     arguments += ["--stats-json", str(stats_file), "-s", "PROGRESS_INTERVAL=0"]
+    arguments += ["-s", f"MEDLINEPLUS_PARSE_WORKERS={workers}"]
     for override in overrides:
         arguments += ["-s", override]
     figures = _run(_MEASURED, work / f"{name}.json", *arguments)
@@ -204,6 +216,7 @@ def main() -> int:
     parser.add_argument("--pages", type=int, default=2000)
     parser.add_argument("--scale", type=int, default=10, help="the large crawl is N x pages")
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=1, help="MEDLINEPLUS_PARSE_WORKERS")
     args = parser.parse_args()
     pages = _pages(args.corpus)
     if not pages:
@@ -219,7 +232,9 @@ def main() -> int:
             slugs = sorted(pages)
             small = _url_file(work, slugs, args.pages)
             large = _url_file(work, slugs, args.pages * args.scale)
-            first = _full_crawl(work, base_url, small, work / "a", args.concurrency, "first")
+            first = _full_crawl(
+                work, base_url, small, work / "a", args.concurrency, "first", args.workers
+            )
             bare = _run(
                 _BARE,
                 work / "bare.json",
@@ -227,8 +242,12 @@ def main() -> int:
                 str(small),
                 json.dumps(_download_settings(args.concurrency)),
             )
-            again = _full_crawl(work, base_url, small, work / "a", args.concurrency, "again")
-            big = _full_crawl(work, base_url, large, work / "b", args.concurrency, "large")
+            again = _full_crawl(
+                work, base_url, small, work / "a", args.concurrency, "again", args.workers
+            )
+            big = _full_crawl(
+                work, base_url, large, work / "b", args.concurrency, "large", args.workers
+            )
     finally:
         server.terminate()
         server.join()
@@ -239,6 +258,12 @@ def main() -> int:
         "full_pages_per_s": round(args.pages / first["seconds"], 1),
         "bare_pages_per_s": round(args.pages / bare["seconds"], 1),
         "full_over_bare": round(bare["seconds"] / first["seconds"], 3),
+        "cpu_ms_per_page": {
+            "bare": round(bare["cpu_seconds"] / args.pages * 1000, 3),
+            "crawl_process": round(first["cpu_seconds"] / args.pages * 1000, 3),
+            "workers": round(first["worker_cpu_seconds"] / args.pages * 1000, 3),
+        },
+        "crawl_process_over_bare_cpu": round(bare["cpu_seconds"] / first["cpu_seconds"], 3),
         "recrawl_time_ratio": round(again["seconds"] / first["seconds"], 3),
         "recrawl_bytes_ratio": round(again["response_bytes"] / first["response_bytes"], 4),
         "large_pages": args.pages * args.scale,

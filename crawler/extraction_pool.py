@@ -50,10 +50,6 @@ def _exit_with(parent: int) -> None:
     os._exit(0)
 
 
-def _warm_up() -> None:
-    """Nothing: submitted once so the worker starts while robots.txt is fetched."""
-
-
 def extract_page(
     body: bytes, url: str, encoding: str | None, exchange: RawResponse | None
 ) -> HealthTopicPage:
@@ -79,7 +75,6 @@ class ExtractionPool:
                 initializer=_start_worker,
                 initargs=(os.getpid(),),
             )
-            self._executor.submit(_warm_up)
 
     @property
     def in_process(self) -> bool:

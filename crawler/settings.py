@@ -45,9 +45,10 @@ DOWNLOAD_TIMEOUT = 60
 DOWNLOAD_MAXSIZE = 10 * 1024 * 1024
 """A health-topic page is about 100-250 KB; anything above 10 MB is not one."""
 DOWNLOAD_WARNSIZE = 2 * 1024 * 1024
-CONCURRENT_ITEMS = 8
-"""Each topic page yields one item: Scrapy's default of 100 parallel item workers per
-response only costs event-loop tasks (measured: a quarter of a crawl's CPU time)."""
+CONCURRENT_ITEMS = 1
+"""Each topic page yields one item, and the pipelines do not wait on I/O: Scrapy starts
+this many asyncio tasks for every response, whatever it yields (its default of 100 was
+measured at a quarter of a crawl's CPU time, and 8 still at a tenth of a re-crawl's)."""
 WARN_ON_GENERATOR_RETURN_VALUE = False
 """Scrapy re-reads and re-parses a generator callback's source for this check on every
 response (its cache holds bound methods weakly, so they are gone by the next one):
@@ -61,6 +62,7 @@ TELNETCONSOLE_ENABLED = False
 REMOTE_CONTROL_ENABLED = False
 """Scrapy 2.19's remote control is an HTTP server that executes code sent to it: no
 scheduled archiver should listen for that (it also leaves a job file behind)."""
+
 
 RETRY_ENABLED = True
 RETRY_TIMES = 3
@@ -79,18 +81,18 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.conditional.ConditionalRequestMiddleware": 560,
 }
 SPIDER_MIDDLEWARES = {
-    "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
     "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
     "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
     "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
 }
 """Off: what they guard does not arise here (a topic URL is short by its pattern, a crawl
-is two levels deep, no page needs a Referer, request meta is copied on purpose), and
-every item and request of an async callback passes through each of them."""
+is two levels deep, request meta is copied on purpose), and every item and request of an
+async callback passes through each of them."""
 EXTENSIONS = {
     "scrapy.extensions.throttle.AutoThrottle": None,
     "crawler.crawl_delay.CrawlDelayThrottle": 0,
     "crawler.progress.Progress": 500,
+    "crawler.reactor_timers.ReactorTimerSweep": 510,
 }
 ITEM_PIPELINES = {
     "pipelines.validate.ValidatePipeline": 100,

@@ -211,6 +211,15 @@ SPILL_ROWS: Mapping[TableName, int] = {
 }
 """Rows of a table a run keeps in memory before writing them on to its staging file."""
 
+_INDEX_COLUMNS: Mapping[TableName, list[str]] = {
+    "topics": list(VERSION_COLUMNS),
+    "observations": list(OBSERVATION_COLUMNS),
+    "journal_articles": ["language", "slug", "pmid"],
+}
+"""The columns of a run's rows that the archive's index takes in after the commit: kept
+aside as rows spill, so a commit reads no table back (a topics row is ~5 KB of page
+fields, most of a large run's memory if read back whole)."""
+
 
 def classify(page: HealthTopicPage, index: ArchiveIndex) -> Outcome:
     """What `page` is relative to the archive described by `index`: "unchanged" (its
@@ -364,6 +373,11 @@ def _read_committed(root: Path) -> _Committed:
 
 
 # --- the store ------------------------------------------------------------------------
+
+
+_BUILT_INDEXES: dict[Path, tuple[tuple[tuple[str, ...], tuple[str, ...]], ArchiveIndex]] = {}
+"""The last index built per archive path, with the committed runs and compactions it
+describes (an index is immutable: a commit makes a new one)."""
 
 
 class ArchiveStore:
@@ -717,14 +731,22 @@ class ArchiveStore:
 
     def validators(self) -> dict[str, Validators]:
         """Per canonical URL, what to revalidate with (see `latest_validators`)."""
-        if self._index is not None:
-            return dict(self._index.validators)
-        return validators_map(self.version_log().validators)
+        return dict(self.index().validators)
 
     def index(self) -> ArchiveIndex:
-        """The index of the committed runs (kept up to date by commits)."""
+        """The index of the committed runs (kept up to date by commits).
+
+        Built once per committed state in a process: a crawl's conditional-request
+        middleware, dedupe and snapshot pipelines each open the archive and share it.
+        """
         if self._index is None:
-            self._index = self._build_index()
+            where, state = self.path.resolve(), (self.run_ids, self.compaction_ids)
+            built = _BUILT_INDEXES.get(where)
+            if built is not None and built[0] == state:
+                self._index = built[1]
+            else:
+                self._index = self._build_index()
+                _BUILT_INDEXES[where] = (state, self._index)
         return self._index
 
     def _build_index(self) -> ArchiveIndex:
@@ -1136,6 +1158,8 @@ class RunWriter:
         self._spilled: dict[TableName, pq.ParquetWriter] = {}
         """Tables whose rows went to their staging file as the run went (see SPILL_ROWS)."""
         self._spilled_rows: dict[TableName, int] = dict.fromkeys(TABLES, 0)
+        self._spilled_keys: dict[TableName, list[pa.Table]] = {}
+        """The `_INDEX_COLUMNS` of the rows spilled so far."""
 
     def __enter__(self) -> Self:
         return self
@@ -1235,17 +1259,19 @@ class RunWriter:
             )
         writer.write_table(rows, row_group_size=ROW_GROUP_ROWS.get(table))
         self._spilled_rows[table] += rows.num_rows
+        if table in _INDEX_COLUMNS:
+            keys = rows.select(_INDEX_COLUMNS[table]).combine_chunks()
+            self._spilled_keys.setdefault(table, []).append(keys)
         self._builders[table] = TableBuilder(table)
 
     def _stage_table(self, table: TableName) -> tuple[ManifestFile, pa.Table | None]:
-        """Write `table`'s staging file; its manifest entry, and its rows when they were
-        all still in memory (None when they were spilled: read them back when needed)."""
+        """Write `table`'s staging file; its manifest entry, and its `_INDEX_COLUMNS` rows
+        (None for a table the index does not take in)."""
         rows = self._builders[table].to_table()
         staged = self._staging / f"{table}.parquet"
         writer = self._spilled.pop(table, None)
         if writer is None:
             sha256, size = write_file_durably(staged, parquet_bytes(rows, table))
-            count, kept = rows.num_rows, rows
         else:
             if rows.num_rows:
                 writer.write_table(rows, row_group_size=ROW_GROUP_ROWS.get(table))
@@ -1253,7 +1279,11 @@ class RunWriter:
             with staged.open("rb") as stream:
                 os.fsync(stream.fileno())
             sha256, size = file_digest(staged)
-            count, kept = self._spilled_rows[table] + rows.num_rows, None
+        count = self._spilled_rows[table] + rows.num_rows
+        spilled_keys = self._spilled_keys.pop(table, [])
+        kept = None
+        if table in _INDEX_COLUMNS:
+            kept = pa.concat_tables([*spilled_keys, rows.select(_INDEX_COLUMNS[table])])
         entry = ManifestFile(
             table=table, path=part_path(table, self.run_id), rows=count, bytes=size, sha256=sha256
         )
@@ -1376,11 +1406,7 @@ class RunWriter:
         # Committed. Leftovers from here on are harmless; recovery removes them.
         self._state = "committed"
         self._builders = {table: TableBuilder(table) for table in TABLES}
-        tables = {
-            entry.table: rows if rows is not None else pq.read_table(root / entry.path)
-            for entry, rows in staged_tables
-            if entry.table in ("topics", "observations", "journal_articles")
-        }
+        tables = {entry.table: rows for entry, rows in staged_tables if rows is not None}
         self._store._finished(self, manifest, tables)  # type: ignore[arg-type]
         try:
             self._staging.rmdir()
