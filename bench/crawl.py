@@ -144,6 +144,7 @@ json.dump({"exit": 0, "seconds": time.perf_counter() - started,
 
 _LEAN = (
     "CONCURRENT_ITEMS",
+    "LOG_FORMATTER",
     "METAREFRESH_ENABLED",
     "REMOTE_CONTROL_ENABLED",
     "COOKIES_ENABLED",

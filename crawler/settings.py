@@ -104,4 +104,5 @@ PROGRESS_INTERVAL = 30.0
 """Seconds between progress log lines when not on a terminal."""
 
 LOG_LEVEL = "INFO"
+LOG_FORMATTER = "crawler.log_formatter.PageLogFormatter"
 FEED_EXPORT_ENCODING = "utf-8"

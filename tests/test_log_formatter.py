@@ -1,0 +1,37 @@
+"""The per-page DEBUG messages are built only when LOG_LEVEL shows them."""
+
+from __future__ import annotations
+
+import pytest
+from scrapy import Request
+from scrapy.http import HtmlResponse
+from scrapy.utils.test import get_crawler
+
+from crawler.log_formatter import PageLogFormatter
+from crawler.spiders.health_topics import HealthTopicsSpider
+
+PAGE = "https://medlineplus.gov/asthma.html"
+
+
+@pytest.mark.parametrize(("level", "shown"), [("DEBUG", True), ("INFO", False), ("ERROR", False)])
+def test_per_page_messages_follow_the_log_level(level: str, shown: bool) -> None:
+    crawler = get_crawler(HealthTopicsSpider, {"LOG_LEVEL": level})
+    formatter = PageLogFormatter.from_crawler(crawler)
+    spider = HealthTopicsSpider.from_crawler(crawler)
+    response = HtmlResponse(PAGE, body=b"<html></html>", request=Request(PAGE))
+    crawled = formatter.crawled(response.request, response, spider)
+    scraped = formatter.scraped({"url": PAGE}, response, spider)
+    assert (crawled is not None, scraped is not None) == (shown, shown)
+    if shown:
+        assert crawled is not None
+        assert "Crawled" in crawled["msg"]
+
+
+def test_other_messages_are_scrapys() -> None:
+    crawler = get_crawler(HealthTopicsSpider, {"LOG_LEVEL": "WARNING"})
+    formatter = PageLogFormatter.from_crawler(crawler)
+    spider = HealthTopicsSpider.from_crawler(crawler)
+    response = HtmlResponse(PAGE, body=b"", request=Request(PAGE))
+    dropped = formatter.dropped({"url": PAGE}, ValueError("duplicate"), response, spider)
+    assert dropped is not None
+    assert "Dropped" in dropped["msg"]
