@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -157,9 +158,36 @@ def crawl_settings(args: argparse.Namespace) -> Any:
         overrides["MEDLINEPLUS_BASE_URL"] = args.base_url.rstrip("/")
     for assignment in args.set:
         name, _, value = assignment.partition("=")
-        overrides[name.strip()] = value
+        overrides[name.strip()] = _checked_override(name.strip(), value, settings.get(name.strip()))
     settings.setdict(overrides, priority="cmdline")
     return settings
+
+
+def _checked_override(name: str, value: str, default: Any) -> str:
+    """`value` for the setting `name`; UsageError when it cannot be read as the kind of
+    value the setting holds by default (Scrapy would fail on it mid-crawl)."""
+    from scrapy.settings import BaseSettings
+
+    readable: tuple[str, Callable[[str], object]] | None = None
+    if isinstance(default, bool):
+        readable = ("true or false", _boolean)
+    elif isinstance(default, int | float):  # Scrapy reads some int defaults as floats
+        readable = ("a number", float)
+    elif isinstance(default, dict | BaseSettings):
+        readable = ("a JSON object", json.loads)
+    if readable is not None:
+        expected, read = readable
+        try:
+            read(value)
+        except ValueError as error:
+            raise UsageError(f"-s {name} takes {expected}, not {value!r}") from error
+    return value
+
+
+def _boolean(value: str) -> bool:
+    if value.strip().lower() not in {"true", "false", "1", "0"}:
+        raise ValueError(value)
+    return value.strip().lower() in {"true", "1"}
 
 
 def write_stats(path: Path, stats: dict[str, Any]) -> None:
