@@ -47,7 +47,9 @@ def _assert_one_line_error(result: CrawlResult, code: int) -> None:
         pytest.param(["-s", "DOWNLOAD_TIMEOUT=soon"], "takes a number", id="setting-float"),
         pytest.param(["-s", "ROBOTSTXT_OBEY=maybe"], "takes true or false", id="setting-bool"),
         pytest.param(["-s", "ITEM_PIPELINES=none"], "takes a JSON object", id="setting-dict"),
-        pytest.param(["-s", "MEDLINEPLUS_PARSE_WORKERS=all"], "takes a number", id="setting-ours"),
+        pytest.param(
+            ["-s", "MEDLINEPLUS_PARSE_WORKERS=2.5"], "takes a whole number", id="setting-ours"
+        ),
     ],
 )
 def test_crawl_usage_errors(tmp_path: Path, arguments: list[str], message: str) -> None:

@@ -163,6 +163,10 @@ def crawl_settings(args: argparse.Namespace) -> Any:
     return settings
 
 
+OWN_SETTING_PREFIXES = ("MEDLINEPLUS_", "ARCHIVE_")
+"""Settings of our own (see crawler/settings.py): an int one is read as a whole number."""
+
+
 def _checked_override(name: str, value: str, default: Any) -> str:
     """`value` for the setting `name`; UsageError when it cannot be read as the kind of
     value the setting holds by default (Scrapy would fail on it mid-crawl)."""
@@ -171,6 +175,8 @@ def _checked_override(name: str, value: str, default: Any) -> str:
     readable: tuple[str, Callable[[str], object]] | None = None
     if isinstance(default, bool):
         readable = ("true or false", _boolean)
+    elif isinstance(default, int) and name.startswith(OWN_SETTING_PREFIXES):
+        readable = ("a whole number", int)
     elif isinstance(default, int | float):  # Scrapy reads some int defaults as floats
         readable = ("a number", float)
     elif isinstance(default, dict | BaseSettings):
