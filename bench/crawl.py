@@ -7,6 +7,8 @@ from a separate process. Reported, in one run, as ratios measured in this proces
 * full-pipeline pages/s (`medlineplus-archive crawl`) against a bare Scrapy spider that
   only downloads the same URLs with the same download settings and Scrapy components
   (the ceiling);
+* the same bare spider parsing each page with lxml and doing nothing else, against the
+  bare one: how much of the ceiling is left to any tool that parses the pages it fetches;
 * the CPU each spends per page: the bare spider's, the crawl process's and its
   extraction workers' (their ratio is the ceiling ratio a machine reaches when the
   workers and the mirror have cores of their own);
@@ -115,8 +117,11 @@ json.dump({"exit": code, "seconds": time.perf_counter() - started,
 
 _BARE = """
 import json, resource, sys, time
+import lxml.html
 from scrapy import Request, Spider
 from scrapy.crawler import CrawlerProcess
+
+PARSE = sys.argv[5] == "parse"
 
 class Bare(Spider):
     name = "bare"
@@ -125,7 +130,8 @@ class Bare(Spider):
             path = line.strip().removeprefix("https://medlineplus.gov")
             yield Request(sys.argv[2] + path, callback=self.parse)
     def parse(self, response):
-        return None
+        if PARSE:
+            lxml.html.document_fromstring(response.body)
 
 started = time.perf_counter()
 process = CrawlerProcess(json.loads(sys.argv[4]))
@@ -236,13 +242,9 @@ def main() -> int:
             first = _full_crawl(
                 work, base_url, small, work / "a", args.concurrency, "first", args.workers
             )
-            bare = _run(
-                _BARE,
-                work / "bare.json",
-                base_url,
-                str(small),
-                json.dumps(_download_settings(args.concurrency)),
-            )
+            download = json.dumps(_download_settings(args.concurrency))
+            bare = _run(_BARE, work / "bare.json", base_url, str(small), download, "")
+            parsing = _run(_BARE, work / "parse.json", base_url, str(small), download, "parse")
             again = _full_crawl(
                 work, base_url, small, work / "a", args.concurrency, "again", args.workers
             )
@@ -259,8 +261,10 @@ def main() -> int:
         "full_pages_per_s": round(args.pages / first["seconds"], 1),
         "bare_pages_per_s": round(args.pages / bare["seconds"], 1),
         "full_over_bare": round(bare["seconds"] / first["seconds"], 3),
+        "bare_parse_over_bare": round(bare["seconds"] / parsing["seconds"], 3),
         "cpu_ms_per_page": {
             "bare": round(bare["cpu_seconds"] / args.pages * 1000, 3),
+            "bare_parse": round(parsing["cpu_seconds"] / args.pages * 1000, 3),
             "crawl_process": round(first["cpu_seconds"] / args.pages * 1000, 3),
             "workers": round(first["worker_cpu_seconds"] / args.pages * 1000, 3),
         },
@@ -271,7 +275,7 @@ def main() -> int:
         "rss_mb": round(first["max_rss_kb"] / 1024, 1),
         "large_rss_mb": round(big["max_rss_kb"] / 1024, 1),
         "large_rss_ratio": round(big["max_rss_kb"] / first["max_rss_kb"], 3),
-        "runs": {"first": first, "bare": bare, "again": again, "large": big},
+        "runs": {"first": first, "bare": bare, "parse": parsing, "again": again, "large": big},
     }
     print(json.dumps(result, indent=2))
     return 0

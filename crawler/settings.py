@@ -24,6 +24,9 @@ MEDLINEPLUS_PARSE_WORKERS = 1
 """Processes that extract fetched pages beside the crawl's event loop (0: extract in the
 crawl's process). One keeps a local mirror crawl from being bound by parsing; more only
 help with more than two cores."""
+MEDLINEPLUS_GC_THRESHOLD = 10_000
+"""Allocations between passes of Python's garbage collector while crawling (Python's
+default is 700: a pass about every page; see `crawler.collector`). 0 leaves Python's."""
 
 # --- where the archive lives ---------------------------------------------------------
 ARCHIVE_PATH = "output"
@@ -93,6 +96,7 @@ EXTENSIONS = {
     "crawler.crawl_delay.CrawlDelayThrottle": 0,
     "crawler.progress.Progress": 500,
     "crawler.reactor_timers.ReactorTimerSweep": 510,
+    "crawler.collector.CollectorTuning": 520,
 }
 ITEM_PIPELINES = {
     "pipelines.validate.ValidatePipeline": 100,

@@ -1,0 +1,39 @@
+"""bench/crawl.py still crawls its mirror with every crawler and reports every figure (a
+tiny run; the figures themselves are for the bench, not for a test)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = ROOT.parent / "shared" / "corpus" / "medlineplus" / "pages"
+
+
+def test_the_crawl_benchmark_reports_every_figure() -> None:
+    if not any(PAGES.glob("*.html")):
+        pytest.skip(f"real MedlinePlus pages not found at {PAGES} (the shared corpus is optional)")
+    result = subprocess.run(
+        [sys.executable, "bench/crawl.py", "--pages", "30", "--scale", "2"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    report = json.loads(result.stdout)
+    runs = report["runs"]
+    for name in ("first", "bare", "parse", "again", "large"):
+        assert runs[name]["exit"] == 0, (name, runs[name])
+        assert runs[name]["responses"] == (60 if name == "large" else 30) + 1  # + robots.txt
+    assert runs["first"]["observations"] == {"new": 30}
+    assert runs["again"]["observations"] == {"unchanged": 30}
+    assert runs["large"]["observations"] == {"new": 60}
+    for figure in ("full_over_bare", "bare_parse_over_bare", "recrawl_time_ratio"):
+        assert report[figure] > 0, figure
+    assert 0 < report["recrawl_bytes_ratio"] < 0.05
+    assert report["cpu_ms_per_page"]["workers"] > 0
