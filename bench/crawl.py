@@ -12,7 +12,8 @@ from a separate process. Reported, in one run, as ratios measured in this proces
 * the CPU each spends per page: the bare spider's, the crawl process's and its
   extraction workers' (their ratio is the ceiling ratio a machine reaches when the
   workers and the mirror have cores of their own);
-* an unchanged re-crawl's time and bytes received relative to the first crawl;
+* an unchanged re-crawl's time and bytes received relative to the first crawl, and the
+  time of the bare spider sending the same conditional requests (Scrapy's own floor);
 * peak RSS of the crawl process for 10x the pages relative to the N-page one.
 
 Usage: python bench/crawl.py [--pages 2000] [--scale 10] [--concurrency 8] [--workers 1]
@@ -117,23 +118,30 @@ json.dump({"exit": code, "seconds": time.perf_counter() - started,
 
 _BARE = """
 import json, resource, sys, time
+started = time.perf_counter()
+import hashlib
 import lxml.html
 from scrapy import Request, Spider
 from scrapy.crawler import CrawlerProcess
 
-PARSE = sys.argv[5] == "parse"
+MODE = sys.argv[5]
 
 class Bare(Spider):
     name = "bare"
     async def start(self):
         for line in open(sys.argv[3]):
             path = line.strip().removeprefix("https://medlineplus.gov")
-            yield Request(sys.argv[2] + path, callback=self.parse)
+            if MODE == "revalidate":  # with the ETag the mirror gave the page (see _Mirror)
+                etag = '"' + hashlib.sha1(path.encode()).hexdigest() + '"'
+                yield Request(sys.argv[2] + path, callback=self.parse,
+                              headers={"If-None-Match": etag},
+                              meta={"handle_httpstatus_list": [304]})
+            else:
+                yield Request(sys.argv[2] + path, callback=self.parse)
     def parse(self, response):
-        if PARSE:
+        if MODE == "parse":
             lxml.html.document_fromstring(response.body)
 
-started = time.perf_counter()
 process = CrawlerProcess(json.loads(sys.argv[4]))
 crawler = process.create_crawler(Bare)
 process.crawl(crawler)
@@ -245,6 +253,9 @@ def main() -> int:
             download = json.dumps(_download_settings(args.concurrency))
             bare = _run(_BARE, work / "bare.json", base_url, str(small), download, "")
             parsing = _run(_BARE, work / "parse.json", base_url, str(small), download, "parse")
+            bare_again = _run(
+                _BARE, work / "revalidate.json", base_url, str(small), download, "revalidate"
+            )
             again = _full_crawl(
                 work, base_url, small, work / "a", args.concurrency, "again", args.workers
             )
@@ -271,11 +282,19 @@ def main() -> int:
         "crawl_process_over_bare_cpu": round(bare["cpu_seconds"] / first["cpu_seconds"], 3),
         "recrawl_time_ratio": round(again["seconds"] / first["seconds"], 3),
         "recrawl_bytes_ratio": round(again["response_bytes"] / first["response_bytes"], 4),
+        "bare_recrawl_over_first": round(bare_again["seconds"] / first["seconds"], 3),
         "large_pages": args.pages * args.scale,
         "rss_mb": round(first["max_rss_kb"] / 1024, 1),
         "large_rss_mb": round(big["max_rss_kb"] / 1024, 1),
         "large_rss_ratio": round(big["max_rss_kb"] / first["max_rss_kb"], 3),
-        "runs": {"first": first, "bare": bare, "parse": parsing, "again": again, "large": big},
+        "runs": {
+            "first": first,
+            "bare": bare,
+            "parse": parsing,
+            "again": again,
+            "bare_again": bare_again,
+            "large": big,
+        },
     }
     print(json.dumps(result, indent=2))
     return 0

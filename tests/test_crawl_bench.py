@@ -27,13 +27,19 @@ def test_the_crawl_benchmark_reports_every_figure() -> None:
     )
     report = json.loads(result.stdout)
     runs = report["runs"]
-    for name in ("first", "bare", "parse", "again", "large"):
+    for name in ("first", "bare", "parse", "again", "bare_again", "large"):
         assert runs[name]["exit"] == 0, (name, runs[name])
         assert runs[name]["responses"] == (60 if name == "large" else 30) + 1  # + robots.txt
     assert runs["first"]["observations"] == {"new": 30}
     assert runs["again"]["observations"] == {"unchanged": 30}
     assert runs["large"]["observations"] == {"new": 60}
-    for figure in ("full_over_bare", "bare_parse_over_bare", "recrawl_time_ratio"):
+    assert runs["bare_again"]["response_bytes"] == runs["again"]["response_bytes"]  # all 304
+    for figure in (
+        "full_over_bare",
+        "bare_parse_over_bare",
+        "recrawl_time_ratio",
+        "bare_recrawl_over_first",
+    ):
         assert report[figure] > 0, figure
     assert 0 < report["recrawl_bytes_ratio"] < 0.05
     assert report["cpu_ms_per_page"]["workers"] > 0
