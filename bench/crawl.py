@@ -16,6 +16,8 @@ from a separate process. Reported, in one run, as ratios measured in this proces
   time of the bare spider sending the same conditional requests (Scrapy's own floor);
 * peak RSS of the crawl process for 10x the pages relative to the N-page one.
 
+Every crawl is timed from its process's start (imports included).
+
 Usage: python bench/crawl.py [--pages 2000] [--scale 10] [--concurrency 8] [--workers 1]
 Prints JSON.
 """

@@ -26,7 +26,8 @@ crawl's process). One keeps a local mirror crawl from being bound by parsing; mo
 help with more than two cores."""
 MEDLINEPLUS_GC_THRESHOLD = 10_000
 """Allocations between passes of Python's garbage collector while crawling (Python's
-default is 700: a pass about every page; see `crawler.collector`). 0 leaves Python's."""
+default is 700: a pass every two or three pages; see `crawler.collector`). 0 leaves
+Python's."""
 
 # --- where the archive lives ---------------------------------------------------------
 ARCHIVE_PATH = "output"
