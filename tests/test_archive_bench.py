@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.bench_runner import run_bench
+
 FIGURES = (
     "open",
     "topics_latest",
@@ -21,15 +19,7 @@ FIGURES = (
 
 def test_the_archive_benchmark_reports_every_figure(tmp_path: Path) -> None:
     arguments = ["--years", "0.05", "--topics", "40", "--repeat", "1"]
-    result = subprocess.run(
-        [sys.executable, "bench/archive.py", *arguments, "--archive", str(tmp_path / "a")],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-        timeout=300,
-    )
-    report = json.loads(result.stdout)
+    report = run_bench("archive.py", *arguments, "--archive", str(tmp_path / "a"))
     assert report["build"]["runs"] == 18
     assert report["layout"]["compactions"] == 1
     for figure in FIGURES:

@@ -3,29 +3,17 @@ tiny run; the figures themselves are for the bench, not for a test)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.bench_runner import ROOT, run_bench
+
 PAGES = ROOT.parent / "shared" / "corpus" / "medlineplus" / "pages"
 
 
 def test_the_crawl_benchmark_reports_every_figure() -> None:
     if not any(PAGES.glob("*.html")):
         pytest.skip(f"real MedlinePlus pages not found at {PAGES} (the shared corpus is optional)")
-    result = subprocess.run(
-        [sys.executable, "bench/crawl.py", "--pages", "30", "--scale", "2"],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-        timeout=300,
-    )
-    report = json.loads(result.stdout)
+    report = run_bench("crawl.py", "--pages", "30", "--scale", "2")
     runs = report["runs"]
     for name in ("first", "bare", "parse", "again", "bare_again", "large"):
         assert runs[name]["exit"] == 0, (name, runs[name])
