@@ -4,12 +4,11 @@ the change report between two points of the archive."""
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crawler.commands.common import EXIT_OK, UsageError, add_archive_option, archive_path
+from crawler.commands.output import STDOUT, output_path, write_text
 from crawler.items import LANGUAGES
 
 if TYPE_CHECKING:
@@ -63,8 +62,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--out",
         type=Path,
         metavar="PATH",
-        help="write the report to PATH (atomically: a complete file or none) instead of "
-        "standard output",
+        help="write the report to PATH (atomically: a complete file or none; through a "
+        "symlink to the file it points to) instead of standard output (-)",
     )
     parser.set_defaults(run=run)
 
@@ -75,9 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.load import open_archive
     from pipelines.reports import render
 
-    out: Path | None = args.out
-    if out is not None:
-        _check_out(out)
+    output = output_path("--out", args.out if args.out is not None else STDOUT)
     try:
         archive = open_archive(archive_path(args))
     except ArchiveNotFoundError as error:
@@ -91,10 +88,7 @@ def run(args: argparse.Namespace) -> int:
     points = default_points(archive, args.from_point, args.to_point)
     changes = compare(archive, *points, language=args.language)
     text = render(changes, args.format)
-    if out is None:
-        sys.stdout.write(text)
-    else:
-        write_atomically(out, text)
+    write_text(output, lambda stream: stream.write(text))
     return EXIT_OK
 
 
@@ -130,26 +124,3 @@ def _too_few_runs(archive: Archive) -> str:
         f"{archive.path} has {count} committed run{'s' if count != 1 else ''}; comparing "
         "needs two (crawl again, or pass --from and --to dates)"
     )
-
-
-def _check_out(out: Path) -> None:
-    if out.is_dir():
-        raise UsageError(f"--out: {out} is a directory; give a file name")
-    if not out.parent.is_dir():
-        raise UsageError(f"--out: no such directory: {out.parent}")
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write `text` to `path` via a temporary file in the same directory, fsync, replace:
-    readers see the old file or the complete new one, never a part."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with temporary.open("w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        temporary.replace(path)  # atomic: os.replace
-    except OSError as error:
-        raise UsageError(f"--out: cannot write {path}: {error.strerror or error}") from None
-    finally:
-        temporary.unlink(missing_ok=True)  # left only when something failed

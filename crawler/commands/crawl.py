@@ -17,6 +17,7 @@ from crawler.commands.common import (
     add_archive_option,
     archive_path,
 )
+from crawler.commands.output import output_path, write_text
 from crawler.spiders.health_topics import SpiderArgumentError, parse_languages
 
 logger = logging.getLogger(__name__)
@@ -83,7 +84,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument(
         "--stats-json",
         metavar="FILE",
-        help="write the crawl's final statistics (Scrapy's and ours, archive/...) as JSON",
+        help="write the crawl's final statistics (Scrapy's and ours, archive/...) as JSON "
+        "(- for standard output)",
     )
     parser.add_argument(
         "--log-level",
@@ -134,6 +136,13 @@ def _validate(args: argparse.Namespace) -> None:
     for assignment in args.set:
         if "=" not in assignment:
             raise UsageError(f"-s takes NAME=VALUE, not {assignment!r}")
+    _validate_outputs(args)
+
+
+def _validate_outputs(args: argparse.Namespace) -> None:
+    """The files the crawl will write besides the archive can be written (before any fetch)."""
+    if args.stats_json is not None:
+        output_path("--stats-json", args.stats_json)
 
 
 def crawl_settings(args: argparse.Namespace) -> Any:
@@ -196,11 +205,10 @@ def _boolean(value: str) -> bool:
     return value.strip().lower() in {"true", "1"}
 
 
-def write_stats(path: Path, stats: dict[str, Any]) -> None:
-    """The stats as JSON (datetimes ISO-8601), written atomically."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(stats, indent=2, sort_keys=True, default=str) + "\n")
-    temporary.replace(path)
+def write_stats(given: str, stats: dict[str, Any]) -> None:
+    """The stats as JSON (datetimes ISO-8601), written atomically (or to stdout: `-`)."""
+    text = json.dumps(stats, indent=2, sort_keys=True, default=str) + "\n"
+    write_text(output_path("--stats-json", given), lambda stream: stream.write(text))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -230,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
     process.start()
     stats = crawler.stats.get_stats() if crawler.stats is not None else {}
     if args.stats_json:
-        write_stats(Path(args.stats_json), stats)
+        write_stats(args.stats_json, stats)
     exit_code = stats.get("archive/run/exit_code")
     if exit_code is None:
         logger.error("the crawl ended before its run could be committed")

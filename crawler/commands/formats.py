@@ -4,6 +4,12 @@ Rows are dicts of plain Python values (`pyarrow.Table.to_pylist`, dataclass fiel
 One rule for every format: dates and timestamps are ISO-8601, None is an empty cell
 (null in JSON), and a list or struct is JSON text in a CSV cell, so a cell never needs
 guessing.
+
+CSV is opened by spreadsheets, which run a cell starting with `=`, `+`, `-` or `@` as a
+formula (OWASP's "CSV injection"): a text cell starting with one of those, a tab or a
+carriage return is written with a `'` in front (`=HYPERLINK(...)` as `'=HYPERLINK(...)`).
+Only text gets the quote: a number is written as a number (`-3`, not `'-3`), and a
+date, boolean or JSON list never starts with those characters. JSON output is left as is.
 """
 
 from __future__ import annotations
@@ -94,9 +100,29 @@ def render_csv(columns: Sequence[str], rows: Sequence[Row]) -> str:
 
 
 def write_csv(stream: IO[str], columns: Sequence[str], rows: Sequence[Row]) -> None:
-    writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows([cell(row.get(name)) for name in columns] for row in rows)
+    # Python's writer quotes a cell holding a line end only if it is in its lineterminator:
+    # with "\n" alone, a carriage return inside a cell would go out bare and split the row
+    # for most readers. So each row is written with "\r\n" (every CR or LF in a cell
+    # quoted), and that line end is then written as "\n".
+    line = io.StringIO()
+    writer = csv.writer(line, lineterminator="\r\n")
+    for cells in [list(columns), *([csv_cell(row.get(name)) for name in columns] for row in rows)]:
+        line.seek(0)
+        line.truncate()
+        writer.writerow(cells)
+        stream.write(line.getvalue().removesuffix("\r\n") + "\n")
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""What a spreadsheet takes a cell to be a formula by (OWASP's list)."""
+
+
+def csv_cell(value: Any) -> str:
+    """`value` as one CSV cell, a text that a spreadsheet would run as a formula quoted."""
+    text = cell(value)
+    if isinstance(value, str) and text.startswith(FORMULA_STARTS):
+        return f"'{text}"
+    return text
 
 
 def render_json(columns: Sequence[str], rows: Sequence[Row]) -> str:

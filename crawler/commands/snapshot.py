@@ -9,7 +9,8 @@ What goes where:
 * csv (one file): the topics, one row per topic; lists and structs as JSON text;
 * jsonl (one file): one topic per line, its links and clinical_trials nested as lists.
 
-Written atomically: into a temporary file (or directory) beside PATH, then `os.replace`.
+Written atomically by crawler.commands.output (a temporary file or directory beside PATH,
+then `os.replace`); a csv or jsonl snapshot goes to standard output with `--out -`.
 The archive is only read.
 """
 
@@ -17,16 +18,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import shutil
-from collections.abc import Callable
+import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, get_args
 
 from crawler.commands.common import EXIT_OK, UsageError, add_archive_option, archive_path
 from crawler.commands.formats import emit, plain, write_csv
+from crawler.commands.output import (
+    STDOUT,
+    OutputPath,
+    fsync_path,
+    output_path,
+    write_directory,
+    write_text,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,8 +68,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "clinical_trials.parquet, journal_articles.parquet (the archive's schemas) and "
         "snapshot.json (what the snapshot is); csv writes one file of topics, lists as "
         "JSON text; jsonl writes one topic per line with its links and clinical_trials "
-        "nested. Written atomically; an existing csv/jsonl file is replaced, a parquet "
-        "directory must not exist yet (or be empty). The archive is only read.",
+        "nested. Written atomically; an existing csv/jsonl file is replaced (through a "
+        "symlink: the file it points to), a parquet directory must not exist yet (or be "
+        "empty); --out - writes csv or jsonl to standard output. The archive is only read.",
     )
     add_archive_option(parser)
     parser.add_argument(
@@ -81,8 +89,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         required=True,
         type=Path,
         metavar="PATH",
-        help="where to write: a new directory (parquet) or a file (csv, jsonl); "
-        "not inside the archive",
+        help="where to write: a new directory (parquet) or a file (csv, jsonl; - for "
+        "standard output); not inside the archive",
     )
     parser.set_defaults(run=run)
 
@@ -93,16 +101,13 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.out
     snapshot_format = args.format or _SUFFIX_FORMATS.get(out.suffix.lower(), "parquet")
     archive = open_archive(archive_path(args))
-    try:
-        _check_out(out, snapshot_format, archive.path)
-    except OSError as error:
-        raise UsageError(f"--out: cannot use {out}: {error.strerror or error}") from error
+    output = _check_out(out, snapshot_format, archive.path)
     as_of = resolve_as_of(args.as_of, archive)
     topics = archive.topics(as_of)
     if snapshot_format == "parquet":
         tables = _parquet_tables(archive, as_of, topics)
         info = _info(archive, as_of, {name: table.num_rows for name, table in tables.items()})
-        _write_directory(out, lambda directory: _write_parquet(directory, tables, info))
+        write_directory(output, lambda directory: _write_parquet(directory, tables, info))
         counts = ", ".join(
             f"{table.num_rows} {name.replace('_', ' ')}" for name, table in tables.items()
         )
@@ -110,12 +115,16 @@ def run(args: argparse.Namespace) -> int:
         rows = _arrow("topics", topics).to_pylist()
         if snapshot_format == "csv":
             columns = _schema("topics").names
-            _write_file(out, lambda stream: write_csv(stream, columns, rows))
+            write_text(output, lambda stream: write_csv(stream, columns, rows))
         else:
             nested = {name: _entries_by_version(archive, name, as_of) for name in NESTED_TABLES}
-            _write_file(out, lambda stream: _write_jsonl(stream, rows, nested))
+            write_text(output, lambda stream: _write_jsonl(stream, rows, nested))
         counts = f"{len(rows)} topics"
-    emit(f"wrote {counts} as of {describe_as_of(as_of, archive)} to {out}\n")
+    report = f"wrote {counts} as of {describe_as_of(as_of, archive)} to {out}\n"
+    if output.target is None:  # the snapshot is on standard output: the report goes beside
+        sys.stderr.write(report)
+    else:
+        emit(report)
     return EXIT_OK
 
 
@@ -240,75 +249,24 @@ def _write_parquet(directory: Path, tables: dict[str, pa.Table], info: dict[str,
     for name, table in tables.items():
         path = directory / f"{name}.parquet"
         pq.write_table(table, path, compression="zstd")
-        _fsync(path)
+        fsync_path(path)
     path = directory / SNAPSHOT_INFO
     path.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    _fsync(path)
+    fsync_path(path)
 
 
 # --- where it is written --------------------------------------------------------------
 
 
-def _check_out(out: Path, snapshot_format: SnapshotFormat, archive_root: Path) -> None:
-    """Refuse an --out that would touch the archive or another file's data."""
-    target, root = out.resolve(), archive_root.resolve()
-    if target == root or target.is_relative_to(root):
+def _check_out(out: Path, snapshot_format: SnapshotFormat, archive_root: Path) -> OutputPath:
+    """Where to write, checked (see crawler.commands.output): never into the archive."""
+    if str(out) == STDOUT and snapshot_format == "parquet":
+        raise UsageError(
+            f"--out {STDOUT}: a parquet snapshot is a directory and cannot go to standard "
+            "output; pass --format csv or jsonl"
+        )
+    output = output_path("--out", out, directory=snapshot_format == "parquet")
+    root = archive_root.resolve()
+    if output.target is not None and output.target.is_relative_to(root):
         raise UsageError(f"--out: {out} is inside the archive {archive_root}; write elsewhere")
-    if not target.parent.is_dir():
-        raise UsageError(f"--out: no such directory: {out.parent}")
-    if snapshot_format == "parquet":
-        if out.is_dir() and not any(out.iterdir()):
-            return
-        if out.exists() or out.is_symlink():
-            raise UsageError(
-                f"--out: {out} already exists; a parquet snapshot is a new directory "
-                "(pass a new path, or --format csv|jsonl for one file)"
-            )
-    elif out.is_dir():
-        raise UsageError(f"--out: {out} is a directory; a {snapshot_format} snapshot is one file")
-
-
-def _temporary(out: Path) -> Path:
-    return out.with_name(f".{out.name}.{os.getpid()}.tmp")
-
-
-def _write_file(out: Path, write: Callable[[IO[str]], None]) -> None:
-    """Write one file atomically: a temporary file beside it, fsync, os.replace."""
-    temporary = _temporary(out)
-    try:
-        with temporary.open("w", encoding="utf-8", newline="") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        temporary.replace(out)  # atomic: os.replace
-    except OSError as error:
-        temporary.unlink(missing_ok=True)
-        raise UsageError(f"--out: cannot write {out}: {error.strerror or error}") from error
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
-def _write_directory(out: Path, write: Callable[[Path], None]) -> None:
-    """Write a directory atomically: a temporary one beside it, then os.replace (which
-    also replaces an empty directory)."""
-    temporary = _temporary(out)
-    try:
-        temporary.mkdir()
-        write(temporary)
-        _fsync(temporary)
-        temporary.replace(out)  # atomic: os.replace, onto nothing or an empty directory
-    except OSError as error:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise UsageError(f"--out: cannot write {out}: {error.strerror or error}") from error
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
-
-
-def _fsync(path: Path) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+    return output
