@@ -92,7 +92,7 @@ def _kind(mode: int) -> str:
         return "a socket"
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return "a device"
-    return "not a regular file"
+    return "something else"
 
 
 def write_text(output: OutputPath, write: Callable[[IO[str]], object]) -> None:
