@@ -30,8 +30,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "summary word diff, links per section, clinical trials, institute, related topics, "
         "dates. A point is a committed run id (what the archive held right after that run) "
         "or a date YYYY-MM-DD (each topic's newest version dated on or before it). By "
-        "default the previous committed run is compared with the latest. Exit 2 on an "
-        "unknown run, a bad date or an archive with fewer than two runs.",
+        "default the previous committed run is compared with the latest. When nothing "
+        "changed, the report (in every format) is a valid empty one saying `No changes "
+        "between A and B`, and that line also goes to stderr unless the report is "
+        "Markdown on stdout; exit 0. Exit 2 on an unknown run, a bad date or an archive "
+        "with fewer than two runs.",
     )
     add_archive_option(parser)
     parser.add_argument(
@@ -74,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.errors import ArchiveNotFoundError, UnknownRunError
     from pipelines.load import open_archive
     from pipelines.reports import render
+    from pipelines.reports.labels import no_changes_line
 
     out: Path | None = args.out
     if out is not None:
@@ -95,6 +99,9 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
     else:
         write_atomically(out, text)
+    if not changes.changes and (out is not None or args.format != "md"):
+        # The Markdown report on stdout says it itself; stdout never holds anything else.
+        print(no_changes_line(changes), file=sys.stderr)
     return EXIT_OK
 
 
