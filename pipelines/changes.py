@@ -148,8 +148,17 @@ class Point:
         return None
 
     @property
+    def name(self) -> str:
+        """The point as the command line takes it: a run id, a date or "latest"."""
+        if self.kind == "run" and self.run_id is not None:
+            return self.run_id
+        if self.kind == "date" and self.day is not None:
+            return self.day.isoformat()
+        return "latest"
+
+    @property
     def label(self) -> str:
-        """How reports name the point: "run <id>", "2024-03-01", "latest"."""
+        """How reports name the point: "run <id>", "as of 2024-03-01", "latest"."""
         if self.kind == "run":
             return f"run {self.run_id}"
         if self.kind == "date" and self.day is not None:

@@ -22,6 +22,25 @@ class ArchiveNotFoundError(ArchiveError):
     """The path is missing or is not an archive (no `_archive.json` marker)."""
 
 
+class ArchiveNotAFolderError(ArchiveError):
+    """The archive path is not a folder: a regular file (or another non-directory), or a
+    path that goes through one."""
+
+
+class ArchiveUnwritableError(ArchiveError):
+    """The archive cannot be written: its disk is read-only or full, or the process may
+    not write there."""
+
+    def __init__(self, path: Path, error: OSError) -> None:
+        self.cause = error
+        """The operating system's error."""
+        super().__init__(
+            f"cannot write to the archive {path}: {error.strerror or error}; free some space, "
+            "make the disk writable, or pass another --archive",
+            path=path,
+        )
+
+
 class ArchiveLockedError(ArchiveError):
     """Another process holds the archive's write lock (a crawl is writing it)."""
 

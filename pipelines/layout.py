@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.errors import ArchiveCorruptError, ArchiveNotFoundError, ArchiveSchemaError
+from pipelines.errors import (
+    ArchiveCorruptError,
+    ArchiveNotAFolderError,
+    ArchiveNotFoundError,
+    ArchiveSchemaError,
+)
 from pipelines.records import CompactionManifest, RunManifest
 from pipelines.schema import SCHEMA_VERSION, TableName
 
@@ -194,6 +200,32 @@ def file_digest(path: Path) -> tuple[str, int]:
 
 
 # --- the marker -----------------------------------------------------------------------
+
+
+def archive_folder_exists(root: Path) -> bool:
+    """Whether there is a folder at `root` (False: nothing there yet).
+
+    ArchiveNotAFolderError when `root` is a regular file (or anything but a folder), or a
+    path through one (`file.txt/archive`): no archive can ever be there. Other errors of
+    the operating system (no permission to look) are raised as they are.
+    """
+    try:
+        mode = root.stat().st_mode
+    except FileNotFoundError:
+        return False
+    except NotADirectoryError:
+        blocking = next(
+            (parent for parent in root.parents if parent.exists() and not parent.is_dir()), None
+        )
+        what = f"{blocking} is a file" if blocking is not None else "a part of it is a file"
+        raise ArchiveNotAFolderError(
+            f"{root} is not a folder: {what}; pass a folder as --archive", path=root
+        ) from None
+    if not stat.S_ISDIR(mode):
+        raise ArchiveNotAFolderError(
+            f"{root} is a file, not a folder; pass a folder as --archive", path=root
+        )
+    return True
 
 
 def read_marker(root: Path) -> dict[str, Any]:

@@ -28,7 +28,7 @@ ten-year archive reads little more than the snapshot itself.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -40,6 +40,7 @@ from crawler.items import LANGUAGES
 from pipelines.errors import UnknownRunError
 from pipelines.schema import TOPIC_KEY, VERSION_KEY, TableName
 from pipelines.store import ArchiveStore
+from pipelines.versions import day_end
 
 AsOf = date | str | None
 """None (now), a date (valid time) or a committed run id (transaction time)."""
@@ -56,10 +57,15 @@ class _RunCut:
 
 @dataclass(frozen=True, slots=True)
 class _DateCut:
-    """Valid time: versions dated on or before `day`; gone-ness observed before `until`."""
+    """Valid time: versions dated on or before `day`; gone-ness observed by its end (UTC)."""
 
     day: date
-    until: datetime
+
+    @property
+    def until(self) -> pa.TimestampScalar:
+        """The first instant after `day`, as an Arrow timestamp (Python's datetime has
+        none after 9999-12-31)."""
+        return pa.scalar(day_end(self.day), pa.timestamp("us", tz="UTC"))
 
 
 def open_archive(path: Path | str) -> Archive:
@@ -202,7 +208,7 @@ class Archive:
             except ValueError:
                 raise UnknownRunError(text, self.path) from None
         if isinstance(as_of, date):
-            return _DateCut(as_of, datetime.combine(as_of + timedelta(days=1), time(), UTC))
+            return _DateCut(as_of)
         raise TypeError(f"as_of: expected None, a date or a run id, got {type(as_of).__name__}")
 
     def _selected_versions(self, as_of: AsOf) -> pa.Table:
@@ -217,7 +223,7 @@ class Archive:
         if isinstance(cut, _RunCut):
             rows = selector.current(cut.last_run)
         elif isinstance(cut, _DateCut):
-            rows = selector.by_date(cut.day, cut.until)
+            rows = selector.by_date(cut.day)
         else:
             rows = selector.current()
         return pa.array(rows, pa.int64())

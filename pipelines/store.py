@@ -73,6 +73,7 @@ from pipelines.errors import (
     ArchiveLockedError,
     ArchiveNotFoundError,
     ArchiveSchemaError,
+    ArchiveUnwritableError,
     InvalidRecordError,
     RunStateError,
 )
@@ -87,6 +88,7 @@ from pipelines.layout import (
     ROW_GROUP_ROWS,
     RUNS_DIR,
     STAGING_DIR,
+    archive_folder_exists,
     check_run_id,
     check_schema_version,
     compacted_id,
@@ -425,15 +427,22 @@ class ArchiveStore:
         committed compaction replaced to `_retired/`. Read-only: no lock, no recovery,
         no creation; files without a manifest are ignored. The committed runs are read
         once, at opening. `policy` says when a writer compacts.
+
+        ArchiveNotAFolderError when `path` is a file or goes through one;
+        ArchiveUnwritableError when a writer cannot write there (a read-only or full disk).
         """
         root = Path(path)
+        exists = archive_folder_exists(root)
         if read_only:
-            if not root.is_dir():
+            if not exists:
                 raise ArchiveNotFoundError(f"no archive at {root} (no such directory)", path=root)
             read_marker(root)
             return cls(root, _read_committed(root), lock=None, policy=policy)
-        _prepare_directory(root, create=create)
-        lock = _acquire_lock(root)
+        try:
+            _prepare_directory(root, create=create)
+            lock = _acquire_lock(root)
+        except OSError as error:  # a read-only or full disk, no permission
+            raise ArchiveUnwritableError(root, error) from error
         try:
             if not (root / MARKER_FILE).exists():
                 _create_layout(root)
@@ -442,6 +451,9 @@ class ArchiveStore:
                 (root / directory).mkdir(exist_ok=True)
             committed = _read_committed(root)
             _recover(root, committed)
+        except OSError as error:
+            _release_lock(lock)
+            raise ArchiveUnwritableError(root, error) from error
         except BaseException:
             _release_lock(lock)
             raise
@@ -987,10 +999,6 @@ def _advance_index(
 
 
 def _prepare_directory(root: Path, *, create: bool) -> None:
-    if root.exists() and not root.is_dir():
-        raise ArchiveSchemaError(
-            f"{root} is a file, not an archive directory; pass a directory", path=root
-        )
     if (root / MARKER_FILE).exists():
         return
     if not create:
@@ -1025,19 +1033,19 @@ def _create_layout(root: Path) -> None:
 def _acquire_lock(root: Path) -> IO[str]:
     lock = (root / LOCK_FILE).open("a+", encoding="ascii")
     try:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as error:
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            lock.seek(0)
+            holder = lock.read().strip()
+            raise ArchiveLockedError(root, int(holder) if holder.isdigit() else None) from error
         lock.seek(0)
-        holder = lock.read().strip()
-        lock.close()
-        raise ArchiveLockedError(root, int(holder) if holder.isdigit() else None) from error
+        lock.truncate()
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()  # fails on a full disk
     except BaseException:
         lock.close()
         raise
-    lock.seek(0)
-    lock.truncate()
-    lock.write(f"{os.getpid()}\n")
-    lock.flush()
     return lock
 
 

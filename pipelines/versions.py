@@ -36,7 +36,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -97,6 +97,15 @@ OBSERVATION_COLUMNS: tuple[str, ...] = (
     "last_modified",
 )
 """Columns of the observations table that sightings and validators need."""
+
+MICROSECONDS_PER_DAY = 86_400_000_000
+
+
+def day_end(day: date) -> int:
+    """The first microsecond after `day` (UTC), counted from the Unix epoch as the archive
+    stores timestamps: defined for every date, 9999-12-31 included."""
+    return ((day - date(1970, 1, 1)).days + 1) * MICROSECONDS_PER_DAY
+
 
 _POS = "__pos"
 _TOPIC = list(TOPIC_KEY)
@@ -571,9 +580,10 @@ class Selector:
         chosen = self.event_version[_last_per_group(shows, self.event_topic)]
         return self._without_gone(chosen, self._gone_topics(in_cut))
 
-    def by_date(self, day: date, until: datetime) -> np.ndarray:
+    def by_date(self, day: date) -> np.ndarray:
         """Rows of `stored` of each live topic's newest version dated on or before `day`
-        (ties to the version shown most recently), gone-ness as fetched before `until`."""
+        (ties to the version shown most recently), gone-ness as fetched by the end of
+        `day` (UTC)."""
         limit = (day - date(1970, 1, 1)).days
         dated = np.flatnonzero(self.stored_day <= limit)
         order = np.lexsort(
@@ -582,7 +592,7 @@ class Selector:
         ranked = dated[order]
         chosen = _last_per_group(np.arange(len(ranked)), self.stored_topic[ranked])
         chosen = ranked[chosen]
-        before = np.flatnonzero(self.event_time < int(until.timestamp() * 1_000_000))
+        before = np.flatnonzero(self.event_time < day_end(day))
         return self._without_gone(chosen, self._gone_topics(before))
 
     def _without_gone(self, rows: np.ndarray, gone_topics: np.ndarray) -> np.ndarray:

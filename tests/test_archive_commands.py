@@ -10,6 +10,7 @@ in-process through `crawler.cli.main` (fast), a few also as a real subprocess.
 from __future__ import annotations
 
 import csv
+import errno
 import hashlib
 import io
 import json
@@ -29,8 +30,10 @@ from pipelines.errors import (
     ArchiveCorruptError,
     ArchiveError,
     ArchiveLockedError,
+    ArchiveNotAFolderError,
     ArchiveNotFoundError,
     ArchiveSchemaError,
+    ArchiveUnwritableError,
     UnknownRunError,
 )
 from pipelines.load import open_archive
@@ -426,10 +429,13 @@ def _a_file(tmp_path: Path) -> Path:
     return tmp_path / "archive.txt"
 
 
-# (arguments with {archive} and {tmp} placeholders, expected exit code, start of the error)
+# (arguments with {archive}, {tmp}... placeholders, expected exit code, start of the error;
+# a path that is not a folder is the environment failing, exit 3, not bad usage)
 BAD_INPUT = [
     pytest.param(["runs", "--archive", "{tmp}/missing"], 2, "no archive at", id="runs-missing"),
-    pytest.param(["runs", "--archive", "{file}"], 2, "no archive at", id="runs-a-file"),
+    pytest.param(
+        ["runs", "--archive", "{file}"], 3, "{file} is a file, not a folder", id="runs-a-file"
+    ),
     pytest.param(["runs", "--archive", "{foreign}"], 2, "no archive at", id="runs-not-archive"),
     pytest.param(["runs", "--format", "yaml"], 2, "argument --format", id="runs-bad-format"),
     pytest.param(
@@ -513,7 +519,9 @@ BAD_INPUT = [
     ),
     pytest.param(["history", "--archive", "{archive}"], 2, "the following", id="history-no-slug"),
     pytest.param(["verify", "--archive", "{tmp}/missing"], 2, "no archive at", id="verify-missing"),
-    pytest.param(["verify", "--archive", "{file}"], 2, "no archive at", id="verify-a-file"),
+    pytest.param(
+        ["verify", "--archive", "{file}"], 3, "{file} is a file, not a folder", id="verify-a-file"
+    ),
     pytest.param(["verify", "--archive", "{foreign}"], 2, "no archive at", id="verify-not-archive"),
     pytest.param(["nosuchcommand"], 2, "argument COMMAND", id="unknown-command"),
 ]
@@ -536,6 +544,7 @@ def test_bad_input_is_one_error_line_and_exit_2(
     }
     for placeholder, value in places.items():
         arguments = [argument.replace(placeholder, value) for argument in arguments]
+        message = message.replace(placeholder, value)
     before = fingerprint(tmp_path)
     result = cli(capsys, *arguments)
     assert result.code == code
@@ -678,6 +687,12 @@ def test_history_of_a_gone_topic_says_so(
         pytest.param(ArchiveSchemaError("newer", newer_version=9), 3, id="newer-schema"),
         pytest.param(ArchiveLockedError(Path("x"), 123), 3, id="locked"),
         pytest.param(ArchiveCorruptError("cannot read manifest"), 3, id="damaged"),
+        pytest.param(ArchiveNotAFolderError("x is a file"), 3, id="not-a-folder"),
+        pytest.param(
+            ArchiveUnwritableError(Path("x"), OSError(errno.EROFS, "Read-only file system")),
+            3,
+            id="read-only",
+        ),
     ],
 )
 def test_archive_errors_map_to_usage_or_archive_exit_codes(error: ArchiveError, code: int) -> None:

@@ -24,6 +24,7 @@ from pipelines import store as store_module
 from pipelines.errors import (
     ArchiveError,
     ArchiveLockedError,
+    ArchiveNotAFolderError,
     ArchiveNotFoundError,
     ArchiveSchemaError,
     InvalidRecordError,
@@ -132,10 +133,23 @@ def test_open_refuses_a_non_empty_directory_that_is_not_an_archive(tmp_path: Pat
     assert sorted(entry.name for entry in tmp_path.iterdir()) == ["thesis.docx"]
 
 
-def test_open_refuses_a_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "read_only", [pytest.param(False, id="write"), pytest.param(True, id="read")]
+)
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        pytest.param("archive", "archive is a file, not a folder", id="a-file"),
+        pytest.param("archive/sub", "archive/sub is not a folder: ", id="under-a-file"),
+    ],
+)
+def test_open_refuses_a_path_that_is_no_folder(
+    tmp_path: Path, read_only: bool, name: str, message: str
+) -> None:
     (tmp_path / "archive").write_text("")
-    with pytest.raises(ArchiveSchemaError, match="is a file"):
-        ArchiveStore.open(tmp_path / "archive")
+    with pytest.raises(ArchiveNotAFolderError, match=message):
+        ArchiveStore.open(tmp_path / name, read_only=read_only)
+    assert (tmp_path / "archive").read_text() == ""
 
 
 @pytest.mark.parametrize(

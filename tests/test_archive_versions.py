@@ -199,11 +199,7 @@ def defined_index(versions: pa.Table, observations: pa.Table) -> tuple[set[tuple
 
 def selected_rows(selector: Selector, stored: pa.Table, as_of: Any) -> set[tuple]:
     """The same, with the integer index the loaders use."""
-    if isinstance(as_of, date):
-        until = datetime.combine(as_of + timedelta(days=1), time(), UTC)
-        rows = selector.by_date(as_of, until)
-    else:
-        rows = selector.current(as_of)
+    rows = selector.by_date(as_of) if isinstance(as_of, date) else selector.current(as_of)
     chosen = stored.take(pa.array(rows, pa.int64()))
     return set(zip(*(chosen[name].to_pylist() for name in VERSION_KEY), strict=True))
 

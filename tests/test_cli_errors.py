@@ -35,7 +35,7 @@ def _assert_one_line_error(result: CrawlResult, code: int) -> None:
     [
         pytest.param(["--languages", "en,fr"], "unknown language 'fr'", id="language"),
         pytest.param(["--limit", "0"], "--limit must be at least 1", id="limit"),
-        pytest.param(["--delay", "-1"], "--delay must be 0 or more", id="delay"),
+        pytest.param(["--delay", "-1"], "--delay must be at least 0", id="delay"),
         pytest.param(["--concurrency", "0"], "--concurrency must be at least 1", id="concurrency"),
         pytest.param(["--base-url", "ftp://example.org"], "--base-url takes", id="base-url"),
         pytest.param(["--base-url", "file:///no/such/site"], "no such directory", id="base-dir"),

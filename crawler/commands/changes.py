@@ -4,6 +4,7 @@ the change report between two points of the archive."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,8 +30,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "summary word diff, links per section, clinical trials, institute, related topics, "
         "dates. A point is a committed run id (what the archive held right after that run) "
         "or a date YYYY-MM-DD (each topic's newest version dated on or before it). By "
-        "default the previous committed run is compared with the latest. Exit 2 on an "
-        "unknown run, a bad date or an archive with fewer than two runs.",
+        "default the previous committed run is compared with the latest. When nothing "
+        "changed, the report (in every format) is a valid empty one saying `No changes "
+        "between A and B`, and that line also goes to stderr unless the report is "
+        "Markdown on stdout; exit 0. Exit 2 on an unknown run, a bad date or an archive "
+        "with fewer than two runs.",
     )
     add_archive_option(parser)
     parser.add_argument(
@@ -73,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.errors import ArchiveNotFoundError, UnknownRunError
     from pipelines.load import open_archive
     from pipelines.reports import render
+    from pipelines.reports.labels import no_changes_line
 
     output = output_path("--out", args.out if args.out is not None else STDOUT)
     try:
@@ -89,6 +94,9 @@ def run(args: argparse.Namespace) -> int:
     changes = compare(archive, *points, language=args.language)
     text = render(changes, args.format)
     write_text(output, lambda stream: stream.write(text))
+    if not changes.changes and (output.target is not None or args.format != "md"):
+        # The Markdown report on stdout says it itself; stdout never holds anything else.
+        print(no_changes_line(changes), file=sys.stderr)
     return EXIT_OK
 
 

@@ -15,12 +15,16 @@ from pipelines.errors import (
 
 EXIT_OK = 0
 EXIT_FAILED = 1
-"""The work ran but failed: a page that is not a topic, a run over its error threshold."""
+"""The work ran but is incomplete or failed: a run over its error threshold, a page that
+is not a topic, a problem `verify` found."""
 EXIT_USAGE = 2
-"""Bad arguments or unreadable input, including an --archive that is no archive and an
-unknown run id (see `archive_exit_code`)."""
+"""Bad usage or unreadable input, found before anything is fetched or written: a bad
+option or number, a date or run id the archive does not have, an --archive folder that
+holds no archive (see `archive_exit_code`)."""
 EXIT_ARCHIVE = 3
-"""The archive is locked by another crawl, or unusable: newer schema, damaged files."""
+"""The environment failed: the archive is locked by another crawl, on a read-only or full
+disk, not a folder, damaged or from a newer version; any other error of the operating
+system."""
 
 ARCHIVE_ENVIRONMENT = "MEDLINEPLUS_ARCHIVE"
 
@@ -43,16 +47,26 @@ def archive_exit_code(error: ArchiveError) -> int:
     """The exit code for an archive error.
 
     2 (EXIT_USAGE) when the command named the wrong thing, so changing the arguments fixes
-    it: no archive at the path, a path that is a file or a directory of something else,
-    a run id that is not committed. 3 (EXIT_ARCHIVE) when the archive itself cannot be
-    used right now: locked by a crawl, written by a newer medlineplus-archive, or damaged
-    (a marker, manifest or Parquet file that cannot be read: run `verify`).
+    it: no archive at the path (a missing folder, or one without an archive for a command
+    that reads), a folder that holds something else, a run id that is not committed.
+    3 (EXIT_ARCHIVE) when the archive's environment failed: a path that is not a folder
+    (a file, or a path through one), the archive locked by a crawl, a disk it cannot be
+    written on, written by a newer medlineplus-archive, or damaged (a marker, manifest or
+    Parquet file that cannot be read: run `verify`).
     """
     if isinstance(error, ArchiveNotFoundError | UnknownRunError):
         return EXIT_USAGE
     if isinstance(error, ArchiveSchemaError) and error.newer_version is None:
         return EXIT_USAGE
     return EXIT_ARCHIVE
+
+
+def os_error_line(error: OSError) -> str:
+    """An error of the operating system as one line naming its file: "PATH: reason"."""
+    reason = error.strerror or str(error)
+    if error.filename is None:
+        return reason
+    return f"{error.filename}: {reason}"
 
 
 def default_archive() -> str:

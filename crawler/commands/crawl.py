@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,9 +32,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="Crawl MedlinePlus health-topic pages politely into the archive as one "
         "committed run. Discovers topics from the A-Z index pages unless --from-xml, "
         "--urls or --url says otherwise. Re-crawls revalidate pages with the previous "
-        "run's ETag/Last-Modified. Exit 0 on success, 1 when the run failed (e.g. more "
-        "than 5% of pages failed extraction), 2 on bad usage, 3 when the archive is "
-        "locked or unusable.",
+        "run's ETag/Last-Modified. Exit 0 on success, 1 when the run is incomplete or "
+        "failed (e.g. more than 5% of pages failed extraction), 2 on bad usage (checked "
+        "before anything is fetched), 3 when the environment failed (the site cannot be "
+        "reached; the archive is locked, on a read-only or full disk, not a folder, "
+        "damaged or from a newer version).",
     )
     add_archive_option(parser)
     parser.add_argument(
@@ -49,7 +53,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="languages to crawl, comma-separated (default: en,es)",
     )
     parser.add_argument(
-        "--limit", type=int, metavar="N", help="fetch at most N topic pages (a partial run)"
+        "--limit",
+        type=int,
+        metavar="N",
+        help="fetch at most N topic pages, N >= 1 (a partial run)",
     )
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
@@ -72,14 +79,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         type=float,
         default=1.0,
         metavar="S",
-        help="seconds between requests (default 1.0; robots.txt Crawl-delay wins when larger)",
+        help="seconds between requests, 0 to 3600 (default 1.0; robots.txt Crawl-delay wins "
+        "when larger)",
     )
     parser.add_argument(
         "--concurrency",
         type=int,
         default=2,
         metavar="N",
-        help="parallel requests to the site (default 2)",
+        help="parallel requests to the site, 1 to 64 (default 2)",
     )
     parser.add_argument(
         "--stats-json",
@@ -104,17 +112,36 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.set_defaults(run=run)
 
 
+DELAY_RANGE = (0.0, 3600.0)
+"""Seconds between requests (--delay, -s DOWNLOAD_DELAY): an hour at most."""
+CONCURRENCY_RANGE = (1, 64)
+"""Parallel requests to the site (--concurrency, -s CONCURRENT_REQUESTS_PER_DOMAIN)."""
+SETTING_RANGES: dict[str, tuple[float, float]] = {
+    "DOWNLOAD_DELAY": DELAY_RANGE,
+    "AUTOTHROTTLE_START_DELAY": DELAY_RANGE,
+    "AUTOTHROTTLE_MAX_DELAY": DELAY_RANGE,
+    "CONCURRENT_REQUESTS_PER_DOMAIN": CONCURRENCY_RANGE,
+}
+"""Settings an option also sets, or that bound the same wait: the option's range."""
+
+
+def check_range(name: str, value: float, low: float, high: float | None = None) -> None:
+    """UsageError unless `value` is a finite number from `low` to `high` (None: no limit)."""
+    if math.isfinite(value) and low <= value and (high is None or value <= high):
+        return
+    upper = "" if high is None else f" and at most {high:g}"
+    raise UsageError(f"{name} must be at least {low:g}{upper}, not {value}")
+
+
 def _validate(args: argparse.Namespace) -> None:
     try:
         parse_languages(args.languages)
     except SpiderArgumentError as error:
         raise UsageError(f"--languages: {error}") from error
-    if args.limit is not None and args.limit < 1:
-        raise UsageError("--limit must be at least 1")
-    if args.delay < 0:
-        raise UsageError("--delay must be 0 or more seconds")
-    if args.concurrency < 1:
-        raise UsageError("--concurrency must be at least 1")
+    if args.limit is not None:
+        check_range("--limit", args.limit, 1)
+    check_range("--delay", args.delay, *DELAY_RANGE)
+    check_range("--concurrency", args.concurrency, *CONCURRENCY_RANGE)
     if args.base_url is not None:
         base = urlsplit(args.base_url)
         if base.scheme == "file" and not Path(base.path).is_dir():
@@ -187,7 +214,7 @@ def _checked_override(name: str, value: str, default: Any) -> str:
     elif isinstance(default, int) and name.startswith(OWN_SETTING_PREFIXES):
         readable = ("a whole number", int)
     elif isinstance(default, int | float):  # Scrapy reads some int defaults as floats
-        readable = ("a number", float)
+        readable = ("a number", _finite)
     elif isinstance(default, dict | BaseSettings):
         readable = ("a JSON object", json.loads)
     if readable is not None:
@@ -196,7 +223,16 @@ def _checked_override(name: str, value: str, default: Any) -> str:
             read(value)
         except ValueError as error:
             raise UsageError(f"-s {name} takes {expected}, not {value!r}") from error
+    if name in SETTING_RANGES:
+        check_range(f"-s {name}", float(value), *SETTING_RANGES[name])
     return value
+
+
+def _finite(value: str) -> float:
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(value)
+    return number
 
 
 def _boolean(value: str) -> bool:
@@ -244,5 +280,6 @@ def run(args: argparse.Namespace) -> int:
         logger.error("the crawl ended before its run could be committed")
         return EXIT_FAILED
     if exit_code == EXIT_ARCHIVE:
-        logger.error("%s", stats.get("archive/run/error", "the archive is unusable"))
+        error = stats.get("archive/run/error", f"the archive {archive_path(args)} is unusable")
+        print(f"error: {error}", file=sys.stderr)
     return int(exit_code)

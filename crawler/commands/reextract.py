@@ -37,11 +37,15 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def run(args: argparse.Namespace) -> int:
     from pipelines.load import open_archive
     from pipelines.reextract import commit_reextracted, reextract
+    from pipelines.store import ArchiveStore
 
     path = archive_path(args)
     archive = open_archive(path)  # one-line errors for a missing or foreign archive
     if args.run_id is not None and args.run_id not in archive.run_ids:
         raise UnknownRunError(args.run_id, Path(path))
+    if args.commit:
+        # Before the work: a locked archive, or one on a read-only or full disk, is exit 3.
+        ArchiveStore.open(path, create=False).close()
     results = reextract(path, [args.run_id] if args.run_id else None)
     per_field: Counter[str] = Counter()
     for result in results:

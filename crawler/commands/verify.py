@@ -38,7 +38,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "verified` and exits 0. Leftovers of runs that were never committed (a crawl that "
         "was killed, or one running now) are printed as warnings on stderr: readers of "
         "manifests ignore them and the next crawl removes them; --strict counts them as "
-        "problems. Exit 3 when the archive was written by a newer medlineplus-archive. "
+        "problems. Exit 3 when the archive is not a folder or was written by a newer "
+        "medlineplus-archive. "
         "Read-only; takes no lock.",
     )
     add_archive_option(parser)
@@ -53,11 +54,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run(args: argparse.Namespace) -> int:
     from pipelines.errors import ArchiveCorruptError, ArchiveError, ArchiveNotFoundError
+    from pipelines.layout import archive_folder_exists
     from pipelines.store import load_manifest, manifest_paths, read_marker
     from pipelines.verify import verify_archive
 
     root = Path(archive_path(args))
-    if not root.is_dir():
+    if not archive_folder_exists(root):  # a file, or a path through one: exit 3
         raise ArchiveNotFoundError(f"no archive at {root} (no such directory)", path=root)
     # A foreign or newer marker is an error (exit 2 or 3); an unreadable one is a problem
     # verify_archive reports.

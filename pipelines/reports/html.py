@@ -40,6 +40,7 @@ from pipelines.reports.labels import (
     displayed_fields,
     entry_move,
     language_label,
+    no_changes_line,
 )
 
 KIND_COLORS: dict[ChangeKind, str] = {
@@ -225,7 +226,7 @@ def _summary(changes: ChangeSet) -> Iterator[str]:
             )
         yield "</ol></nav>"
     else:
-        yield '<p class="none">No topic changed.</p>'
+        yield f'<p class="none">{_text(no_changes_line(changes))}.</p>'
     yield "</section>"
 
 

@@ -9,6 +9,7 @@ from pipelines.changes import (
     CHANGED_FIELDS,
     ChangedField,
     ChangeKind,
+    ChangeSet,
     EntryChange,
     FieldChanges,
 )
@@ -84,3 +85,12 @@ def entry_move(entry: EntryChange) -> str:
 
 def language_label(language: str | None) -> str:
     return "all languages" if language is None else LANGUAGE_NAMES.get(language, language)
+
+
+def no_changes_line(changes: ChangeSet) -> str:
+    """What an empty report says: "No changes between RUN and RUN" (run ids, dates or
+    "latest"; the language too when only one was compared)."""
+    line = f"No changes between {changes.from_point.name} and {changes.to_point.name}"
+    if changes.language is not None:
+        line += f" ({language_label(changes.language)} topics)"
+    return line

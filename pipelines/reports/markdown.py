@@ -36,6 +36,7 @@ from pipelines.reports.labels import (
     displayed_fields,
     entry_move,
     language_label,
+    no_changes_line,
 )
 
 CONTEXT_WORDS = 8
@@ -87,7 +88,7 @@ def _lines(changes: ChangeSet) -> Iterator[str]:
     yield f"| **Total** | **{len(changes.changes)}** | |"
     if not changes.changes:
         yield ""
-        yield "No topic changed."
+        yield f"{escape(no_changes_line(changes))}."
         return
     yield ""
     yield "Summary diffs mark removed words `[-like this-]` and added words `{+like this+}`."
