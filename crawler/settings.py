@@ -22,7 +22,7 @@ the canonical https://medlineplus.gov URL."""
 MEDLINEPLUS_LANGUAGES = ["en", "es"]
 MEDLINEPLUS_XML_MAX_BYTES = 200 * 1024 * 1024
 """`--from-xml`: most bytes of the dump downloaded, and most bytes of XML read from it
-(decompressed, for a zip). NLM's daily dump of about 2,000 topics is some 25 MB of XML."""
+(decompressed, for a zip). NLM's daily dump of about 2,000 topics is a few tens of MB."""
 MEDLINEPLUS_PARSE_WORKERS = 1
 """Processes that extract fetched pages beside the crawl's event loop (0: extract in the
 crawl's process). One keeps a local mirror crawl from being bound by parsing; more only

@@ -133,7 +133,7 @@ def topic_urls(
     if head.startswith(_ZIP_MAGIC):
         try:
             with zipfile.ZipFile(dump) as archive:
-                member = _xml_member(archive, source, max_bytes)
+                member = _xml_member(archive, source)
                 with archive.open(member) as xml:
                     records = _records(xml, f"{source} ({member.filename})", max_bytes)
                     return _wanted(records, source, set(languages))
@@ -169,12 +169,12 @@ def _wanted(records: Iterator[tuple[str, str]], source: str, wanted: set[Languag
     return list(urls)
 
 
-def _xml_member(archive: zipfile.ZipFile, source: str, max_bytes: int) -> zipfile.ZipInfo:
+def _xml_member(archive: zipfile.ZipFile, source: str) -> zipfile.ZipInfo:
+    """The zip's first .xml file (NLM's holds one). Its stated size is not trusted: the
+    XML read from it is counted as it is decompressed."""
     members = [info for info in archive.infolist() if info.filename.lower().endswith(".xml")]
     if not members:
         raise DiscoveryError(f"{source}: the zip file holds no .xml file")
-    if members[0].file_size > max_bytes:
-        raise _too_large(source, max_bytes)
     return members[0]
 
 
@@ -224,11 +224,10 @@ def _records(xml: IO[bytes], source: str, max_bytes: int) -> Iterator[tuple[str,
 
 
 def _refuse_entity_declarations(prolog: bytes, source: str) -> None:
-    """NLM's dump declares no entity; lxml would expand internal ones in attribute values
-    even with resolve_entities off, so a document that declares one is refused. Only the
-    bytes read before the root element opened are searched (declarations can only come
-    before it; the chunk holding its start tag is searched whole, and `<!ENTITY` cannot
-    occur as markup after it)."""
+    """Refuse a document that declares an entity: NLM's dump declares none, and lxml would
+    expand internal ones in attribute values even with resolve_entities off. Declarations
+    can only come before the root element, so only the chunks read until it opened are
+    searched (a `<!ENTITY` in a comment there is refused too)."""
     if _ENTITY in prolog:
         raise DiscoveryError(f"{source}: declares XML entities; refused (entity expansion)")
 

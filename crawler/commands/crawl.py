@@ -59,7 +59,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="take the topic list from NLM's health-topic XML dump (plain or zip): a file, "
         "a URL (fetched because you named it, whatever robots.txt says; on any host), or "
         "'latest': the newest dump linked from the site's xml.html. Read before the crawl "
-        "starts, at most -s MEDLINEPLUS_XML_MAX_BYTES (default 200 MB)",
+        "starts, at most -s MEDLINEPLUS_XML_MAX_BYTES (default 200 MiB)",
     )
     source.add_argument(
         "--from-warc",
@@ -240,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
     if args.from_xml:
         xml_topics = _read_xml_dump(args.from_xml, settings, args.languages)
         if xml_topics is None:
-            return EXIT_ARCHIVE
+            return EXIT_ARCHIVE  # 3: the environment failed
     # Take the lock once before Scrapy starts: a locked or foreign archive is a clean
     # one-line error here rather than a failure inside the crawl.
     ArchiveStore.open(settings.get("ARCHIVE_PATH")).close()
