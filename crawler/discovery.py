@@ -1,15 +1,15 @@
-"""Where topic URLs come from: A-Z index pages, NLM's XML dump, URL lists. Pure functions.
+"""Where topic URLs come from: A-Z index pages and URL lists. Pure functions.
 
 Lenient on the index (its markup is not part of any contract: every link whose path looks
-like a topic page counts) and strict on the topic page itself (the parser decides).
+like a topic page counts, and every letter page its navigation links to is followed,
+whatever its name) and strict on the topic page itself (the parser decides). NLM's XML
+dump is read by `crawler.xml_dump`.
 """
 
 from __future__ import annotations
 
-import io
 import re
-import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -17,12 +17,11 @@ from lxml import etree
 
 from crawler.errors import CrawlerError
 from crawler.items import Language
-from crawler.urls import MEDLINEPLUS_ORIGIN, modern_url, topic_path
+from crawler.urls import MEDLINEPLUS_ORIGIN, topic_path
 
-_INDEX_PATH = re.compile(r"^/(?:spanish/)?healthtopics(?:_[a-z]+)?\.html$")
-"""The health-topics index: /healthtopics.html and its letter pages /healthtopics_a.html."""
-
-_XML_LANGUAGES: dict[str, Language] = {"english": "en", "spanish": "es"}
+_INDEX_PATH = re.compile(r"^/(?:spanish/)?healthtopics(?:_[^/]+)?\.html$")
+"""The health-topics index, /healthtopics.html, and its letter pages, whatever their
+names: /healthtopics_a.html, /healthtopics_xyz.html, /spanish/healthtopics_0-9.html."""
 
 
 class DiscoveryError(CrawlerError):
@@ -102,50 +101,6 @@ def index_links(body: bytes, page_url: str, base_url: str) -> IndexLinks:
         elif topic_path(live) is not None:
             topic_pages[live] = None
     return IndexLinks(index_pages=list(index_pages), topic_pages=list(topic_pages))
-
-
-def _safe_xml_parser() -> etree.XMLParser:
-    """No entity expansion, no DTD loading, no network: NLM's dump needs none of them."""
-    return etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False)
-
-
-def read_xml_dump(data: bytes, source: str) -> bytes:
-    """The XML document in `data`: plain, or the first .xml member of a zip file."""
-    if data.startswith(b"PK"):
-        try:
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                names = [name for name in archive.namelist() if name.lower().endswith(".xml")]
-                if not names:
-                    raise DiscoveryError(f"{source}: zip file holds no .xml file")
-                return archive.read(names[0])
-        except zipfile.BadZipFile as error:
-            raise DiscoveryError(f"{source}: not a readable zip file ({error})") from error
-    return data
-
-
-def xml_topic_urls(data: bytes, source: str, languages: Iterable[Language]) -> list[str]:
-    """Canonical URLs of the `<health-topic>` records of NLM's XML dump, in `languages`."""
-    wanted = set(languages)
-    document = read_xml_dump(data, source)
-    start = document.find(b"<health-topics")
-    if b"<!ENTITY" in document[: start if start >= 0 else len(document)]:
-        # lxml expands internal entities in attribute values even with resolve_entities
-        # off; NLM's dump declares none, so a document that does is refused outright.
-        raise DiscoveryError(f"{source}: declares XML entities; refused (entity expansion)")
-    try:
-        root = etree.fromstring(document, _safe_xml_parser())
-    except etree.XMLSyntaxError as error:
-        raise DiscoveryError(f"{source}: not a readable XML file ({error})") from error
-    if root is None or root.tag != "health-topics":
-        raise DiscoveryError(f"{source}: not a MedlinePlus health-topics XML file")
-    urls: list[str] = []
-    for topic in root.iterchildren("health-topic"):
-        url = modern_url((topic.get("url") or "").strip())
-        language = _XML_LANGUAGES.get((topic.get("language") or "").strip().lower())
-        path = topic_path(url)
-        if path is not None and (language or path[1]) in wanted:
-            urls.append(url)
-    return urls
 
 
 def url_list(text: str) -> Iterator[str]:

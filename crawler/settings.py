@@ -20,6 +20,9 @@ MEDLINEPLUS_BASE_URL = "https://medlineplus.gov"
 """Where pages are fetched from: the live site or any mirror of it. Items always carry
 the canonical https://medlineplus.gov URL."""
 MEDLINEPLUS_LANGUAGES = ["en", "es"]
+MEDLINEPLUS_XML_MAX_BYTES = 200 * 1024 * 1024
+"""`--from-xml`: most bytes of the dump downloaded, and most bytes of XML read from it
+(decompressed, for a zip). NLM's daily dump of about 2,000 topics is a few tens of MB."""
 MEDLINEPLUS_PARSE_WORKERS = 1
 """Processes that extract fetched pages beside the crawl's event loop (0: extract in the
 crawl's process). One keeps a local mirror crawl from being bound by parsing; more only

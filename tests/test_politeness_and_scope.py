@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import io
-import zipfile
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from protego import Protego
 
 from crawler.crawl_delay import robots_crawl_delay
 from crawler.discovery import (
-    DiscoveryError,
     fetch_url,
     index_links,
     is_index_url,
     on_site,
     url_list,
-    xml_topic_urls,
 )
 from crawler.retry_after import backoff_seconds, retry_after_seconds
 from crawler.urls import canonical_url, topic_path
@@ -94,86 +89,27 @@ def test_index_url_recognition() -> None:
     )
 
 
-XML = b"""<?xml version="1.0" encoding="UTF-8"?>
-<health-topics total="3">
-<health-topic url="https://medlineplus.gov/asthma.html" language="English" title="Asthma"/>
-<health-topic url="https://medlineplus.gov/spanish/asthma.html" language="Spanish" title="Asma"/>
-<health-topic url="https://medlineplus.gov/ency/article/1.htm" language="English" title="x"/>
-</health-topics>"""
-
-
-def test_xml_dump_plain_and_zipped() -> None:
-    assert xml_topic_urls(XML, "dump.xml", ["en", "es"]) == [
-        "https://medlineplus.gov/asthma.html",
-        "https://medlineplus.gov/spanish/asthma.html",
+def test_index_links_follow_letter_pages_whatever_their_names() -> None:
+    """The live site's letter pages include healthtopics_xyz.html and (Spanish)
+    healthtopics_0-9.html; its topics sit in `li.item > a`."""
+    body = b"""<html><body>
+      <ul class="alpha-links">
+        <li><a href="https://medlineplus.gov/spanish/healthtopics_0-9.html">0-9</a></li>
+        <li><a href="/spanish/healthtopics_a.html">A</a></li>
+        <li><a href="healthtopics_xyz.html">X-Y-Z</a></li>
+      </ul>
+      <ul id="index"><li class="item"><a href="https://medlineplus.gov/spanish/acne.html">Acne</a>
+      </li></ul>
+    </body></html>"""
+    links = index_links(body, f"{BASE}/spanish/healthtopics_a.html", BASE)
+    assert links.index_pages == [
+        f"{BASE}/spanish/healthtopics_0-9.html",
+        f"{BASE}/spanish/healthtopics_a.html",
+        f"{BASE}/spanish/healthtopics_xyz.html",
     ]
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("mplus_topics.xml", XML)
-    assert xml_topic_urls(buffer.getvalue(), "dump.zip", ["es"]) == [
-        "https://medlineplus.gov/spanish/asthma.html"
-    ]
-
-
-@pytest.mark.parametrize(
-    "declarations",
-    [
-        pytest.param('<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">', id="laughs"),
-        pytest.param('<!ENTITY b SYSTEM "file:///etc/passwd">', id="external"),
-    ],
-)
-def test_xml_dump_with_entity_declarations_is_refused(declarations: str) -> None:
-    evil = f"""<?xml version="1.0"?>
-<!DOCTYPE health-topics [{declarations}]>
-<health-topics><health-topic url="https://medlineplus.gov/x&b;.html" language="English"/>
-</health-topics>""".encode()
-    with pytest.raises(DiscoveryError, match="entities"):
-        xml_topic_urls(evil, "evil.xml", ["en"])
-
-
-CORPUS_XML = (
-    Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "medlineplus" / "xml"
-)
-
-
-@pytest.mark.parametrize(
-    ("name", "languages", "expected"),
-    [
-        pytest.param("mplus_topics_2025-03-04_head.xml", ["en", "es"], 11, id="2025-both"),
-        pytest.param("mplus_topics_2025-03-04_head.xml", ["en"], 4, id="2025-english"),
-        pytest.param("mplus_topics_2012-07-21_fixture.xml", ["en", "es"], 2, id="2012-old-urls"),
-    ],
-)
-def test_nlm_dumps_from_the_shared_corpus(name: str, languages: list[str], expected: int) -> None:
-    path = CORPUS_XML / name
-    if not path.is_file():
-        pytest.skip(f"shared corpus not found at {CORPUS_XML}")
-    urls = xml_topic_urls(path.read_bytes(), name, languages)  # type: ignore[arg-type]
-    assert len(urls) == expected
-    assert all(url.startswith("https://medlineplus.gov/") and topic_path(url) for url in urls)
-
-
-def test_real_dump_doctype_without_entities_is_read() -> None:
-    dump = XML.replace(
-        b"<health-topics",
-        b'<!DOCTYPE health-topics PUBLIC "-//NLM//DTD health-topics //EN"'
-        b' "https://medlineplus.gov/xml/mplus_topics.dtd">\n<health-topics',
-        1,
-    )
-    assert len(xml_topic_urls(dump, "dump.xml", ["en"])) == 1
-
-
-@pytest.mark.parametrize(
-    "data",
-    [
-        pytest.param(b"not xml at all <", id="garbage"),
-        pytest.param(b"<other-root/>", id="foreign-xml"),
-        pytest.param(b"PK\x03\x04broken", id="broken-zip"),
-    ],
-)
-def test_unreadable_xml_dump_is_a_discovery_error(data: bytes) -> None:
-    with pytest.raises(DiscoveryError):
-        xml_topic_urls(data, "bad.xml", ["en"])
+    assert links.topic_pages == ["https://medlineplus.gov/spanish/acne.html"]
+    assert is_index_url("https://medlineplus.gov/healthtopics_xyz.html")
+    assert not is_index_url("https://medlineplus.gov/healthtopics_a/b.html")
 
 
 def test_url_list_skips_comments_and_blank_lines() -> None:

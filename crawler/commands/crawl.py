@@ -21,6 +21,7 @@ from crawler.commands.common import (
 )
 from crawler.commands.output import output_path, write_text
 from crawler.spiders.health_topics import SpiderArgumentError, parse_languages
+from crawler.xml_dump import LATEST
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     source.add_argument(
         "--from-xml",
         metavar="FILE_OR_URL",
-        help="take the topic list from NLM's health-topic XML dump (plain or zip)",
+        help="take the topic list from NLM's health-topic XML dump (plain or zip): a file, "
+        "a URL (fetched because you named it, whatever robots.txt says; on any host), or "
+        "'latest': the newest dump linked from the site's xml.html. Read before the crawl "
+        "starts, at most -s MEDLINEPLUS_XML_MAX_BYTES (default 200 MiB)",
     )
     source.add_argument(
         "--from-warc",
@@ -158,6 +162,8 @@ def _validate(args: argparse.Namespace) -> None:
     ):
         if path is None or urlsplit(path).scheme in {"http", "https"}:
             continue
+        if option == "--from-xml" and path == LATEST:
+            continue
         if not Path(path).is_file():
             raise UsageError(f"{option}: no such file: {path}")
     for assignment in args.set:
@@ -247,6 +253,24 @@ def write_stats(given: str, stats: dict[str, Any]) -> None:
     write_text(output_path("--stats-json", given), lambda stream: stream.write(text))
 
 
+def _read_xml_dump(from_xml: str, settings: Any, languages: str) -> list[str] | None:
+    """The dump's topic URLs, read before the crawl starts and before the archive is
+    opened: UsageError (exit 2) when the dump is no usable health-topic XML; None, with
+    the error printed, when it cannot be fetched (exit 3)."""
+    from crawler.discovery import DiscoveryError
+    from crawler.spiders.health_topics import read_xml_dump
+    from crawler.xml_dump import DumpUnreachableError
+
+    base_url = str(settings.get("MEDLINEPLUS_BASE_URL")).rstrip("/")
+    try:
+        return read_xml_dump(from_xml, base_url, parse_languages(languages), settings)
+    except DiscoveryError as error:
+        raise UsageError(f"--from-xml: {error}") from error
+    except DumpUnreachableError as error:
+        print(f"error: --from-xml: {error}", file=sys.stderr)
+        return None
+
+
 def run(args: argparse.Namespace) -> int:
     _validate(args)
     from scrapy.crawler import CrawlerProcess
@@ -255,6 +279,11 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.store import ArchiveStore
 
     settings = crawl_settings(args)
+    xml_topics: list[str] | None = None
+    if args.from_xml:
+        xml_topics = _read_xml_dump(args.from_xml, settings, args.languages)
+        if xml_topics is None:
+            return EXIT_ARCHIVE  # 3: the environment failed
     # Take the lock once before Scrapy starts: a locked or foreign archive is a clean
     # one-line error here rather than a failure inside the crawl.
     ArchiveStore.open(settings.get("ARCHIVE_PATH")).close()
@@ -267,6 +296,7 @@ def run(args: argparse.Namespace) -> int:
         languages=args.languages,
         limit=args.limit,
         from_xml=args.from_xml,
+        from_xml_topics=xml_topics,
         from_warc=args.from_warc,
         urls=args.urls,
         url=args.url,

@@ -10,6 +10,9 @@ without a trace: one to another host, or one too many (a loop), is a `PageFailed
 a full index crawl, topics the archive holds that the index no longer lists are
 reported by `unlisted_topics()` for the archive to mark gone.
 
+The XML dump is fetched and read before the crawl starts (see `crawler.xml_dump`): the
+crawl command hands its topic URLs over as `from_xml_topics`.
+
 Run it with `medlineplus-archive crawl` or `scrapy crawl health_topics -a base_url=...`.
 """
 
@@ -29,14 +32,7 @@ from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from crawler.discovery import (
-    DiscoveryError,
-    fetch_url,
-    index_links,
-    index_url,
-    url_list,
-    xml_topic_urls,
-)
+from crawler.discovery import DiscoveryError, fetch_url, index_links, index_url, url_list
 from crawler.errors import ExtractionError
 from crawler.extraction_pool import ExtractionPool
 from crawler.items import (
@@ -51,6 +47,7 @@ from crawler.items import (
 from crawler.parsing import parse_health_topic
 from crawler.parsing.health_topic import encoding_for
 from crawler.urls import canonical_url, modern_url, topic_path
+from crawler.xml_dump import DumpLimits, DumpUnreachableError, dump_topic_urls
 from pipelines.warc import ArchivedResponse, iter_responses, raw_from_archived
 
 logger = logging.getLogger(__name__)
@@ -104,6 +101,7 @@ class HealthTopicsSpider(Spider):
         languages: str | Iterable[str] | None = None,
         limit: str | int | None = None,
         from_xml: str | None = None,
+        from_xml_topics: Iterable[str] | None = None,
         from_warc: str | None = None,
         urls: str | None = None,
         url: str | Iterable[str] | None = None,
@@ -119,6 +117,8 @@ class HealthTopicsSpider(Spider):
         if self.limit is not None and self.limit < 1:
             raise SpiderArgumentError("limit must be at least 1")
         self.from_xml = from_xml
+        self.from_xml_topics = list(from_xml_topics) if from_xml_topics is not None else None
+        """The topic URLs of the XML dump `from_xml`, when the caller has read it."""
         self.from_warc = from_warc
         self.urls_file = urls
         self.single_urls = _as_list(url)
@@ -193,15 +193,8 @@ class HealthTopicsSpider(Spider):
             for language in self.languages:
                 yield Request(index_url(self.base_url, language), callback=self.parse_index)
         elif source == "xml":
-            assert self.from_xml is not None
-            if urlsplit(self.from_xml).scheme in {"http", "https"}:
-                yield Request(self.from_xml, callback=self.parse_xml_dump)
-            else:
-                data = _read_local(self.from_xml)
-                for request in self._topic_requests(
-                    xml_topic_urls(data, self.from_xml, self.languages)
-                ):
-                    yield request
+            for request in self._topic_requests(self._xml_topics()):
+                yield request
         elif source == "warc":
             assert self.from_warc is not None
             for archived in iter_responses(Path(self.from_warc)):
@@ -224,14 +217,18 @@ class HealthTopicsSpider(Spider):
             yield Request(page, callback=self.parse_index)
         yield from self._topic_requests(links.topic_pages)
 
-    def parse_xml_dump(self, response: Response) -> Iterator[Request]:
+    def _xml_topics(self) -> list[str]:
+        """The XML dump's topic URLs: as the crawl command read them before the crawl, or
+        (`scrapy crawl health_topics -a from_xml=...`) read now, within the same bounds."""
+        if self.from_xml_topics is not None:
+            return self.from_xml_topics
+        assert self.from_xml is not None
         try:
-            urls = xml_topic_urls(response.body, response.url, self.languages)
-        except DiscoveryError as error:
+            return read_xml_dump(self.from_xml, self.base_url, self.languages, self.settings)
+        except (DiscoveryError, DumpUnreachableError) as error:
             logger.error("%s", error)
             self._inc("archive/discovery/xml_error")
-            return
-        yield from self._topic_requests(urls)
+            return []
 
     def _topic_requests(self, urls: Iterable[str]) -> Iterator[Request]:
         for url in urls:
@@ -447,6 +444,21 @@ def _warc_date(value: str) -> datetime:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
     except ValueError:
         return datetime.now(UTC)
+
+
+def read_xml_dump(
+    from_xml: str, base_url: str, languages: Iterable[Language], settings: Any
+) -> list[str]:
+    """The topic URLs in `languages` of the XML dump `from_xml` (a file, a URL, or "latest":
+    the newest dump linked from `base_url`'s xml.html), fetched with the crawl's
+    USER_AGENT and DOWNLOAD_TIMEOUT, and read within MEDLINEPLUS_XML_MAX_BYTES (see
+    `crawler.xml_dump.dump_topic_urls` for what it raises)."""
+    limits = DumpLimits(
+        max_bytes=settings.getint("MEDLINEPLUS_XML_MAX_BYTES"),
+        user_agent=str(settings.get("USER_AGENT")),
+        timeout=settings.getfloat("DOWNLOAD_TIMEOUT"),
+    )
+    return dump_topic_urls(from_xml, base_url, languages, limits)
 
 
 def _read_local(path: str) -> bytes:

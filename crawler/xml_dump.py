@@ -1,0 +1,296 @@
+"""NLM's health-topic XML dump as a crawl's topic list: found, fetched, checked and read
+within bounds, before the crawl starts.
+
+`--from-xml` names a file, a URL or `latest`: the newest dump linked from the site's
+`xml.html` (medlineplus.gov publishes `mplus_topics_YYYY-MM-DD.xml` and its zip
+`mplus_topics_compressed_YYYY-MM-DD.zip` there every day). A URL is fetched because the
+user asked for it, as curl would: robots.txt governs what the crawl discovers, not a URL
+the user names (medlineplus.gov's disallows `/xml/`, where the dumps live), and it may be
+on any host. It is fetched here with urllib and the crawl's User-Agent, not by Scrapy
+(whose 10 MB page limit a full dump exceeds), so that a dump that cannot be used stops
+the command (exit 2) before anything is crawled or written. The topic URLs it lists are
+then crawled under all the usual rules.
+
+Bounds: at most `max_bytes` are downloaded and at most `max_bytes` of XML are read
+(decompressed from a zip, with a running count: a zip's stated sizes are not trusted).
+The content type and the first bytes must be those of XML or a zip. The XML is parsed
+as a stream, keeping only the elements still open: no DTD is loaded, no entity may be
+declared, nothing is fetched from the network.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from http.client import HTTPException
+from pathlib import Path, PurePosixPath
+from typing import IO
+from urllib.parse import urljoin, urlsplit
+
+from lxml import etree
+
+from crawler.discovery import DiscoveryError, fetch_url, on_site
+from crawler.errors import CrawlerError
+from crawler.items import Language
+from crawler.urls import modern_url, topic_path
+
+LATEST = "latest"
+"""`--from-xml latest`: the newest dump linked from `<base URL>/xml.html`."""
+
+_LANGUAGES: dict[str, Language] = {"english": "en", "spanish": "es"}
+_CHUNK = 64 * 1024
+"""Bytes downloaded, decompressed and parsed at a time."""
+_ZIP_MAGIC = b"PK"
+_BYTE_ORDER_MARK = b"\xef\xbb\xbf"
+_ENTITY = b"<!ENTITY"
+_XML_TYPES = ("application/xml", "text/xml")
+_ZIP_TYPES = ("application/zip", "application/x-zip-compressed", "application/x-zip")
+_UNTYPED = "application/octet-stream"
+_DUMP_NAME = re.compile(
+    r"^mplus_topics_(?P<compressed>compressed_)?(?P<date>\d{4}-\d{2}-\d{2})\.(?:xml|zip)$"
+)
+"""Names of the daily dump: mplus_topics_2025-03-04.xml, mplus_topics_compressed_2025-03-04.zip."""
+_CLIENT_ERRORS_TO_RETRY = (408, 429)
+"""4xx answers that say "not now" rather than "no such dump"."""
+
+
+class DumpUnreachableError(CrawlerError):
+    """The dump (or xml.html) could not be fetched: the site or the network failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class DumpLimits:
+    """How the dump is fetched and read (from the crawl's settings)."""
+
+    max_bytes: int
+    """Most bytes downloaded, and most bytes of XML read (MEDLINEPLUS_XML_MAX_BYTES)."""
+    user_agent: str
+    timeout: float
+    """Seconds to wait for the server at each step (DOWNLOAD_TIMEOUT)."""
+
+
+def dump_topic_urls(
+    source: str, base_url: str, languages: Iterable[Language], limits: DumpLimits
+) -> list[str]:
+    """The topic URLs in `languages` listed by the dump `source`: a local file, an http(s)
+    URL, or `latest` (found on `base_url`'s xml.html).
+
+    Raises DiscoveryError when the dump cannot be used (exit 2) and DumpUnreachableError
+    when it cannot be fetched (exit 3).
+    """
+    if source == LATEST:
+        source = _latest_dump(base_url, limits)
+    if urlsplit(source).scheme in {"http", "https", "file"}:
+        with tempfile.TemporaryFile() as dump:
+            _download(source, dump, limits, accept=_is_dump_type)
+            dump.seek(0)
+            return topic_urls(dump, source, languages, limits.max_bytes)
+    try:
+        with Path(source).open("rb") as dump:
+            return topic_urls(dump, source, languages, limits.max_bytes)
+    except OSError as error:
+        raise DiscoveryError(f"{source}: cannot be read ({error.strerror or error})") from error
+
+
+def latest_dump_url(page: bytes, page_url: str, base_url: str) -> str | None:
+    """The newest dump that the xml.html `page` links to (its zip when both are linked:
+    the smaller download), as a URL on `base_url`'s site; None when it links none."""
+    root = etree.fromstring(page, etree.HTMLParser()) if page.strip() else None
+    newest: tuple[date, bool, str] | None = None
+    for link in root.iter("a") if root is not None else ():
+        url = urljoin(page_url, (link.get("href") or "").strip())
+        match = _DUMP_NAME.match(PurePosixPath(urlsplit(url).path).name)
+        if match is None:
+            continue
+        try:
+            day = date.fromisoformat(match["date"])
+        except ValueError:
+            continue
+        candidate = (day, match["compressed"] is not None, url)
+        if newest is None or candidate[:2] > newest[:2]:
+            newest = candidate
+    if newest is None:
+        return None
+    url = newest[2]
+    return fetch_url(url, base_url) if on_site(url, base_url) else url
+
+
+def topic_urls(
+    dump: IO[bytes], source: str, languages: Iterable[Language], max_bytes: int
+) -> list[str]:
+    """The canonical topic URLs in `languages` of the dump in the seekable file `dump`:
+    plain XML, or a zip holding it. DiscoveryError when it is neither, damaged, over
+    `max_bytes` of XML, or lists no health topic in `languages`."""
+    head = dump.read(len(_BYTE_ORDER_MARK) + 64)
+    dump.seek(0)
+    if head.startswith(_ZIP_MAGIC):
+        try:
+            with zipfile.ZipFile(dump) as archive:
+                member = _xml_member(archive, source)
+                with archive.open(member) as xml:
+                    records = _records(xml, f"{source} ({member.filename})", max_bytes)
+                    return _wanted(records, source, set(languages))
+        except (
+            zipfile.BadZipFile,
+            zlib.error,
+            EOFError,
+            NotImplementedError,
+            RuntimeError,
+        ) as error:
+            raise DiscoveryError(f"{source}: not a readable zip file ({error})") from error
+    if not head.removeprefix(_BYTE_ORDER_MARK).lstrip().startswith(b"<"):
+        raise DiscoveryError(f"{source}: neither XML nor a zip file (it starts {head[:16]!r})")
+    return _wanted(_records(dump, source, max_bytes), source, set(languages))
+
+
+def _wanted(records: Iterator[tuple[str, str]], source: str, wanted: set[Language]) -> list[str]:
+    """The topic URLs of `records` in the `wanted` languages, each once, in order."""
+    urls: dict[str, None] = {}
+    listed = 0
+    for url, language in records:
+        listed += 1
+        path = topic_path(url)
+        if path is not None and (_LANGUAGES.get(language) or path[1]) in wanted:
+            urls[url] = None
+    if not listed:
+        raise DiscoveryError(f"{source}: lists no <health-topic> record")
+    if not urls:
+        chosen = ", ".join(sorted(wanted))
+        raise DiscoveryError(
+            f"{source}: lists no health-topic page in the chosen languages ({chosen})"
+        )
+    return list(urls)
+
+
+def _xml_member(archive: zipfile.ZipFile, source: str) -> zipfile.ZipInfo:
+    """The zip's first .xml file (NLM's holds one). Its stated size is not trusted: the
+    XML read from it is counted as it is decompressed."""
+    members = [info for info in archive.infolist() if info.filename.lower().endswith(".xml")]
+    if not members:
+        raise DiscoveryError(f"{source}: the zip file holds no .xml file")
+    return members[0]
+
+
+def _records(xml: IO[bytes], source: str, max_bytes: int) -> Iterator[tuple[str, str]]:
+    """(url, lower-case language) of each `<health-topic>` record, parsed `_CHUNK` bytes
+    at a time. Each element is dropped once parsed, so memory holds only the open ones."""
+    parser = etree.XMLPullParser(
+        events=("start", "end"),
+        resolve_entities=False,
+        load_dtd=False,
+        no_network=True,
+        huge_tree=False,
+    )
+    depth = 0
+    read = 0
+    in_prolog = True
+    previous = b""
+    try:
+        while chunk := xml.read(_CHUNK):
+            read += len(chunk)
+            if read > max_bytes:
+                raise _too_large(source, max_bytes)
+            if in_prolog:
+                _refuse_entity_declarations(previous[-len(_ENTITY) :] + chunk, source)
+                previous = chunk
+            parser.feed(chunk)
+            for event, element in parser.read_events():
+                if not isinstance(element, etree._Element):  # start and end events give elements
+                    continue
+                if event == "start":
+                    if in_prolog:
+                        _check_root(element, source)
+                        in_prolog = False
+                    depth += 1
+                    continue
+                depth -= 1
+                if depth == 1 and element.tag == "health-topic":
+                    url = modern_url((element.get("url") or "").strip())
+                    yield url, (element.get("language") or "").strip().lower()
+                element.clear()
+                parent = element.getparent()
+                while parent is not None and element.getprevious() is not None:
+                    del parent[0]
+        parser.close()
+    except etree.XMLSyntaxError as error:
+        raise DiscoveryError(f"{source}: not a readable XML file ({error})") from error
+
+
+def _refuse_entity_declarations(prolog: bytes, source: str) -> None:
+    """Refuse a document that declares an entity: NLM's dump declares none, and lxml would
+    expand internal ones in attribute values even with resolve_entities off. Declarations
+    can only come before the root element, so only the chunks read until it opened are
+    searched (a `<!ENTITY` in a comment there is refused too)."""
+    if _ENTITY in prolog:
+        raise DiscoveryError(f"{source}: declares XML entities; refused (entity expansion)")
+
+
+def _check_root(root: etree._Element, source: str) -> None:
+    if root.tag != "health-topics":
+        raise DiscoveryError(
+            f"{source}: not a MedlinePlus health-topics XML file (root element <{root.tag}>)"
+        )
+
+
+def _too_large(source: str, max_bytes: int) -> DiscoveryError:
+    return DiscoveryError(
+        f"{source}: more than {max_bytes:,} bytes of XML; refused"
+        " (-s MEDLINEPLUS_XML_MAX_BYTES=N raises the limit)"
+    )
+
+
+def _is_dump_type(content_type: str) -> bool:
+    return content_type in (*_XML_TYPES, *_ZIP_TYPES, _UNTYPED) or content_type.endswith("+xml")
+
+
+def _latest_dump(base_url: str, limits: DumpLimits) -> str:
+    page_url = f"{base_url.rstrip('/')}/xml.html"
+    with tempfile.TemporaryFile() as page:
+        _download(page_url, page, limits, accept=lambda content_type: True)
+        page.seek(0)
+        url = latest_dump_url(page.read(), page_url, base_url)
+    if url is None:
+        raise DiscoveryError(
+            f"{page_url}: links no mplus_topics_YYYY-MM-DD.xml or"
+            " mplus_topics_compressed_YYYY-MM-DD.zip dump"
+        )
+    return url
+
+
+def _download(url: str, sink: IO[bytes], limits: DumpLimits, accept: Callable[[str], bool]) -> None:
+    """Copy `url` into `sink`, at most `limits.max_bytes` bytes; DiscoveryError when its
+    content type is not `accept`ed, it is too large or the server says it does not exist."""
+    request = urllib.request.Request(url, headers={"User-Agent": limits.user_agent})
+    try:
+        with urllib.request.urlopen(request, timeout=limits.timeout) as response:
+            raw_type = response.headers.get("Content-Type")
+            content_type = raw_type.split(";")[0].strip().lower() if raw_type else _UNTYPED
+            if urlsplit(url).scheme != "file" and not accept(content_type):
+                raise DiscoveryError(f"{url}: served as {content_type}, not XML or a zip file")
+            length = response.headers.get("Content-Length", "")
+            if length.isdigit() and int(length) > limits.max_bytes:
+                raise _too_large(url, limits.max_bytes)
+            copied = 0
+            while chunk := response.read(_CHUNK):
+                copied += len(chunk)
+                if copied > limits.max_bytes:
+                    raise _too_large(url, limits.max_bytes)
+                sink.write(chunk)
+    except urllib.error.HTTPError as error:
+        message = f"{url}: HTTP {error.code} {error.reason}"
+        if 400 <= error.code < 500 and error.code not in _CLIENT_ERRORS_TO_RETRY:
+            raise DiscoveryError(message) from error
+        raise DumpUnreachableError(message) from error
+    except urllib.error.URLError as error:
+        if urlsplit(url).scheme == "file":
+            raise DiscoveryError(f"{url}: cannot be read ({error.reason})") from error
+        raise DumpUnreachableError(f"{url}: cannot be fetched ({error.reason})") from error
+    except (OSError, HTTPException) as error:
+        raise DumpUnreachableError(f"{url}: cannot be fetched ({error})") from error
