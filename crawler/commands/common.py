@@ -20,7 +20,8 @@ EXIT_USAGE = 2
 """Bad arguments or unreadable input, including an --archive that is no archive and an
 unknown run id (see `archive_exit_code`)."""
 EXIT_ARCHIVE = 3
-"""The archive is locked by another crawl, or unusable: newer schema, damaged files."""
+"""The environment failed: the archive is locked by another crawl, or unusable (newer
+schema, damaged files), or the site could not be reached."""
 
 ARCHIVE_ENVIRONMENT = "MEDLINEPLUS_ARCHIVE"
 

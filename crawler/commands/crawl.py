@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,9 +30,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="Crawl MedlinePlus health-topic pages politely into the archive as one "
         "committed run. Discovers topics from the A-Z index pages unless --from-xml, "
         "--urls or --url says otherwise. Re-crawls revalidate pages with the previous "
-        "run's ETag/Last-Modified. Exit 0 on success, 1 when the run failed (e.g. more "
-        "than 5% of pages failed extraction), 2 on bad usage, 3 when the archive is "
-        "locked or unusable.",
+        "run's ETag/Last-Modified. Exit 0 on success, 1 when the run failed or is "
+        "incomplete (e.g. more than 5% of pages failed extraction, an index page failed, "
+        "the shrink guard held removals back), 2 on bad usage, 3 when the site could not "
+        "be reached or the archive is locked or unusable.",
     )
     add_archive_option(parser)
     parser.add_argument(
@@ -236,5 +238,8 @@ def run(args: argparse.Namespace) -> int:
         logger.error("the crawl ended before its run could be committed")
         return EXIT_FAILED
     if exit_code == EXIT_ARCHIVE:
-        logger.error("%s", stats.get("archive/run/error", "the archive is unusable"))
+        # the archive unusable, or the site unreachable (then nothing was committed)
+        print(
+            f"error: {stats.get('archive/run/error', 'the archive is unusable')}", file=sys.stderr
+        )
     return int(exit_code)
