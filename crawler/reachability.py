@@ -19,6 +19,8 @@ ROBOTS_UNREACHABLE = "archive/site/robots_unreachable"
 """Stats key: why the site's robots.txt could not be fetched (set by `crawler.robots`)."""
 NETWORK_ERROR = "archive/site/network_error"
 """Stats key: the last request failure with no HTTP answer (set by the spider)."""
+SITE_UNREACHABLE = "archive/site/unreachable"
+"""Stats key: "<base URL> could not be reached (<why>)", set when the crawl ends."""
 RESPONSES = "downloader/response_count"
 """Stats key (Scrapy's DownloaderStats): HTTP answers received, robots.txt included."""
 

@@ -31,7 +31,7 @@ from scrapy import signals
 from scrapy.utils.defer import deferred_from_coro
 
 from crawler.items import PageFailed, PageGone, PageNotModified
-from crawler.reachability import unreachable_reason
+from crawler.reachability import SITE_UNREACHABLE, unreachable_reason
 from crawler.urls import MEDLINEPLUS_ORIGIN
 from pipelines.dedupe import ClassifiedPage
 from pipelines.errors import ArchiveError
@@ -242,7 +242,7 @@ class SnapshotPipeline:
                 error = f"{getattr(spider, 'base_url', '')} could not be reached ({unreachable})"
                 logger.info("run %s not committed: %s", writer.run_id, error)
                 self._set("archive/run/exit_code", EXIT_SITE_UNREACHABLE)
-                self._set("archive/run/error", error)
+                self._set(SITE_UNREACHABLE, error)
         except (ArchiveError, OSError) as error:
             logger.error("run %s not committed: %s", writer.run_id, error)
             writer.abort()

@@ -18,6 +18,7 @@ from crawler.commands.common import (
     add_archive_option,
     archive_path,
 )
+from crawler.reachability import SITE_UNREACHABLE
 from crawler.spiders.health_topics import SpiderArgumentError, parse_languages
 
 logger = logging.getLogger(__name__)
@@ -237,9 +238,9 @@ def run(args: argparse.Namespace) -> int:
     if exit_code is None:
         logger.error("the crawl ended before its run could be committed")
         return EXIT_FAILED
-    if exit_code == EXIT_ARCHIVE:
-        # the archive unusable, or the site unreachable (then nothing was committed)
-        print(
-            f"error: {stats.get('archive/run/error', 'the archive is unusable')}", file=sys.stderr
-        )
+    unreachable = stats.get(SITE_UNREACHABLE)
+    if unreachable:  # nothing was committed
+        print(f"error: {unreachable}", file=sys.stderr)
+    elif exit_code == EXIT_ARCHIVE:
+        logger.error("%s", stats.get("archive/run/error", "the archive is unusable"))
     return int(exit_code)
