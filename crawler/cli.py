@@ -3,7 +3,7 @@
 Every command prints a one-line `error: ...` and exits non-zero on bad input, never a
 traceback. Exit codes (for scheduled jobs): 0 success, 1 the work ran but failed (a run
 over its error threshold, a page that is not a topic), 2 bad usage or unreadable input,
-3 the archive is locked by another crawl or unusable.
+3 the site could not be reached, or the archive is locked by another crawl or unusable.
 """
 
 from __future__ import annotations

@@ -217,7 +217,7 @@ class HealthTopicsSpider(Spider):
         elif source == "xml":
             assert self.from_xml is not None
             if urlsplit(self.from_xml).scheme in {"http", "https"}:
-                yield Request(self.from_xml, callback=self.parse_xml_dump)
+                yield Request(self.from_xml, callback=self.parse_xml_dump, errback=self.xml_failed)
             else:
                 data = _read_local(self.from_xml)
                 for request in self._topic_requests(
@@ -258,11 +258,7 @@ class HealthTopicsSpider(Spider):
         """An index page that did not answer 200 after retries (or was refused): the
         topics it listed are unknown, so none of its language's is taken as unlisted."""
         request: Request = failure.request  # type: ignore[attr-defined]
-        error = failure.value
-        if isinstance(error, HttpError):
-            reason = f"HTTP {error.response.status}"
-        else:
-            reason = self._network_error(failure)
+        reason = self._failure_reason(failure)
         self.failed_index_pages[request.url] = IndexFailure(request.meta["index_language"], reason)
         self._inc("archive/discovery/index_failed")
         logger.error("index page %s could not be read: %s", request.url, reason)
@@ -275,6 +271,12 @@ class HealthTopicsSpider(Spider):
             self._inc("archive/discovery/xml_error")
             return
         yield from self._topic_requests(urls)
+
+    def xml_failed(self, failure: Failure) -> None:
+        request: Request = failure.request  # type: ignore[attr-defined]
+        reason = self._failure_reason(failure)
+        logger.error("XML dump %s could not be read: %s", request.url, reason)
+        self._inc("archive/discovery/xml_error")
 
     def _topic_requests(self, urls: Iterable[str]) -> Iterator[Request]:
         for url in urls:
@@ -453,6 +455,12 @@ class HealthTopicsSpider(Spider):
             self._network_error(failure)
         self._inc(f"archive/pages/fetch_error/{status or type(error).__name__}")
         yield failed_page(canonical, request.url, datetime.now(UTC), status, reason)
+
+    def _failure_reason(self, failure: Failure) -> str:
+        """Why a discovery request failed: "HTTP <status>", or its network error."""
+        if isinstance(failure.value, HttpError):
+            return f"HTTP {failure.value.response.status}"
+        return self._network_error(failure)
 
     def _network_error(self, failure: Failure) -> str:
         """What went wrong with a request that got no HTTP answer; noted (unless the
