@@ -17,7 +17,14 @@ if TYPE_CHECKING:
     from scrapy import Request, Spider
     from scrapy.crawler import Crawler
     from scrapy.http import Response
+    from scrapy.settings import BaseSettings
     from twisted.python.failure import Failure
+
+
+def logs_debug(settings: BaseSettings) -> bool:
+    """True when the crawl's LOG_LEVEL shows DEBUG messages (or is not a level name)."""
+    level = logging.getLevelName(str(settings.get("LOG_LEVEL")).upper())
+    return not isinstance(level, int) or level <= logging.DEBUG
 
 
 class PageLogFormatter(LogFormatter):
@@ -28,8 +35,7 @@ class PageLogFormatter(LogFormatter):
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        level = logging.getLevelName(str(crawler.settings.get("LOG_LEVEL")).upper())
-        return cls(per_page=not isinstance(level, int) or level <= logging.DEBUG)
+        return cls(per_page=logs_debug(crawler.settings))
 
     def crawled(  # type: ignore[override]
         self, request: Request, response: Response, spider: Spider

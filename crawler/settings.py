@@ -35,6 +35,10 @@ Python's."""
 # --- where the archive lives ---------------------------------------------------------
 ARCHIVE_PATH = "output"
 """The archive directory (the command line sets it from --archive / $MEDLINEPLUS_ARCHIVE)."""
+ARCHIVE_MAX_GONE_SHARE = 0.02
+"""The shrink guard: a run that would mark more than this share of a language's live topics
+gone (and more than 5) marks none and exits 1. Raise it (1 = no limit) for a deliberate
+large removal."""
 
 # --- politeness ----------------------------------------------------------------------
 ROBOTSTXT_OBEY = True

@@ -27,8 +27,10 @@ Outcome = Literal["new", "unchanged", "same_date_edit", "error", "gone"]
 * new: a version not stored before (a first sighting, or the date was bumped);
 * unchanged: a version already stored (also a 304 answer);
 * same_date_edit: the content changed but the page's date did not;
-* error: the fetch or the extraction failed; says nothing about the page itself;
-* gone: the page no longer exists (404/410, or dropped from the site's topic list).
+* error: the fetch or the extraction failed, or a 404/410 the shrink guard did not
+  take as gone; says nothing about the page itself;
+* gone: the page no longer exists (404/410, or dropped from an index that answered in
+  full).
 """
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 SUCCESS_OUTCOMES: tuple[Outcome, ...] = ("new", "unchanged", "same_date_edit")
@@ -38,10 +40,13 @@ RunStatus = Literal["success", "partial", "failed"]
 """How a committed run ended.
 
 * success: the crawl went through its whole list of pages;
-* partial: stopped early on purpose (--limit, Ctrl-C, a close-spider condition);
-  what it observed is committed, but topics it did not reach say nothing;
-* failed: the crawl could not do its job (robots.txt or the topic list unreachable,
-  too many errors); what it did observe is still committed.
+* partial: stopped early on purpose (--limit, Ctrl-C, a close-spider condition), or
+  could not trust the index to say what is gone (an index page failed, the shrink
+  guard held removals back: then with its `failure_reasons`, and exit 1); what it
+  observed is committed, but topics it did not reach say nothing;
+* failed: the crawl could not do its job (the topic list unreachable, too many
+  errors); what it did observe is still committed. (A crawl that could not reach the
+  site at all commits no run.)
 """
 RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
 

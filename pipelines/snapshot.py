@@ -2,17 +2,28 @@
 
 Opens the archive for writing when the crawl starts (lock, recovery of uncommitted
 leftovers), buffers rows through the store's `RunWriter`, and when the spider closes
-marks unlisted topics gone (full crawls only), decides the run's status, and commits:
-one Parquet file per table, moved into place, the manifest written last. A crawl that
-dies before that leaves nothing the readers see.
+marks topics gone, decides the run's status, and commits: one Parquet file per table,
+moved into place, the manifest written last. A crawl that dies before that leaves
+nothing the readers see; nor does a crawl that could not reach the site at all
+(`crawler.reachability`): it commits nothing and exits 3.
+
+A topic is marked gone only on positive evidence: its own URL answered 404/410, or a
+full crawl found it missing from an index whose pages all answered (see the spider's
+`unlisted_topics`). An index page that failed makes the run `partial` (exit 1). Gone
+observations are held until the end for the shrink guard, the way Spidermon compares a
+job with the last one: a run that would mark more than max(GONE_FLOOR, the setting
+ARCHIVE_MAX_GONE_SHARE of the live topics) of a language gone marks none (those that
+answered 404/410 are kept as `error` observations), and is `partial` with exit 1.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
-from collections import Counter
+import math
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Self
 
@@ -20,6 +31,7 @@ from scrapy import signals
 from scrapy.utils.defer import deferred_from_coro
 
 from crawler.items import PageFailed, PageGone, PageNotModified
+from crawler.reachability import SITE_UNREACHABLE, unreachable_reason
 from crawler.urls import MEDLINEPLUS_ORIGIN
 from pipelines.dedupe import ClassifiedPage
 from pipelines.errors import ArchiveError
@@ -36,6 +48,10 @@ logger = logging.getLogger(__name__)
 EXIT_SUCCESS = 0
 EXIT_FAILED = 1
 EXIT_ARCHIVE_UNUSABLE = 3
+EXIT_SITE_UNREACHABLE = 3
+
+GONE_FLOOR = 5
+"""Topics of a language a run may always mark gone, whatever their share (shrink guard)."""
 
 DIGESTED_SETTINGS = (
     "MEDLINEPLUS_BASE_URL",
@@ -46,6 +62,7 @@ DIGESTED_SETTINGS = (
     "RETRY_TIMES",
     "USER_AGENT",
     "ARCHIVE_MAX_ERROR_SHARE",
+    "ARCHIVE_MAX_GONE_SHARE",
 )
 """Settings that change what a crawl fetches or how; their digest is kept per run."""
 
@@ -66,10 +83,17 @@ def topic_url(topic: TopicKey) -> str:
 class SnapshotPipeline:
     """Writes each crawl as one committed run of the archive."""
 
-    def __init__(self, crawler: Crawler, archive_path: str, max_error_share: float) -> None:
+    def __init__(
+        self,
+        crawler: Crawler,
+        archive_path: str,
+        max_error_share: float,
+        max_gone_share: float = 0.02,
+    ) -> None:
         self.crawler = crawler
         self.archive_path = archive_path
         self.max_error_share = max_error_share
+        self.max_gone_share = max_gone_share
         self.store: ArchiveStore | None = None
         self.writer: RunWriter | None = None
         self.started_at = datetime.now(UTC)
@@ -78,6 +102,10 @@ class SnapshotPipeline:
         """Topic pages the server answered (200 or 304): the base of the error share."""
         self.pages_fetched = 0
         """Topic URLs fetched (every observation but the "no longer listed" ones)."""
+        self.answered_gone: list[PageGone] = []
+        """Topic pages that answered 404/410, held for the shrink guard until the end."""
+        self.held_back = 0
+        """Of those, the ones the shrink guard kept as `error` observations."""
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -85,6 +113,7 @@ class SnapshotPipeline:
             crawler,
             crawler.settings.get("ARCHIVE_PATH"),
             crawler.settings.getfloat("ARCHIVE_MAX_ERROR_SHARE", 0.05),
+            crawler.settings.getfloat("ARCHIVE_MAX_GONE_SHARE", 0.02),
         )
         crawler.signals.connect(pipeline.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
@@ -119,13 +148,15 @@ class SnapshotPipeline:
         writer = self.writer
         if writer is None:
             return item
+        if isinstance(item, PageGone):
+            self.pages_fetched += 1
+            self.answered_gone.append(item)
+            return item
         observation = self._observation(writer, item)
         if observation is None:
             return item
-        writer.add_observation(observation)
-        self._inc(f"archive/observations/{observation.outcome}")
-        if not (isinstance(item, PageGone) and item.source_url is None):
-            self.pages_fetched += 1
+        self._write(writer, observation)
+        self.pages_fetched += 1
         if isinstance(item, ClassifiedPage):
             page = item.page
             observed_at = page.fetched_at or datetime.now(UTC)
@@ -190,70 +221,140 @@ class SnapshotPipeline:
                 error=item.error,
                 error_field=item.field,
             )
-        if isinstance(item, PageGone):
-            return Observation(
-                run_id=run_id,
-                observed_at=item.fetched_at,
-                url=item.url,
-                source_url=item.source_url or item.url,
-                language=item.language,
-                slug=item.slug,
-                outcome="gone",
-                http_status=item.http_status,
-                error=item.reason,
-            )
         return None
+
+    def _write(self, writer: RunWriter, observation: Observation) -> None:
+        writer.add_observation(observation)
+        self._inc(f"archive/observations/{observation.outcome}")
 
     # --- end ------------------------------------------------------------------------------
     def spider_closed(self, spider: Spider, reason: str) -> None:
         writer, store = self.writer, self.store
         if writer is None or store is None:
             return
+        stats = self.crawler.stats
         try:
-            if reason == "finished":
-                self._mark_unlisted_gone(writer, spider)
-            status, failures = self._status(spider, reason, writer)
-            record = self._run_record(writer, spider, reason, status, failures)
-            manifest = writer.commit(record)
+            unreachable = unreachable_reason(stats.get_stats()) if stats is not None else None
+            if unreachable is None:
+                self._commit(writer, spider, reason)
+            else:
+                writer.abort()
+                error = f"{getattr(spider, 'base_url', '')} could not be reached ({unreachable})"
+                logger.info("run %s not committed: %s", writer.run_id, error)
+                self._set("archive/run/exit_code", EXIT_SITE_UNREACHABLE)
+                self._set(SITE_UNREACHABLE, error)
         except (ArchiveError, OSError) as error:
             logger.error("run %s not committed: %s", writer.run_id, error)
             writer.abort()
             self._set("archive/run/exit_code", EXIT_ARCHIVE_UNUSABLE)
             self._set("archive/run/error", str(error))
-        else:
-            logger.info(
-                "run %s committed (%s): %s", manifest.run_id, status, dict(writer.outcome_counts())
-            )
-            self._set("archive/run/status", status)
-            self._set("archive/run/exit_code", EXIT_FAILED if status == "failed" else EXIT_SUCCESS)
         finally:
             self.writer = None
             store.close()
             self.store = None
 
-    def _mark_unlisted_gone(self, writer: RunWriter, spider: Spider) -> None:
+    def _commit(self, writer: RunWriter, spider: Spider, reason: str) -> None:
+        incomplete = self._index_failures(spider) + self._mark_gone(writer, spider, reason)
+        status, failures = self._status(spider, reason, writer, incomplete)
+        record = self._run_record(writer, spider, reason, status, failures)
+        manifest = writer.commit(record)
+        logger.info(
+            "run %s committed (%s): %s", manifest.run_id, status, dict(writer.outcome_counts())
+        )
+        self._set("archive/run/status", status)
+        self._set("archive/run/exit_code", EXIT_FAILED if failures else EXIT_SUCCESS)
+
+    @staticmethod
+    def _index_failures(spider: Spider) -> list[str]:
+        failed = getattr(spider, "failed_index_pages", {})
+        return [
+            f"index page {url} could not be read ({failure.reason}): no {failure.language}"
+            " topic was marked gone for missing from the index"
+            for url, failure in failed.items()
+        ]
+
+    def _mark_gone(self, writer: RunWriter, spider: Spider, reason: str) -> list[str]:
+        """Write the run's gone observations: the pages that answered 404/410 and, after a
+        full crawl that finished, the live topics the index no longer lists. Unless the
+        shrink guard holds them back: then its reasons (and no topic is marked gone)."""
+        gone = list(self.answered_gone)
+        if reason == "finished":
+            gone += self._unlisted(writer, spider)
+        held_back = self._shrink_guard(writer, gone)
+        for item in gone:
+            if not held_back:
+                self._write(writer, gone_observation(writer.run_id, item))
+            elif item.source_url is not None:
+                self.held_back += 1
+                observation = dataclasses.replace(
+                    gone_observation(writer.run_id, item),
+                    outcome="error",
+                    error=f"{item.reason}; not marked gone: held back by the shrink guard",
+                )
+                self._write(writer, observation)
+        return held_back
+
+    def _unlisted(self, writer: RunWriter, spider: Spider) -> list[PageGone]:
         unlisted = getattr(spider, "unlisted_topics", None)
         if unlisted is None:
-            return
+            return []
         live = {topic_url(topic): topic for topic in writer.index.live_topics}
         now = datetime.now(UTC)
-        for url in unlisted(live):
-            topic = live[url]
-            self.process_item(
-                PageGone(
-                    url=url,
-                    language=topic.language,  # type: ignore[arg-type]
-                    slug=topic.slug,
-                    source_url=None,
-                    fetched_at=now,
-                    http_status=None,
-                    reason="no longer listed in the health-topics index",
-                )
+        return [
+            PageGone(
+                url=url,
+                language=live[url].language,  # type: ignore[arg-type]
+                slug=live[url].slug,
+                source_url=None,
+                fetched_at=now,
+                http_status=None,
+                reason="no longer listed in the health-topics index",
             )
+            for url in unlisted(live)
+        ]
+
+    def _shrink_guard(self, writer: RunWriter, gone: list[PageGone]) -> list[str]:
+        """Why the live topics in `gone` are too many to mark gone at once, per language
+        (empty when they are not): more than max(GONE_FLOOR, ARCHIVE_MAX_GONE_SHARE of
+        the language's live topics)."""
+        live = writer.index.live_topics
+        leaving: defaultdict[str, set[TopicKey]] = defaultdict(set)
+        unlisted: Counter[str] = Counter()
+        for item in gone:
+            topic = TopicKey(item.language, item.slug)
+            if topic in live and topic not in leaving[item.language]:
+                leaving[item.language].add(topic)
+                unlisted[item.language] += item.source_url is None
+        known = Counter(topic.language for topic in live)
+        reasons = []
+        for language, topics in sorted(leaving.items()):
+            limit = max(GONE_FLOOR, math.floor(self.max_gone_share * known[language]))
+            if len(topics) <= limit:
+                continue
+            evidence = []
+            if unlisted[language]:
+                evidence.append(
+                    f"the {language} index lists {unlisted[language]} fewer topics"
+                    f" than run {writer.index.run_ids[-1]}"
+                )
+            if len(topics) > unlisted[language]:
+                evidence.append(
+                    f"{len(topics) - unlisted[language]} {language} topics answered 404/410"
+                )
+            reasons.append(
+                f"{' and '.join(evidence)}: {len(topics)} of {known[language]} live"
+                f" {language} topics would be marked gone, over the limit of {limit}"
+                f" (the larger of {GONE_FLOOR} and {self.max_gone_share:.0%} of them);"
+                " none was marked gone (-s ARCHIVE_MAX_GONE_SHARE=1 allows a deliberate"
+                " removal)"
+            )
+        return reasons
 
     def _status(
-        self, spider: Spider, reason: str, writer: RunWriter
+        self, spider: Spider, reason: str, writer: RunWriter, incomplete: list[str]
     ) -> tuple[RunStatus, list[str]]:
+        """The run's status and its reasons: `failed` on its own failures (then with the
+        `incomplete` reasons too), `partial` on `incomplete` reasons alone."""
         failures: list[str] = []
         if self.pages_answered and self.extraction_failures:
             failed = sum(self.extraction_failures.values())
@@ -267,7 +368,11 @@ class SnapshotPipeline:
                     f" ({share:.0%}) failed extraction, over the {self.max_error_share:.0%}"
                     f" threshold; missing fields: {fields}"
                 )
-        unfetched = writer.outcome_counts().get("error", 0) - sum(self.extraction_failures.values())
+        unfetched = (
+            writer.outcome_counts().get("error", 0)
+            - sum(self.extraction_failures.values())
+            - self.held_back
+        )
         if self.pages_fetched and unfetched / self.pages_fetched > self.max_error_share:
             failures.append(
                 f"{unfetched} of {self.pages_fetched} pages could not be fetched"
@@ -279,7 +384,9 @@ class SnapshotPipeline:
         if reason == "finished" and discovered == 0:
             failures.append("no topic page was discovered (index or URL list unreachable?)")
         if failures:
-            return "failed", failures
+            return "failed", failures + incomplete
+        if incomplete:
+            return "partial", incomplete
         if reason != "finished" or getattr(spider, "limit", None) is not None:
             return "partial", []
         return "success", []
@@ -315,3 +422,18 @@ class SnapshotPipeline:
     def _set(self, key: str, value: Any) -> None:
         if self.crawler.stats is not None:
             self.crawler.stats.set_value(key, value)
+
+
+def gone_observation(run_id: str, item: PageGone) -> Observation:
+    """The `gone` observation of `item` in run `run_id`."""
+    return Observation(
+        run_id=run_id,
+        observed_at=item.fetched_at,
+        url=item.url,
+        source_url=item.source_url or item.url,
+        language=item.language,
+        slug=item.slug,
+        outcome="gone",
+        http_status=item.http_status,
+        error=item.reason,
+    )

@@ -20,6 +20,7 @@ from crawler.commands.common import (
     archive_path,
 )
 from crawler.commands.output import output_path, write_text
+from crawler.reachability import SITE_UNREACHABLE
 from crawler.spiders.health_topics import SpiderArgumentError, parse_languages
 from crawler.xml_dump import LATEST
 
@@ -34,10 +35,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "committed run. Discovers topics from the A-Z index pages unless --from-xml, "
         "--urls or --url says otherwise. Re-crawls revalidate pages with the previous "
         "run's ETag/Last-Modified. Exit 0 on success, 1 when the run is incomplete or "
-        "failed (e.g. more than 5% of pages failed extraction), 2 on bad usage (checked "
-        "before anything is fetched), 3 when the environment failed (the site cannot be "
-        "reached; the archive is locked, on a read-only or full disk, not a folder, "
-        "damaged or from a newer version).",
+        "failed (e.g. more than 5% of pages failed extraction, an index page failed, the "
+        "shrink guard held removals back), 2 on bad usage (checked before anything is "
+        "fetched), 3 when the environment failed (the site cannot be reached; the archive "
+        "is locked, on a read-only or full disk, not a folder, damaged or from a newer "
+        "version).",
     )
     add_archive_option(parser)
     parser.add_argument(
@@ -309,7 +311,10 @@ def run(args: argparse.Namespace) -> int:
     if exit_code is None:
         logger.error("the crawl ended before its run could be committed")
         return EXIT_FAILED
-    if exit_code == EXIT_ARCHIVE:
+    unreachable = stats.get(SITE_UNREACHABLE)
+    if unreachable:  # nothing was committed
+        print(f"error: {unreachable}", file=sys.stderr)
+    elif exit_code == EXIT_ARCHIVE:
         error = stats.get("archive/run/error", f"the archive {archive_path(args)} is unusable")
         print(f"error: {error}", file=sys.stderr)
     return int(exit_code)

@@ -8,7 +8,10 @@ ends in exactly one item: `HealthTopicPage`, `PageNotModified` (304), `PageGone`
 RedirectMiddleware, whose redirected requests the off-site and duplicate filters drop
 without a trace: one to another host, or one too many (a loop), is a `PageFailed`. In
 a full index crawl, topics the archive holds that the index no longer lists are
-reported by `unlisted_topics()` for the archive to mark gone.
+reported by `unlisted_topics()` for the archive to mark gone, but only in a language
+whose every index page answered: an index page that failed after retries
+(`failed_index_pages`) may have listed any of its language's topics (the archive does
+not record which page listed which topic), so none of them counts as unlisted.
 
 The XML dump is fetched and read before the crawl starts (see `crawler.xml_dump`): the
 crawl command hands its topic URLs over as `from_xml_topics`.
@@ -23,7 +26,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 from scrapy import Request, Spider, signals
@@ -46,6 +49,7 @@ from crawler.items import (
 )
 from crawler.parsing import parse_health_topic
 from crawler.parsing.health_topic import encoding_for
+from crawler.reachability import NETWORK_ERROR, network_error_text
 from crawler.urls import canonical_url, modern_url, topic_path
 from crawler.xml_dump import DumpLimits, DumpUnreachableError, dump_topic_urls
 from pipelines.warc import ArchivedResponse, iter_responses, raw_from_archived
@@ -61,6 +65,15 @@ START_BATCH = 1000
 
 class SpiderArgumentError(ValueError):
     """A spider argument is malformed; the message says which and why."""
+
+
+class IndexFailure(NamedTuple):
+    """An index page that could not be read after retries."""
+
+    language: Language
+    """The language of the index it belongs to."""
+    reason: str
+    """Why, e.g. "HTTP 500" or "Connection was refused by other side: ..."."""
 
 
 def parse_languages(value: str | Iterable[str] | None) -> tuple[Language, ...]:
@@ -126,6 +139,8 @@ class HealthTopicsSpider(Spider):
         """Canonical URLs of the topic pages requested so far."""
         self.listed: set[str] = set()
         """Canonical URLs of the topics the A-Z index listed (even past --limit)."""
+        self.failed_index_pages: dict[str, IndexFailure] = {}
+        """Index pages (fetched URLs) that could not be read, with their language and why."""
         self._extraction: ExtractionPool | None = None
 
     # --- set-up ------------------------------------------------------------------------
@@ -153,10 +168,17 @@ class HealthTopicsSpider(Spider):
         return self.discovery == "index" and self.limit is None and self.languages == LANGUAGES
 
     def unlisted_topics(self, known: Iterable[str]) -> list[str]:
-        """Of the `known` canonical topic URLs, those this full crawl did not find listed."""
+        """Of the `known` canonical topic URLs, those this full crawl did not find listed
+        in a language whose index pages all answered."""
         if not self.is_full_crawl():
             return []
-        return sorted(url for url in known if url not in self.listed)
+        failed = {failure.language for failure in self.failed_index_pages.values()}
+        unlisted = []
+        for url in known:
+            path = topic_path(url)
+            if url not in self.listed and path is not None and path[1] not in failed:
+                unlisted.append(url)
+        return sorted(unlisted)
 
     def extraction(self) -> ExtractionPool:
         """Where fetched pages are extracted (worker processes, see MEDLINEPLUS_PARSE_WORKERS);
@@ -191,7 +213,7 @@ class HealthTopicsSpider(Spider):
         source = self.discovery
         if source == "index":
             for language in self.languages:
-                yield Request(index_url(self.base_url, language), callback=self.parse_index)
+                yield self._index_request(index_url(self.base_url, language), language)
         elif source == "xml":
             for request in self._topic_requests(self._xml_topics()):
                 yield request
@@ -210,12 +232,29 @@ class HealthTopicsSpider(Spider):
                 yield request
 
     # --- discovery -----------------------------------------------------------------------
+    def _index_request(self, url: str, language: Language) -> Request:
+        return Request(
+            url,
+            callback=self.parse_index,
+            errback=self.index_failed,
+            meta={"index_language": language},
+        )
+
     def parse_index(self, response: Response) -> Iterator[Request]:
         self._inc("archive/discovery/index_pages")
         links = index_links(response.body, response.url, self.base_url)
         for page in links.index_pages:
-            yield Request(page, callback=self.parse_index)
+            yield self._index_request(page, response.meta["index_language"])
         yield from self._topic_requests(links.topic_pages)
+
+    def index_failed(self, failure: Failure) -> None:
+        """An index page that did not answer 200 after retries (or was refused): the
+        topics it listed are unknown, so none of its language's is taken as unlisted."""
+        request: Request = failure.request  # type: ignore[attr-defined]
+        reason = self._failure_reason(failure)
+        self.failed_index_pages[request.url] = IndexFailure(request.meta["index_language"], reason)
+        self._inc("archive/discovery/index_failed")
+        logger.error("index page %s could not be read: %s", request.url, reason)
 
     def _xml_topics(self) -> list[str]:
         """The XML dump's topic URLs: as the crawl command read them before the crawl, or
@@ -403,8 +442,24 @@ class HealthTopicsSpider(Spider):
             self._inc("archive/pages/robots_forbidden")
             logger.info("robots.txt forbids %s: not fetched", request.url)
             return
+        if status is None:
+            self._network_error(failure)
         self._inc(f"archive/pages/fetch_error/{status or type(error).__name__}")
         yield failed_page(canonical, request.url, datetime.now(UTC), status, reason)
+
+    def _failure_reason(self, failure: Failure) -> str:
+        """Why a discovery request failed: "HTTP <status>", or its network error."""
+        if isinstance(failure.value, HttpError):
+            return f"HTTP {failure.value.response.status}"
+        return self._network_error(failure)
+
+    def _network_error(self, failure: Failure) -> str:
+        """What went wrong with a request that got no HTTP answer; noted (unless the
+        request was refused before it was sent) for `crawler.reachability`."""
+        text = network_error_text(failure.value)
+        if self.crawler.stats is not None and not isinstance(failure.value, IgnoreRequest):
+            self.crawler.stats.set_value(NETWORK_ERROR, text)
+        return text
 
     def _inc(self, key: str) -> None:
         if self.crawler.stats is not None:
