@@ -425,8 +425,8 @@ def test_a_write_failure_aborts_the_run_and_keeps_the_earlier_ones(
     monkeypatch.delenv("MEDLINEPLUS_ARCHIVE_FAIL_AT")
 
     assert result.returncode == 3, result
-    (error,) = [line for line in result.stderr.splitlines() if "[crawler.commands.crawl]" in line]
-    assert f"ERROR: [Errno 30] Read-only file system (fault injected at {point})" in error
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert f"[Errno 30] Read-only file system (fault injected at {point})" in error
     assert sorted(path.name for path in (archive / "_runs").iterdir()) == [
         f"{baseline.run_id}.json"
     ]
