@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any, Self
 from scrapy import signals
 from scrapy.utils.defer import deferred_from_coro
 
-from crawler.items import PageFailed, PageGone, PageNotModified
+from crawler.items import HealthTopicPage, PageFailed, PageGone, PageNotModified
 from crawler.urls import MEDLINEPLUS_ORIGIN
-from pipelines.dedupe import ClassifiedPage
+from pipelines.dedupe import PageOutcomes
 from pipelines.errors import ArchiveError
 from pipelines.records import Observation, RunRecord, RunStatus
 from pipelines.store import ArchiveStore, RunWriter, TopicKey, new_run_id
@@ -72,6 +72,8 @@ class SnapshotPipeline:
         self.max_error_share = max_error_share
         self.store: ArchiveStore | None = None
         self.writer: RunWriter | None = None
+        self.outcomes = PageOutcomes.of(crawler)
+        """DedupePipeline's outcome of each parsed page (it runs before this one)."""
         self.started_at = datetime.now(UTC)
         self.extraction_failures: Counter[str] = Counter()
         self.pages_answered = 0
@@ -126,21 +128,22 @@ class SnapshotPipeline:
         self._inc(f"archive/observations/{observation.outcome}")
         if not (isinstance(item, PageGone) and item.source_url is None):
             self.pages_fetched += 1
-        if isinstance(item, ClassifiedPage):
-            page = item.page
-            observed_at = page.fetched_at or datetime.now(UTC)
-            if item.outcome != "unchanged" and writer.add_version(page, writer.run_id, observed_at):
+        if isinstance(item, HealthTopicPage):
+            observed_at = item.fetched_at or datetime.now(UTC)
+            if observation.outcome != "unchanged" and writer.add_version(
+                item, writer.run_id, observed_at
+            ):
                 self._inc("archive/versions/written")
-            added = writer.add_journal_articles(page, writer.run_id, observed_at)
+            added = writer.add_journal_articles(item, writer.run_id, observed_at)
             if added:
                 self._inc("archive/journal_articles/written", added)
-            page.raw = None  # written to the WARC file with a new version, or not needed
+            item.raw = None  # written to the WARC file with a new version, or not needed
         return item
 
     def _observation(self, writer: RunWriter, item: Any) -> Observation | None:
         run_id = writer.run_id
-        if isinstance(item, ClassifiedPage):
-            page = item.page
+        if isinstance(item, HealthTopicPage):
+            page = item
             self.pages_answered += 1
             return Observation(
                 run_id=run_id,
@@ -149,7 +152,7 @@ class SnapshotPipeline:
                 source_url=page.source_url,
                 language=page.language,
                 slug=page.slug,
-                outcome=item.outcome,
+                outcome=self.outcomes.outcome(page),
                 http_status=page.http_status,
                 last_updated=page.last_updated,
                 content_hash=page.content_hash,
