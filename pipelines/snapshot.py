@@ -213,6 +213,11 @@ class SnapshotPipeline:
         if writer is None or store is None:
             return
         try:
+            if reason == "shutdown" and not self.pages_fetched:
+                logger.warning("run %s not committed: stopped before any page", writer.run_id)
+                writer.abort()
+                self._set("archive/run/exit_code", EXIT_FAILED)
+                return
             if reason == "finished":
                 self._mark_unlisted_gone(writer, spider)
             status, failures = self._status(spider, reason, writer)
