@@ -14,6 +14,7 @@ uncommitted, which readers never see and the next crawl clears away.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy.utils.defer import deferred_from_coro
 
+from crawler.commands.common import EXIT_FAILED
 from crawler.spiders.health_topics import HealthTopicsSpider
 
 if TYPE_CHECKING:
@@ -40,9 +42,6 @@ takes a few milliseconds)."""
 
 STOP_DEADLINE = 25.0
 """Seconds after a stop signal before the crawl stops at once, committing nothing."""
-
-EXIT_STOPPED_AT_ONCE = 1
-"""The exit code of a crawl stopped at once: the work ran and is incomplete."""
 
 
 class CrawlShutdown:
@@ -102,8 +101,9 @@ class CrawlShutdown:
         if pool is not None:
             pool.kill()
         message = f"\nstopped at once ({why}): the run in progress is not committed\n"
-        os.write(sys.stderr.fileno(), message.encode())
-        os._exit(EXIT_STOPPED_AT_ONCE)
+        with contextlib.suppress(OSError, ValueError):  # stderr gone with its terminal
+            os.write(sys.stderr.fileno(), message.encode())
+        os._exit(EXIT_FAILED)  # the work ran and is incomplete
 
     def _extraction(self) -> ExtractionPool | None:
         spider = self.crawler.spider
