@@ -143,21 +143,20 @@ class SnapshotPipeline:
     def _observation(self, writer: RunWriter, item: Any) -> Observation | None:
         run_id = writer.run_id
         if isinstance(item, HealthTopicPage):
-            page = item
             self.pages_answered += 1
             return Observation(
                 run_id=run_id,
-                observed_at=page.fetched_at or datetime.now(UTC),
-                url=page.url,
-                source_url=page.source_url,
-                language=page.language,
-                slug=page.slug,
-                outcome=self.outcomes.outcome(page),
-                http_status=page.http_status,
-                last_updated=page.last_updated,
-                content_hash=page.content_hash,
-                etag=page.etag,
-                last_modified=page.last_modified,
+                observed_at=item.fetched_at or datetime.now(UTC),
+                url=item.url,
+                source_url=item.source_url,
+                language=item.language,
+                slug=item.slug,
+                outcome=self.outcomes.outcome(item),
+                http_status=item.http_status,
+                last_updated=item.last_updated,
+                content_hash=item.content_hash,
+                etag=item.etag,
+                last_modified=item.last_modified,
             )
         if isinstance(item, PageNotModified):
             self.pages_answered += 1
