@@ -23,3 +23,12 @@ class ExtractionError(CrawlerError):
     def __reduce__(self) -> tuple[type[ExtractionError], tuple[str, str, str]]:
         """Pickled by its fields, so it crosses from an extraction worker intact."""
         return type(self), (self.url, self.field, self.reason)
+
+
+class ExtractionStoppedError(CrawlerError):
+    """A page was not extracted because its crawl is being stopped (a signal): it is left
+    out of the run, neither a version nor an error."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        super().__init__(f"{url}: not extracted, the crawl is stopping")

@@ -11,7 +11,10 @@ the spider an awaitable. Workers are spawned, not forked: the crawl process has 
 A page is never lost to a worker: if one dies (killed, out of memory), the pool is let go
 with one error logged and every page from then on is extracted in the crawl's process.
 Nor does a worker outlive its crawl: killed with SIGKILL, a crawl cannot stop its
-workers, so each one exits by itself within a second of its parent's death.
+workers, so each one exits by itself within a second of its parent's death. A crawl
+being stopped (see `crawler.shutdown`) that cannot wait for a page any longer calls
+`terminate`: the workers are terminated, then killed, and the pages they held are left
+out (`ExtractionStoppedError`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+from crawler.errors import ExtractionStoppedError
 from crawler.items import EncodedExchange, HealthTopicPage, RawResponse
 from crawler.parsing import parse_health_topic
 from pipelines.warc import encode_exchange
@@ -36,11 +40,16 @@ logger = logging.getLogger(__name__)
 PARENT_POLL_SECONDS = 0.5
 """How often a worker checks that the crawl that started it is still alive."""
 
+TERMINATE_WAIT = 2.0
+"""Seconds `terminate` gives a worker to exit on SIGTERM before it sends SIGKILL."""
+
 
 def _start_worker(parent: int) -> None:
-    """Workers leave Ctrl-C to the crawl, which finishes its pages before it stops, and
-    exit when the crawl is gone (its queues keep a worker waiting forever otherwise)."""
+    """Workers leave Ctrl-C and a closed terminal (signals sent to the whole foreground
+    process group) to the crawl, which finishes its pages before it stops, and exit when
+    the crawl is gone (its queues keep a worker waiting forever otherwise)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     threading.Thread(target=_exit_with, args=(parent,), name="exit-with-crawl", daemon=True).start()
 
 
@@ -67,7 +76,9 @@ class ExtractionPool:
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
-        self._executor: Executor | None = None
+        self.stopped = False
+        """True once `terminate` was called: nothing more is extracted."""
+        self._executor: ProcessPoolExecutor | None = None
         if workers > 0:
             self._executor = ProcessPoolExecutor(
                 max_workers=workers,
@@ -87,7 +98,7 @@ class ExtractionPool:
         """`extract_page(...)`, in a worker when there is one.
 
         Raises what the parser raises (`ExtractionError` for a page that is not a
-        complete health topic).
+        complete health topic), and `ExtractionStoppedError` once the pool is terminated.
         """
         executor = self._executor
         if executor is not None:
@@ -95,7 +106,15 @@ class ExtractionPool:
                 future = executor.submit(extract_page, body, url, encoding, exchange)
                 return await asyncio.wrap_future(future)
             except BrokenProcessPool as error:
+                if self.stopped:  # terminated while extracting this page
+                    raise ExtractionStoppedError(url) from error
                 self._let_go(executor, error)
+            except asyncio.CancelledError:
+                if self.stopped:  # terminated while this page waited for a worker
+                    raise ExtractionStoppedError(url) from None
+                raise
+        if self.stopped:
+            raise ExtractionStoppedError(url)
         return extract_page(body, url, encoding, exchange)
 
     def _let_go(self, executor: Executor, error: BaseException) -> None:
@@ -109,3 +128,34 @@ class ExtractionPool:
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
+
+    def terminate(self, wait: float = TERMINATE_WAIT) -> None:
+        """Stop extracting at once: every page being extracted or waiting for a worker is
+        abandoned (its `extract` raises `ExtractionStoppedError`, as does any later one), and
+        each worker is sent SIGTERM, then SIGKILL if it has not exited within `wait`
+        seconds (a worker stuck in a page may ignore SIGTERM)."""
+        self.stopped = True
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        workers = list(executor._processes.values())
+        executor.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            worker.terminate()
+        deadline = time.monotonic() + wait
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        for worker in workers:
+            if worker.is_alive():
+                worker.kill()
+                worker.join(wait)
+        logger.info("page extraction stopped: %d worker(s) terminated", len(workers))
+
+    def kill(self) -> None:
+        """SIGKILL every worker, without waiting (safe in a signal handler: the crawl is
+        about to end at once)."""
+        self.stopped = True
+        executor = self._executor
+        if executor is not None:
+            for worker in list(executor._processes.values()):
+                worker.kill()

@@ -6,13 +6,17 @@ redirect to one page, say) is dropped. Across runs, a parsed page is classified 
 version key (language, slug, last_updated, content_hash): a stored version is
 `unchanged` (and writes nothing), content changed on an unchanged date is a
 `same_date_edit`, anything else is `new`.
+
+Items pass on as the spider made them (a feed export, `scrapy crawl health_topics -O
+items.jsonl`, writes each page's fields at the top level); the outcome travels beside
+them, in the crawl's `PageOutcomes`, for the pipelines after this one.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+from weakref import WeakKeyDictionary
 
 from scrapy.exceptions import DropItem
 
@@ -30,32 +34,54 @@ logger = logging.getLogger(__name__)
 _OBSERVED = (HealthTopicPage, PageNotModified, PageFailed, PageGone)
 
 
-@dataclass(kw_only=True, slots=True)
-class ClassifiedPage:
-    """A parsed page with what it is relative to the archive."""
+class PageOutcomes:
+    """Dedupe's outcome ("new", "unchanged" or "same_date_edit") of each parsed page of one
+    crawl, by canonical URL: one per crawler, shared by the pipelines that need it."""
 
-    page: HealthTopicPage
-    """The page as extracted."""
-    outcome: Outcome
-    """"new", "unchanged" or "same_date_edit"."""
+    _of_crawler: ClassVar[WeakKeyDictionary[Crawler, PageOutcomes]] = WeakKeyDictionary()
+
+    def __init__(self) -> None:
+        self._by_url: dict[str, Outcome] = {}
+
+    @classmethod
+    def of(cls, crawler: Crawler) -> PageOutcomes:
+        """The outcomes of `crawler`'s crawl."""
+        return cls._of_crawler.setdefault(crawler, cls())
+
+    def record(self, page: HealthTopicPage, outcome: Outcome) -> None:
+        self._by_url[page.url] = outcome
+
+    def outcome(self, page: HealthTopicPage) -> Outcome:
+        """What dedupe made of `page`; KeyError when DedupePipeline did not see it."""
+        return self._by_url[page.url]
+
+    def clear(self) -> None:
+        self._by_url.clear()
 
 
 class DedupePipeline:
     """Drops within-run duplicates and classifies parsed pages (see the module docstring)."""
 
-    def __init__(self, archive_path: str, stats: StatsCollector | None = None) -> None:
+    def __init__(
+        self,
+        archive_path: str,
+        stats: StatsCollector | None = None,
+        outcomes: PageOutcomes | None = None,
+    ) -> None:
         self.archive_path = archive_path
         self.stats = stats
+        self.outcomes = outcomes if outcomes is not None else PageOutcomes()
         self.index = ArchiveIndex.empty()
         self.seen: set[str] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler.settings.get("ARCHIVE_PATH"), crawler.stats)
+        return cls(crawler.settings.get("ARCHIVE_PATH"), crawler.stats, PageOutcomes.of(crawler))
 
     def open_spider(self) -> None:
         self.index = _read_index(self.archive_path)
         self.seen.clear()
+        self.outcomes.clear()
 
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, _OBSERVED):
@@ -68,7 +94,8 @@ class DedupePipeline:
             return item
         outcome = classify(item, self.index)
         self._inc(f"archive/dedupe/{outcome}")
-        return ClassifiedPage(page=item, outcome=outcome)
+        self.outcomes.record(item, outcome)
+        return item
 
     def _inc(self, key: str) -> None:
         if self.stats is not None:

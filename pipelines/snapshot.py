@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Any, Self
 from scrapy import signals
 from scrapy.utils.defer import deferred_from_coro
 
-from crawler.items import PageFailed, PageGone, PageNotModified
+from crawler.items import HealthTopicPage, PageFailed, PageGone, PageNotModified
 from crawler.reachability import SITE_UNREACHABLE, unreachable_reason
 from crawler.urls import MEDLINEPLUS_ORIGIN
-from pipelines.dedupe import ClassifiedPage
+from pipelines.dedupe import PageOutcomes
 from pipelines.errors import ArchiveError
 from pipelines.records import Observation, RunRecord, RunStatus
 from pipelines.store import ArchiveStore, RunWriter, TopicKey, new_run_id
@@ -96,6 +96,8 @@ class SnapshotPipeline:
         self.max_gone_share = max_gone_share
         self.store: ArchiveStore | None = None
         self.writer: RunWriter | None = None
+        self.outcomes = PageOutcomes.of(crawler)
+        """DedupePipeline's outcome of each parsed page (it runs before this one)."""
         self.started_at = datetime.now(UTC)
         self.extraction_failures: Counter[str] = Counter()
         self.pages_answered = 0
@@ -157,35 +159,35 @@ class SnapshotPipeline:
             return item
         self._write(writer, observation)
         self.pages_fetched += 1
-        if isinstance(item, ClassifiedPage):
-            page = item.page
-            observed_at = page.fetched_at or datetime.now(UTC)
-            if item.outcome != "unchanged" and writer.add_version(page, writer.run_id, observed_at):
+        if isinstance(item, HealthTopicPage):
+            observed_at = item.fetched_at or datetime.now(UTC)
+            if observation.outcome != "unchanged" and writer.add_version(
+                item, writer.run_id, observed_at
+            ):
                 self._inc("archive/versions/written")
-            added = writer.add_journal_articles(page, writer.run_id, observed_at)
+            added = writer.add_journal_articles(item, writer.run_id, observed_at)
             if added:
                 self._inc("archive/journal_articles/written", added)
-            page.raw = None  # written to the WARC file with a new version, or not needed
+            item.raw = None  # written to the WARC file with a new version, or not needed
         return item
 
     def _observation(self, writer: RunWriter, item: Any) -> Observation | None:
         run_id = writer.run_id
-        if isinstance(item, ClassifiedPage):
-            page = item.page
+        if isinstance(item, HealthTopicPage):
             self.pages_answered += 1
             return Observation(
                 run_id=run_id,
-                observed_at=page.fetched_at or datetime.now(UTC),
-                url=page.url,
-                source_url=page.source_url,
-                language=page.language,
-                slug=page.slug,
-                outcome=item.outcome,
-                http_status=page.http_status,
-                last_updated=page.last_updated,
-                content_hash=page.content_hash,
-                etag=page.etag,
-                last_modified=page.last_modified,
+                observed_at=item.fetched_at or datetime.now(UTC),
+                url=item.url,
+                source_url=item.source_url,
+                language=item.language,
+                slug=item.slug,
+                outcome=self.outcomes.outcome(item),
+                http_status=item.http_status,
+                last_updated=item.last_updated,
+                content_hash=item.content_hash,
+                etag=item.etag,
+                last_modified=item.last_modified,
             )
         if isinstance(item, PageNotModified):
             self.pages_answered += 1
@@ -235,14 +237,18 @@ class SnapshotPipeline:
         stats = self.crawler.stats
         try:
             unreachable = unreachable_reason(stats.get_stats()) if stats is not None else None
-            if unreachable is None:
-                self._commit(writer, spider, reason)
-            else:
+            if unreachable is not None:
                 writer.abort()
                 error = f"{getattr(spider, 'base_url', '')} could not be reached ({unreachable})"
                 logger.info("run %s not committed: %s", writer.run_id, error)
                 self._set("archive/run/exit_code", EXIT_SITE_UNREACHABLE)
                 self._set(SITE_UNREACHABLE, error)
+            elif reason == "shutdown" and not self.pages_fetched:
+                logger.warning("run %s not committed: stopped before any page", writer.run_id)
+                writer.abort()
+                self._set("archive/run/exit_code", EXIT_FAILED)
+            else:
+                self._commit(writer, spider, reason)
         except (ArchiveError, OSError) as error:
             logger.error("run %s not committed: %s", writer.run_id, error)
             writer.abort()

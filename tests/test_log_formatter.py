@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from scrapy import Request
 from scrapy.http import HtmlResponse
 from scrapy.utils.test import get_crawler
 
-from crawler.log_formatter import PageLogFormatter
+from crawler.log_formatter import PageLogFormatter, demote_startup_messages
 from crawler.spiders.health_topics import HealthTopicsSpider
 
 PAGE = "https://medlineplus.gov/asthma.html"
@@ -35,3 +37,25 @@ def test_other_messages_are_scrapys() -> None:
     dropped = formatter.dropped({"url": PAGE}, ValueError("duplicate"), response, spider)
     assert dropped is not None
     assert "Dropped" in dropped["msg"]
+
+
+def test_scrapys_startup_banner_and_dumps_are_logged_at_debug(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    demote_startup_messages()
+    with caplog.at_level(logging.DEBUG):
+        logging.getLogger("scrapy.crawler").info(
+            "Overridden settings:\n%(settings)s", {"settings": 1}
+        )
+        logging.getLogger("scrapy.middleware").info(
+            "Enabled %(componentname)ss:\n%(enabledlist)s",
+            {"componentname": "extension", "enabledlist": "[]"},
+        )
+        logging.getLogger("scrapy.statscollectors").info("Dumping Scrapy stats:\n{}")
+        logging.getLogger("scrapy.crawler").info("Received SIGINT")  # not a start-up message
+    assert [(record.name, record.levelname) for record in caplog.records] == [
+        ("scrapy.crawler", "DEBUG"),
+        ("scrapy.middleware", "DEBUG"),
+        ("scrapy.statscollectors", "DEBUG"),
+        ("scrapy.crawler", "INFO"),
+    ]

@@ -277,6 +277,8 @@ def run(args: argparse.Namespace) -> int:
     _validate(args)
     from scrapy.crawler import CrawlerProcess
 
+    from crawler.log_formatter import demote_startup_messages
+    from crawler.shutdown import CrawlShutdown
     from crawler.spiders.health_topics import HealthTopicsSpider
     from pipelines.store import ArchiveStore
 
@@ -290,6 +292,7 @@ def run(args: argparse.Namespace) -> int:
     # one-line error here rather than a failure inside the crawl.
     ArchiveStore.open(settings.get("ARCHIVE_PATH")).close()
 
+    demote_startup_messages()
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(HealthTopicsSpider)
     process.crawl(
@@ -303,7 +306,9 @@ def run(args: argparse.Namespace) -> int:
         urls=args.urls,
         url=args.url,
     )
-    process.start()
+    shutdown = CrawlShutdown(crawler)
+    shutdown.install()
+    process.start(install_signal_handlers=False)
     stats = crawler.stats.get_stats() if crawler.stats is not None else {}
     if args.stats_json:
         write_stats(args.stats_json, stats)
@@ -317,4 +322,6 @@ def run(args: argparse.Namespace) -> int:
     elif exit_code == EXIT_ARCHIVE:
         error = stats.get("archive/run/error", f"the archive {archive_path(args)} is unusable")
         print(f"error: {error}", file=sys.stderr)
+    if shutdown.received is not None:  # stopped early: incomplete, whatever was committed
+        return max(int(exit_code), EXIT_FAILED)
     return int(exit_code)

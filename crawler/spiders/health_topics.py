@@ -36,7 +36,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from crawler.discovery import DiscoveryError, fetch_url, index_links, index_url, url_list
-from crawler.errors import ExtractionError
+from crawler.errors import ExtractionError, ExtractionStoppedError
 from crawler.extraction_pool import ExtractionPool
 from crawler.items import (
     LANGUAGES,
@@ -185,6 +185,11 @@ class HealthTopicsSpider(Spider):
         started by the first page to extract, so a re-crawl answered 304 starts none."""
         if self._extraction is None:
             self._extraction = ExtractionPool(self.settings.getint("MEDLINEPLUS_PARSE_WORKERS", 1))
+        return self._extraction
+
+    @property
+    def started_extraction(self) -> ExtractionPool | None:
+        """The extraction pool, once the first page to extract has started it."""
         return self._extraction
 
     def closed(self, reason: str) -> None:
@@ -391,6 +396,10 @@ class HealthTopicsSpider(Spider):
                 encoding_for(response.body, _header(response, b"Content-Type")),
                 raw_response(response, now),
             )
+        except ExtractionStoppedError:
+            self._inc("archive/pages/extraction_stopped")
+            logger.info("%s left out: the crawl stopped before it was extracted", canonical)
+            return
         except ExtractionError as error:
             self._inc(f"archive/pages/extract_error/{error.field}")
             logger.warning("extraction failed: %s", error)
