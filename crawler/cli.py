@@ -33,6 +33,7 @@ from crawler.commands.common import (
     EXIT_ARCHIVE,
     EXIT_USAGE,
     CommandLineParser,
+    OutputWriteError,
     UsageError,
     archive_exit_code,
     os_error_line,
@@ -64,6 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except OutputWriteError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_ARCHIVE
     except ArchiveError as error:
         print(f"error: {error}", file=sys.stderr)
         return archive_exit_code(error)

@@ -33,6 +33,11 @@ class UsageError(Exception):
     """Bad arguments or unreadable input: exit 2 with the message."""
 
 
+class OutputWriteError(Exception):
+    """An output that was checked and allowed could not be written (a full or read-only
+    disk): the environment failed, exit 3 with the message."""
+
+
 class CommandLineParser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line, `error: ...`, and exit 2.
 

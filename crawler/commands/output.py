@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from crawler.commands.common import UsageError
+from crawler.commands.common import OutputWriteError, UsageError
 from crawler.commands.formats import emit
+from pipelines.layout import fsync_dir
 
 STDOUT = "-"
 """The path that names standard output."""
@@ -98,8 +99,8 @@ def _kind(mode: int) -> str:
 def write_text(output: OutputPath, write: Callable[[IO[str]], object]) -> None:
     """Write text through `write` to standard output, or atomically to the file.
 
-    An existing file keeps its permissions. UsageError when the write fails (the old file,
-    if any, is then left as it was, with no temporary file beside it).
+    An existing file keeps its permissions. OutputWriteError (exit 3) when the write
+    fails (the old file, if any, is then left as it was, with no temporary file beside it).
     """
     if output.target is None:
         buffer = io.StringIO()
@@ -116,18 +117,16 @@ def write_text(output: OutputPath, write: Callable[[IO[str]], object]) -> None:
             stream.flush()
             os.fsync(stream.fileno())
         temporary.replace(target)  # atomic: os.replace
-        fsync_path(target.parent)
+        fsync_dir(target.parent)
     except OSError as error:
-        raise UsageError(
-            f"{output.option}: cannot write {output.given}: {error.strerror or error}"
-        ) from error
+        raise _write_failed(output, error) from error
     finally:
         temporary.unlink(missing_ok=True)  # left only when something failed
 
 
 def write_directory(output: OutputPath, write: Callable[[Path], None]) -> None:
     """Fill a temporary directory beside the target through `write`, then rename it onto
-    the target (absent or an empty directory). UsageError when that fails."""
+    the target (absent or an empty directory). OutputWriteError (exit 3) when that fails."""
     if output.target is None:
         raise ValueError("a directory cannot go to standard output")
     target = output.target
@@ -135,24 +134,20 @@ def write_directory(output: OutputPath, write: Callable[[Path], None]) -> None:
     try:
         temporary.mkdir()
         write(temporary)
-        fsync_path(temporary)
+        fsync_dir(temporary)
         temporary.replace(target)  # atomic: os.replace, onto nothing or an empty directory
-        fsync_path(target.parent)
+        fsync_dir(target.parent)
     except OSError as error:
-        raise UsageError(
-            f"{output.option}: cannot write {output.given}: {error.strerror or error}"
-        ) from error
+        raise _write_failed(output, error) from error
     finally:
         shutil.rmtree(temporary, ignore_errors=True)  # left only when something failed
 
 
-def fsync_path(path: Path) -> None:
-    """Flush a file or directory (its entries) to disk."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+def _write_failed(output: OutputPath, error: OSError) -> OutputWriteError:
+    """A write that was checked and allowed but failed (a full disk): exit 3."""
+    return OutputWriteError(
+        f"{output.option}: cannot write {output.given}: {error.strerror or error}"
+    )
 
 
 def _temporary(target: Path) -> Path:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from datetime import UTC, date, datetime
@@ -29,7 +30,6 @@ from crawler.commands.formats import emit, plain, write_csv
 from crawler.commands.output import (
     STDOUT,
     OutputPath,
-    fsync_path,
     output_path,
     write_directory,
     write_text,
@@ -247,12 +247,18 @@ def _write_parquet(directory: Path, tables: dict[str, pa.Table], info: dict[str,
     import pyarrow.parquet as pq
 
     for name, table in tables.items():
-        path = directory / f"{name}.parquet"
-        pq.write_table(table, path, compression="zstd")
-        fsync_path(path)
-    path = directory / SNAPSHOT_INFO
-    path.write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    fsync_path(path)
+        with (directory / f"{name}.parquet").open("wb") as stream:
+            pq.write_table(table, stream, compression="zstd")
+            _flush(stream)
+    with (directory / SNAPSHOT_INFO).open("w", encoding="utf-8") as stream:
+        stream.write(json.dumps(info, indent=2, ensure_ascii=False) + "\n")
+        _flush(stream)
+
+
+def _flush(stream: IO[Any]) -> None:
+    """Make a written file durable before its directory is renamed into place."""
+    stream.flush()
+    os.fsync(stream.fileno())
 
 
 # --- where it is written --------------------------------------------------------------
