@@ -6,6 +6,7 @@ real command line in a child process, exactly as a scheduled job would.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -57,3 +58,8 @@ def last_run(archive: Path) -> pd.DataFrame:
     """The observations of the newest committed run."""
     frame = observations(archive)
     return frame[frame["run_id"] == frame["run_id"].max()].reset_index(drop=True)
+
+
+def copy_archive(archive: Path, tmp_path: Path) -> Path:
+    """A copy of `archive` under `tmp_path`, for a test that changes it."""
+    return Path(shutil.copytree(archive, tmp_path / "archive"))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.crawl_runner import PERMISSIVE_ROBOTS, QUICK, crawl, last_run, observations
+from tests.crawl_runner import QUICK, crawl, last_run, observations
 from tests.site_server import SITE_ROOT, SiteServer
 
 EXPECTED = json.loads((SITE_ROOT.parent / "site_expected.json").read_text(encoding="utf-8"))
@@ -18,13 +18,6 @@ NOT_TOPICS = set(EXPECTED["topic_looking_non_topics"])
 
 def _out_of_scope(path: str) -> bool:
     return path.startswith(("/ency/", "/druginfo/")) or path == "/privatetopic.html"
-
-
-@pytest.fixture
-def quick_site(site_server: SiteServer) -> SiteServer:
-    """The fixture site with robots.txt's Crawl-delay removed (Disallow rules kept)."""
-    site_server.replace_file("/robots.txt", PERMISSIVE_ROBOTS)
-    return site_server
 
 
 @pytest.mark.parametrize(

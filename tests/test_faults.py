@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,7 +25,14 @@ import pytest
 
 from crawler.cli import main
 from pipelines.load import open_archive
-from tests.crawl_runner import PERMISSIVE_ROBOTS, QUICK, CrawlResult, crawl, last_run
+from tests.crawl_runner import (
+    PERMISSIVE_ROBOTS,
+    QUICK,
+    CrawlResult,
+    copy_archive,
+    crawl,
+    last_run,
+)
 from tests.site_server import SiteServer
 
 ORIGIN = "https://medlineplus.gov"
@@ -68,18 +74,6 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> Baseline:
     assert result.returncode == 0, result
     (run_id,) = open_archive(archive).run_ids
     return Baseline(archive, run_id)
-
-
-@pytest.fixture
-def quick_site(site_server: SiteServer) -> SiteServer:
-    site_server.replace_file("/robots.txt", PERMISSIVE_ROBOTS)
-    return site_server
-
-
-def _archive_copy(baseline: Baseline, tmp_path: Path) -> Path:
-    archive = tmp_path / "archive"
-    shutil.copytree(baseline.archive, archive)
-    return archive
 
 
 def _by_url(archive: Path) -> pd.DataFrame:
@@ -161,7 +155,7 @@ FETCH_FAULTS = [
 def test_a_page_that_cannot_be_fetched_is_one_error_and_the_old_version_stays(
     quick_site: SiteServer, baseline: Baseline, tmp_path: Path, fault: Fault
 ) -> None:
-    archive = _archive_copy(baseline, tmp_path)
+    archive = copy_archive(baseline.archive, tmp_path)
     before = _file_digests(archive, baseline.run_id)
     fault.inject(quick_site)
 
@@ -230,7 +224,7 @@ def test_a_redirect_within_the_site_is_still_followed(
 def test_malformed_html_is_an_extraction_error_not_a_crash(
     quick_site: SiteServer, baseline: Baseline, tmp_path: Path
 ) -> None:
-    archive = _archive_copy(baseline, tmp_path)
+    archive = copy_archive(baseline.archive, tmp_path)
     before = _file_digests(archive, baseline.run_id)
     quick_site.serve_malformed(FAULTY)
     result = crawl(quick_site.base_url, archive, *BOUNDED, *_url_options(FAULTY, *HEALTHY))
@@ -376,7 +370,7 @@ def test_a_crawl_killed_at_any_point_never_happened(
     kill: Callable[[SiteServer, Path, Path], None],
     leftover_parts: bool,
 ) -> None:
-    archive = _archive_copy(baseline, tmp_path)
+    archive = copy_archive(baseline.archive, tmp_path)
     before = _file_digests(archive, baseline.run_id)
     _next_second()
     kill(quick_site, archive, tmp_path / "killed.log")
@@ -417,7 +411,7 @@ def test_a_write_failure_aborts_the_run_and_keeps_the_earlier_ones(
     monkeypatch: pytest.MonkeyPatch,
     point: str,
 ) -> None:
-    archive = _archive_copy(baseline, tmp_path)
+    archive = copy_archive(baseline.archive, tmp_path)
     before = _file_digests(archive, baseline.run_id)
     _next_second()
     monkeypatch.setenv("MEDLINEPLUS_ARCHIVE_FAIL_AT", point)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +16,15 @@ import pandas as pd
 import pytest
 
 from pipelines.load import open_archive
-from tests.crawl_runner import PERMISSIVE_ROBOTS, QUICK, CrawlResult, crawl, last_run, run_cli
+from tests.crawl_runner import (
+    PERMISSIVE_ROBOTS,
+    QUICK,
+    CrawlResult,
+    copy_archive,
+    crawl,
+    last_run,
+    run_cli,
+)
 from tests.site_server import SITE_ROOT, SiteServer
 
 EXPECTED = json.loads((SITE_ROOT.parent / "site_expected.json").read_text(encoding="utf-8"))
@@ -62,18 +69,6 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> Baseline:
     return Baseline(archive, run_id, loaded.topics())
 
 
-@pytest.fixture
-def site(site_server: SiteServer) -> SiteServer:
-    site_server.replace_file("/robots.txt", PERMISSIVE_ROBOTS)
-    return site_server
-
-
-def _archive_copy(baseline: Baseline, tmp_path: Path) -> Path:
-    archive = tmp_path / "archive"
-    shutil.copytree(baseline.archive, archive)
-    return archive
-
-
 def _gone(archive: Path) -> set[str]:
     """Slugs the newest run observed gone."""
     seen = last_run(archive)
@@ -94,25 +89,27 @@ def _live_slugs(archive: Path) -> set[str]:
 
 @pytest.mark.parametrize("status", [500, 404])
 def test_a_letter_page_that_fails_marks_nothing_gone_and_the_run_is_partial(
-    site: SiteServer, baseline: Baseline, tmp_path: Path, status: int
+    quick_site: SiteServer, baseline: Baseline, tmp_path: Path, status: int
 ) -> None:
-    archive = _archive_copy(baseline, tmp_path)
+    archive = copy_archive(baseline.archive, tmp_path)
     failing = LETTER_PAGE.format("b")
     if status == 500:
-        site.error_burst(failing, 500, count=10)
+        quick_site.error_burst(failing, 500, count=10)
     else:
-        site.replace_file(failing, None)
+        quick_site.replace_file(failing, None)
     unreached = only_on_letters("b")
     assert len(unreached) >= 3  # under the shrink guard's floor: the index failure decides
 
-    result = crawl(site.base_url, archive, *BOUNDED)
+    result = crawl(quick_site.base_url, archive, *BOUNDED)
 
     assert result.returncode == 1, result
     assert _gone(archive) == set()
     run = _latest_run(archive)
     assert (run["status"], run["pages_gone"]) == ("partial", 0)
     reasons = list(run["failure_reasons"])
-    assert any(site.url(failing) in reason and f"HTTP {status}" in reason for reason in reasons)
+    assert any(
+        quick_site.url(failing) in reason and f"HTTP {status}" in reason for reason in reasons
+    )
     assert unreached <= _live_slugs(archive)
     assert (
         open_archive(archive)
@@ -130,23 +127,23 @@ EMPTY_LETTER_PAGE = (
 
 
 @pytest.fixture
-def three_empty_letters(site: SiteServer) -> set[str]:
+def three_empty_letters(quick_site: SiteServer) -> set[str]:
     """Letter pages d, l and t answer 200 but list no topic; the topics only they list.
     (l also lists the fixture's one page that is not a topic: none of the pages crawled
     fails extraction, so the run's status is about the index alone.)"""
     for letter in "dlt":
-        site.replace_file(LETTER_PAGE.format(letter), EMPTY_LETTER_PAGE)
+        quick_site.replace_file(LETTER_PAGE.format(letter), EMPTY_LETTER_PAGE)
     dropped = only_on_letters(*"dlt")
     assert len(dropped) > 5
     return dropped
 
 
 def test_three_empty_letter_pages_mark_nothing_gone(
-    site: SiteServer, baseline: Baseline, tmp_path: Path, three_empty_letters: set[str]
+    quick_site: SiteServer, baseline: Baseline, tmp_path: Path, three_empty_letters: set[str]
 ) -> None:
-    archive = _archive_copy(baseline, tmp_path)
+    archive = copy_archive(baseline.archive, tmp_path)
 
-    result = crawl(site.base_url, archive, *QUICK)
+    result = crawl(quick_site.base_url, archive, *QUICK)
 
     assert result.returncode == 1, result
     assert _gone(archive) == set()
@@ -158,11 +155,11 @@ def test_three_empty_letter_pages_mark_nothing_gone(
 
 
 def test_the_setting_lets_a_deliberate_large_removal_through(
-    site: SiteServer, baseline: Baseline, tmp_path: Path, three_empty_letters: set[str]
+    quick_site: SiteServer, baseline: Baseline, tmp_path: Path, three_empty_letters: set[str]
 ) -> None:
-    archive = _archive_copy(baseline, tmp_path)
+    archive = copy_archive(baseline.archive, tmp_path)
 
-    result = crawl(site.base_url, archive, *QUICK, "-s", "ARCHIVE_MAX_GONE_SHARE=1")
+    result = crawl(quick_site.base_url, archive, *QUICK, "-s", "ARCHIVE_MAX_GONE_SHARE=1")
 
     assert result.returncode == 0, result
     assert _gone(archive) == three_empty_letters
@@ -171,15 +168,15 @@ def test_the_setting_lets_a_deliberate_large_removal_through(
 
 
 def test_many_pages_answering_404_at_once_are_errors_not_removals(
-    site: SiteServer, baseline: Baseline, tmp_path: Path
+    quick_site: SiteServer, baseline: Baseline, tmp_path: Path
 ) -> None:
-    archive = _archive_copy(baseline, tmp_path)
+    archive = copy_archive(baseline.archive, tmp_path)
     missing = sorted(only_on_letters("c", "d"))
     assert len(missing) > 5
     for slug in missing:
-        site.replace_file(f"/{slug}.html", None)
+        quick_site.replace_file(f"/{slug}.html", None)
 
-    result = crawl(site.base_url, archive, *QUICK)
+    result = crawl(quick_site.base_url, archive, *QUICK)
 
     assert result.returncode == 1, result
     seen = last_run(archive).query("language == 'en'").set_index("slug")
@@ -193,17 +190,17 @@ def test_many_pages_answering_404_at_once_are_errors_not_removals(
 
 
 def test_one_real_removal_is_marked_gone(
-    site: SiteServer, baseline: Baseline, tmp_path: Path
+    quick_site: SiteServer, baseline: Baseline, tmp_path: Path
 ) -> None:
-    archive = _archive_copy(baseline, tmp_path)
+    archive = copy_archive(baseline.archive, tmp_path)
     letter_page = LETTER_PAGE.format("b")
-    listing = site.file_bytes(letter_page).decode("utf-8")
+    listing = quick_site.file_bytes(letter_page).decode("utf-8")
     without_burns, removed = re.subn(r'<li><a href="/burns\.html">Burns</a></li>\n', "", listing)
     assert removed == 1
-    site.replace_file(letter_page, without_burns)
-    site.replace_file("/burns.html", None)
+    quick_site.replace_file(letter_page, without_burns)
+    quick_site.replace_file("/burns.html", None)
 
-    result = crawl(site.base_url, archive, *QUICK)
+    result = crawl(quick_site.base_url, archive, *QUICK)
 
     assert result.returncode == 0, result
     assert _gone(archive) == {"burns"}
@@ -222,7 +219,7 @@ def _error_lines(result: CrawlResult) -> list[str]:
 
 
 def test_a_stopped_server_changes_nothing(baseline: Baseline, tmp_path: Path) -> None:
-    archive = _archive_copy(baseline, tmp_path)
+    archive = copy_archive(baseline.archive, tmp_path)
     with SiteServer() as server:  # a second run, so that `changes` has two to compare
         server.replace_file("/robots.txt", PERMISSIVE_ROBOTS)
         base_url = server.base_url
