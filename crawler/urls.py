@@ -83,4 +83,5 @@ def without_dot_segments(url: str) -> str:
     parts = urlsplit(url)
     if not parts.scheme or not parts.netloc:
         return url
-    return urljoin(f"{parts.scheme}://{parts.netloc}/", url[url.index(parts.netloc) + len(parts.netloc) :])
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return urljoin(origin + "/", url[url.index(parts.netloc) + len(parts.netloc) :])
