@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from typing import cast
 from urllib.parse import urljoin
 
 from lxml import etree
@@ -299,7 +300,7 @@ def _head_values(root: HtmlElement, url: str) -> _Head:
 def _declared_elsewhere(head: _Head, canonical: str) -> str | None:
     """The page's canonical link or og:url when it names another page than `canonical`."""
     for declared in (head.canonical, head.og_url):
-        if declared and canonical_url(modern_url(declared)) != canonical:
+        if declared and declared != canonical and canonical_url(modern_url(declared)) != canonical:
             return declared
     return None
 
@@ -399,17 +400,17 @@ def _summary(element: HtmlElement | None, absolute: _Absolute) -> tuple[str, str
     if element is None:
         return "", "", None
     attribution: str | None = None
-    found = [
-        node
-        for node in element.iterdescendants()
-        if "attribution" in (node.get("class") or "").split()
-    ]
+    classed = cast("list[HtmlElement]", _WITH_CLASS(element))
+    found = [node for node in classed if "attribution" in (node.get("class") or "").split()]
     for node in found:
         attribution = attribution or text_of(node) or None
         _remove_keeping_tail(node)
     make_links_absolute(element, absolute)
     markup = clean_markup(inner_html(element))
     return markup, "\n".join(markup_text_blocks(markup)), attribution
+
+
+_WITH_CLASS = etree.XPath("descendant::*[@class]")
 
 
 def _remove_keeping_tail(element: HtmlElement) -> None:
