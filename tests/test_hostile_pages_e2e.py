@@ -10,7 +10,6 @@ tinnitus.html is wrapped in 10,000 nested elements.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +52,7 @@ def _nested(html: str, depth: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def crawls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crawls]:
+def crawls(tmp_path_factory: pytest.TempPathFactory) -> Crawls:
     tmp = tmp_path_factory.mktemp("hostile")
     archive = tmp / "archive"
     urls = [arg for slug in TOPICS for arg in ("--url", f"{ORIGIN}/{slug}.html")]
@@ -70,7 +69,7 @@ def crawls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crawls]:
         stats_file = tmp / "stats.json"
         second = crawl(site.base_url, archive, *QUICK, *urls, "--stats-json", stats_file)
         stats = json.loads(stats_file.read_text(encoding="utf-8"))
-    yield Crawls(archive, second, stats, before)
+    return Crawls(archive, second, stats, before)
 
 
 def _seen(crawls: Crawls) -> pd.DataFrame:
