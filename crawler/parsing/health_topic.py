@@ -320,7 +320,7 @@ def _find_landmarks(root: HtmlElement) -> _Landmarks:
         tag = element.tag
         if tag == "div":
             classes = element.get("class")
-            if classes and "section-body" in classes.split():
+            if classes and "section-body" in classes and "section-body" in classes.split():
                 marks.section_bodies.append(element)
         elif tag == "h1":
             if marks.h1 is None:
@@ -489,7 +489,10 @@ def _in_sidebar(element: HtmlElement) -> bool:
     for ancestor in element.iterancestors("aside", "div"):
         if ancestor.tag == "aside":
             return True
-        classes = (ancestor.get("class") or "").split()
+        names = ancestor.get("class")
+        if not names or ("side" not in names and "main" not in names):  # cheap test first
+            continue
+        classes = names.split()
         if "side" in classes or "side-section" in classes:
             return True
         if "main" in classes:
@@ -503,11 +506,8 @@ def _section_name_and_id(body: HtmlElement) -> tuple[str, int | None]:
     The h2 sits in the section-header that precedes the body inside the same wrapper.
     """
     wrapper = body.getparent()
-    name = ""
-    if wrapper is not None:
-        for heading in wrapper.iter("h2"):
-            name = collapse(heading.text) or text_of(heading)
-            break
+    heading = _first_h2(wrapper) if wrapper is not None else None
+    name = (collapse(heading.text) or text_of(heading)) if heading is not None else ""
     section_id: int | None = None
     for ancestor in body.iterancestors("section"):
         match = _SECTION_ID.match(ancestor.get("id") or "")
@@ -515,6 +515,18 @@ def _section_name_and_id(body: HtmlElement) -> tuple[str, int | None]:
             section_id = int(match[1])
         break
     return name, section_id
+
+
+def _first_h2(wrapper: HtmlElement) -> HtmlElement | None:
+    """The first h2 in `wrapper`, in document order, looked for child by child: an lxml
+    iterator finds the match after the one it yields before yielding it, so a search of
+    the whole wrapper would also walk every entry of the section body after the header."""
+    if wrapper.tag == "h2":
+        return wrapper
+    for child in wrapper:
+        for heading in child.iter("h2"):
+            return heading
+    return None
 
 
 def _entry(
