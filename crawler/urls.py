@@ -81,7 +81,7 @@ def without_dot_segments(url: str) -> str:
     """An absolute `url` with its path's `.` and `..` segments resolved (RFC 3986, 5.2.4):
     https://medlineplus.gov/../spanish/x.html -> https://medlineplus.gov/spanish/x.html."""
     parts = urlsplit(url)
-    if not parts.scheme or not parts.netloc:
+    rest = url[len(parts.scheme) + 3 + len(parts.netloc) :]  # after "scheme://netloc"
+    if not parts.scheme or not parts.netloc or rest.startswith("//"):
         return url
-    origin = f"{parts.scheme}://{parts.netloc}"
-    return urljoin(origin + "/", url[url.index(parts.netloc) + len(parts.netloc) :])
+    return urljoin(f"{parts.scheme}://{parts.netloc}/", rest)
