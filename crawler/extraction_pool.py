@@ -60,12 +60,16 @@ def _exit_with(parent: int) -> None:
 
 
 def extract_page(
-    body: bytes, url: str, encoding: str | None, exchange: RawResponse | None
+    body: bytes,
+    url: str,
+    encoding: str | None,
+    exchange: RawResponse | None,
+    topic_url: str | None = None,
 ) -> HealthTopicPage:
-    """`parse_health_topic(body, url, encoding=encoding)`, with `exchange` (the response
-    the body came in, when it is to be archived) encoded as WARC records in `page.raw`,
-    filed under the page's canonical URL."""
-    page = parse_health_topic(body, url, encoding=encoding)
+    """`parse_health_topic(body, url, encoding=encoding, topic_url=topic_url)`, with
+    `exchange` (the response the body came in, when it is to be archived) encoded as WARC
+    records in `page.raw`, filed under the page's canonical URL."""
+    page = parse_health_topic(body, url, encoding=encoding, topic_url=topic_url)
     if exchange is not None:
         page.raw = EncodedExchange(target_uri=page.url, records=encode_exchange(exchange, page.url))
     return page
@@ -93,7 +97,12 @@ class ExtractionPool:
         return self._executor is None
 
     async def extract(
-        self, body: bytes, url: str, encoding: str | None, exchange: RawResponse | None = None
+        self,
+        body: bytes,
+        url: str,
+        encoding: str | None,
+        exchange: RawResponse | None = None,
+        topic_url: str | None = None,
     ) -> HealthTopicPage:
         """`extract_page(...)`, in a worker when there is one.
 
@@ -103,7 +112,7 @@ class ExtractionPool:
         executor = self._executor
         if executor is not None:
             try:
-                future = executor.submit(extract_page, body, url, encoding, exchange)
+                future = executor.submit(extract_page, body, url, encoding, exchange, topic_url)
                 return await asyncio.wrap_future(future)
             except BrokenProcessPool as error:
                 if self.stopped:  # terminated while extracting this page
@@ -115,7 +124,7 @@ class ExtractionPool:
                 raise
         if self.stopped:
             raise ExtractionStoppedError(url)
-        return extract_page(body, url, encoding, exchange)
+        return extract_page(body, url, encoding, exchange, topic_url)
 
     def _let_go(self, executor: Executor, error: BaseException) -> None:
         if self._executor is executor:

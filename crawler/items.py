@@ -119,7 +119,9 @@ class HealthTopicPage:
     meta_description: str | None = None
     """`meta[name=description]` content."""
     summary_html: str = ""
-    """Summary inner HTML, sanitised (no script/style/event attributes), attribution removed."""
+    """Summary inner HTML, attribution removed, with only allowlisted elements and
+    attributes (`crawler.parsing.html_text.SUMMARY_TAGS`): other elements are unwrapped to
+    their content, scripts and the like dropped, links absolute."""
     summary_text: str = ""
     """Summary as plain text, one block (p, li, h3) per line."""
     summary_attribution: str | None = None
@@ -163,6 +165,10 @@ class HealthTopicPage:
     """The response's ETag header, kept to revalidate the page on the next crawl."""
     last_modified: str | None = None
     """The response's Last-Modified header (as received), kept for the same purpose."""
+    declared_url: str | None = None
+    """The page's canonical link (or og:url) when it names another page than `url`, the
+    one fetched: recorded and flagged by the crawl, never used to file the page. Not a
+    column of the archive nor part of the JSON form (see NOT_ARCHIVED)."""
     raw: RawResponse | EncodedExchange | None = field(default=None, repr=False, compare=False)
     """The HTTP exchange as received (or already encoded as WARC records), for the
     archive's WARC file; not a column of the archive nor part of the JSON form (see
@@ -285,15 +291,19 @@ HASHED_FIELDS: tuple[str, ...] = tuple(
         "http_status",
         "etag",
         "last_modified",
+        "declared_url",
         "raw",
     }
 )
 """The fields whose values make up `content_hash`, in declaration order."""
 
 
-NOT_ARCHIVED: tuple[str, ...] = ("raw",)
+NOT_ARCHIVED: tuple[str, ...] = ("declared_url", "raw")
 """HealthTopicPage fields kept out of the archive's tables and of the JSON form: the raw
-response goes to the run's WARC file instead."""
+response goes to the run's WARC file instead; `declared_url` is reported by the crawl
+(a warning and the `archive/pages/declared_url_mismatch` count). A column for it would
+change the tables' schema (SCHEMA_VERSION), which every archive's readers, `verify` and
+compaction check file by file."""
 
 
 def to_jsonable(value: Any) -> Any:

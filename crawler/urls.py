@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from crawler.items import Language
 
@@ -75,3 +75,13 @@ def modern_url(url: str) -> str:
     if (parts.hostname or "").lower() == "www.nlm.nih.gov" and parts.path.startswith(_OLD_HOME):
         return urlunsplit(("https", "medlineplus.gov", parts.path[len(_OLD_HOME) - 1 :], "", ""))
     return url
+
+
+def without_dot_segments(url: str) -> str:
+    """An absolute `url` with its path's `.` and `..` segments resolved (RFC 3986, 5.2.4):
+    https://medlineplus.gov/../spanish/x.html -> https://medlineplus.gov/spanish/x.html."""
+    parts = urlsplit(url)
+    rest = url[len(parts.scheme) + 3 + len(parts.netloc) :]  # after "scheme://netloc"
+    if not parts.scheme or not parts.netloc or rest.startswith("//"):
+        return url
+    return urljoin(f"{parts.scheme}://{parts.netloc}/", rest)

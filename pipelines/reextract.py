@@ -87,10 +87,11 @@ def _entry(row: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in _content(row).items() if name not in VERSION_KEY}
 
 
-def _parse_again(archived: ArchivedResponse, parse: Parser) -> HealthTopicPage:
+def _parse_again(archived: ArchivedResponse, parse: Parser, topic_url: str) -> HealthTopicPage:
+    """The page parsed again, filed under the topic it is stored as (`topic_url`)."""
     content_type = next((v for k, v in archived.headers if k.lower() == "content-type"), None)
     encoding = encoding_for(archived.body, content_type)
-    return parse(archived.body, archived.fetched_from, encoding=encoding)
+    return parse(archived.body, archived.fetched_from, encoding=encoding, topic_url=topic_url)
 
 
 def reextract(
@@ -113,7 +114,7 @@ def reextract(
         key = (row["language"], row["slug"], row["last_updated"], row["content_hash"])
         archived = read_response(root / row["warc_file"], int(row["warc_offset"]))
         try:
-            page = _parse_again(archived, parse)
+            page = _parse_again(archived, parse, row["url"])
         except ExtractionError as error:
             results.append(Reextracted(key, row["run_id"], None, str(error), ()))
             continue

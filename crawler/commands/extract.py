@@ -24,8 +24,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("page", type=Path, metavar="PAGE.html", help="a saved page")
     parser.add_argument(
         "--url",
-        help="the URL the page was fetched from, for resolving relative links "
-        "(default: https://medlineplus.gov/<file name>; the page's canonical link wins)",
+        help="the URL the page was fetched from: it names the topic and resolves relative "
+        "links (default: the page's own canonical link names it)",
     )
     parser.set_defaults(run=run)
 
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         body = page.read_bytes()
     except OSError as error:
         raise UsageError(f"cannot read {page}: {error.strerror or error}") from error
-    url = args.url or f"https://medlineplus.gov/{page.name}"
+    url = args.url or page.resolve().as_uri()  # not a topic page's URL: the canonical link wins
     try:
         item = parse_health_topic(body, url)
     except ExtractionError as error:

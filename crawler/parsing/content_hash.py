@@ -25,6 +25,13 @@ def normalise_markup(markup: str) -> str:
     return " ".join(markup.split()).replace("> <", "><")
 
 
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, ensure_ascii=True, separators=(",", ":"), check_circular=False
+)
+"""The canonical serialisation. The content holds no cycle (fields of one page), so the
+circularity check, a set insertion and removal per list, is left out: same bytes."""
+
+
 def content_hash(page: HealthTopicPage) -> str:
     """sha256 (hex) of the hashed fields of `page`, serialised canonically.
 
@@ -33,7 +40,7 @@ def content_hash(page: HealthTopicPage) -> str:
     """
     content = {name: _plain(getattr(page, name)) for name in HASHED_FIELDS}
     content["summary_html"] = normalise_markup(page.summary_html)
-    encoded = json.dumps(content, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+    encoded = _ENCODER.encode(content)
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 

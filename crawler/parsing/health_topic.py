@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from typing import cast
 from urllib.parse import urljoin
 
 from lxml import etree
@@ -42,13 +43,14 @@ from crawler.parsing.dates import (
 )
 from crawler.parsing.html_text import (
     HtmlElement,
+    clean_markup,
     collapse,
     inner_html,
+    make_links_absolute,
     markup_text_blocks,
-    sanitise,
     text_of,
 )
-from crawler.urls import canonical_url, topic_path
+from crawler.urls import canonical_url, modern_url, topic_path, without_dot_segments
 
 _SECTION_ID = re.compile(r"^cat_(\d+)_section$")
 _PMID = re.compile(r"/pubmed/(\d+)|pubmed\.ncbi\.nlm\.nih\.gov/(\d+)")
@@ -74,6 +76,16 @@ BADGES: dict[str, str] = {
 
 _ALSO_CALLED_LABELS = ("also called:", "otros nombres:", "también llamado:", "tambien llamado:")
 
+MAX_PAGE_BYTES = 4 * 1024 * 1024
+"""A larger body is refused before it is parsed. The largest real page of the corpus
+(../shared/corpus/medlineplus/pages, late 2025) is breastcancer.html, 222,492 bytes: the
+limit leaves a margin of 18 times."""
+MAX_NESTING = 255
+"""Elements nested deeper than this are refused. The limit is libxml2's own (256 levels,
+the document node included, lxml's `huge_tree` off), beyond which it drops the rest of
+the page: the parser reports that as an error instead of a page with content missing.
+Real pages nest 14 elements deep (every page of the corpus): a margin of 18 times."""
+
 _PARSERS: dict[str, etree.HTMLParser] = {}
 
 _Absolute = Callable[[str], str]
@@ -93,7 +105,7 @@ class _Landmarks:
 
 
 def parse_health_topic(
-    body: bytes | str, url: str, *, encoding: str | None = None
+    body: bytes | str, url: str, *, encoding: str | None = None, topic_url: str | None = None
 ) -> HealthTopicPage:
     """Extract one health-topic page.
 
@@ -101,20 +113,30 @@ def parse_health_topic(
     resolved against it, and it names the page in errors. `encoding` overrides the
     page's own declaration (pass the HTTP header's charset when there is one).
 
+    The page is stored under `topic_url` (the spider passes the topic page it fetched,
+    after redirects); by default under `url` when that is a topic page's URL, else under
+    the page's own canonical link (a page read from disk). A canonical link or og:url
+    naming another page never changes that: it is kept in `declared_url`.
+
     Raises `ExtractionError` (naming the URL and the field) when the page is not a
-    health topic or lacks its title or every form of last-updated date.
+    health topic, is larger than MAX_PAGE_BYTES or nested deeper than MAX_NESTING, or
+    lacks its title, its summary or every form of last-updated date.
     """
     root = _parse_document(body, url, encoding)
     if root.get("id") != "health_topic":
         raise ExtractionError(url, "html#health_topic", "not a health-topic page")
     head = _head_values(root, url)
     marks = _find_landmarks(root)
-    base = head.canonical or url
+    fetched = topic_url or url
+    identity = head.canonical if topic_url is None and topic_path(url) is None else None
+    canonical = canonical_url(identity or fetched)
+    declared_url = _declared_elsewhere(head, canonical)
+    base = canonical if declared_url is not None else head.canonical or url
 
     def absolute(href: str) -> str:
         href = href.strip()
-        if href.startswith(("https://", "http://")):
-            return href  # already absolute: skip urljoin, the hot spot of this parser
+        if href.startswith(("https://", "http://")):  # skip urljoin, this parser's hot spot
+            return without_dot_segments(href) if "/." in href else href
         return urljoin(base, href)
 
     title = text_of(marks.h1) if marks.h1 is not None else ""
@@ -129,7 +151,6 @@ def parse_health_topic(
             " and DC.Date.Modified)",
         )
 
-    canonical = canonical_url(head.canonical or url)
     path = topic_path(canonical)
     if path is None:
         raise ExtractionError(url, "url", f"canonical URL {canonical} is not a topic page URL")
@@ -137,6 +158,8 @@ def parse_health_topic(
     language = _language(root.get("lang"), path_language)
 
     summary_html, summary_text, attribution = _summary(marks.by_id.get("topic-summary"), absolute)
+    if not summary_text:
+        raise ExtractionError(url, "summary_text", "no summary text (#topic-summary)")
     links, trials, articles, more_url = _sections(marks.section_bodies, absolute)
     page = HealthTopicPage(
         url=canonical,
@@ -163,18 +186,34 @@ def parse_health_topic(
         last_updated=last_updated,
         last_reviewed=last_reviewed,
         source_url=url,
+        declared_url=declared_url,
     )
     page.content_hash = content_hash(page)
     return page
 
 
 def _parse_document(body: bytes | str, url: str, encoding: str | None) -> HtmlElement:
+    """The parsed page; ExtractionError naming the cause when it is too large, nested too
+    deep or not HTML at all."""
+    if len(body) > MAX_PAGE_BYTES:
+        raise ExtractionError(
+            url, "html", f"page of {len(body):,} bytes, over the limit of {MAX_PAGE_BYTES:,}"
+        )
     if isinstance(body, bytes) and encoding is None:
         encoding = declared_encoding(body) or "utf-8"
+    parser = _parser_for(encoding)
     try:
-        root = etree.fromstring(body, _parser_for(encoding))
+        root = etree.fromstring(body, parser)
     except (etree.ParserError, ValueError) as error:
         raise ExtractionError(url, "html", f"unreadable HTML ({error})") from error
+    for problem in parser.error_log:
+        if problem.type == etree.ErrorTypes.ERR_RESOURCE_LIMIT:
+            reason = (
+                f"elements nested more than {MAX_NESTING} deep"
+                if "depth" in problem.message.lower()
+                else f"beyond the HTML parser's limits ({problem.message.strip()})"
+            )
+            raise ExtractionError(url, "html", reason)
     if root is None:
         raise ExtractionError(url, "html", "empty document")
     return root
@@ -225,6 +264,7 @@ def declared_encoding(body: bytes) -> str | None:
 @dataclass(slots=True)
 class _Head:
     canonical: str | None = None
+    og_url: str | None = None
     alternates: dict[str, str] = field(default_factory=dict)
     metas: dict[str, list[str]] = field(default_factory=dict)
 
@@ -241,6 +281,8 @@ def _head_values(root: HtmlElement, url: str) -> _Head:
             content = element.get("content")
             if name and content is not None and (value := collapse(content)):
                 head.metas.setdefault(name.lower(), []).append(value)
+            elif content and head.og_url is None and element.get("property") == "og:url":
+                head.og_url = urljoin(url, content.strip())
             continue
         rel = (element.get("rel") or "").lower()
         href = element.get("href")
@@ -253,6 +295,14 @@ def _head_values(root: HtmlElement, url: str) -> _Head:
     if head.canonical is None and (identifier := _first(head.metas.get("dc.identifier.url"))):
         head.canonical = urljoin(url, identifier)
     return head
+
+
+def _declared_elsewhere(head: _Head, canonical: str) -> str | None:
+    """The page's canonical link or og:url when it names another page than `canonical`."""
+    for declared in (head.canonical, head.og_url):
+        if declared and declared != canonical and canonical_url(modern_url(declared)) != canonical:
+            return declared
+    return None
 
 
 def _find_landmarks(root: HtmlElement) -> _Landmarks:
@@ -270,7 +320,7 @@ def _find_landmarks(root: HtmlElement) -> _Landmarks:
         tag = element.tag
         if tag == "div":
             classes = element.get("class")
-            if classes and "section-body" in classes.split():
+            if classes and "section-body" in classes and "section-body" in classes.split():
                 marks.section_bodies.append(element)
         elif tag == "h1":
             if marks.h1 is None:
@@ -342,17 +392,25 @@ def _also_called(element: HtmlElement | None) -> list[str]:
 
 
 def _summary(element: HtmlElement | None, absolute: _Absolute) -> tuple[str, str, str | None]:
-    """(sanitised inner HTML, text blocks joined by newlines, attribution line)."""
+    """(allowlisted inner HTML, text blocks joined by newlines, attribution line).
+
+    The attribution (class "attribution") is taken out wherever it sits: a `p` of the
+    summary, or inside an element MedlinePlus' editor left in (Spanish pages: `<ph3>`).
+    """
     if element is None:
         return "", "", None
     attribution: str | None = None
-    for paragraph in element.iterchildren("p"):
-        if "attribution" in (paragraph.get("class") or ""):
-            attribution = text_of(paragraph) or None
-            _remove_keeping_tail(paragraph)
-    sanitise(element, absolute)
-    markup = inner_html(element)
+    classed = cast("list[HtmlElement]", _WITH_CLASS(element))
+    found = [node for node in classed if "attribution" in (node.get("class") or "").split()]
+    for node in found:
+        attribution = attribution or text_of(node) or None
+        _remove_keeping_tail(node)
+    make_links_absolute(element, absolute)
+    markup = clean_markup(inner_html(element))
     return markup, "\n".join(markup_text_blocks(markup)), attribution
+
+
+_WITH_CLASS = etree.XPath("descendant::*[@class]")
 
 
 def _remove_keeping_tail(element: HtmlElement) -> None:
@@ -431,7 +489,10 @@ def _in_sidebar(element: HtmlElement) -> bool:
     for ancestor in element.iterancestors("aside", "div"):
         if ancestor.tag == "aside":
             return True
-        classes = (ancestor.get("class") or "").split()
+        names = ancestor.get("class")
+        if not names or ("side" not in names and "main" not in names):  # cheap test first
+            continue
+        classes = names.split()
         if "side" in classes or "side-section" in classes:
             return True
         if "main" in classes:
@@ -445,11 +506,8 @@ def _section_name_and_id(body: HtmlElement) -> tuple[str, int | None]:
     The h2 sits in the section-header that precedes the body inside the same wrapper.
     """
     wrapper = body.getparent()
-    name = ""
-    if wrapper is not None:
-        for heading in wrapper.iter("h2"):
-            name = collapse(heading.text) or text_of(heading)
-            break
+    heading = _first_h2(wrapper) if wrapper is not None else None
+    name = (collapse(heading.text) or text_of(heading)) if heading is not None else ""
     section_id: int | None = None
     for ancestor in body.iterancestors("section"):
         match = _SECTION_ID.match(ancestor.get("id") or "")
@@ -457,6 +515,18 @@ def _section_name_and_id(body: HtmlElement) -> tuple[str, int | None]:
             section_id = int(match[1])
         break
     return name, section_id
+
+
+def _first_h2(wrapper: HtmlElement) -> HtmlElement | None:
+    """The first h2 in `wrapper`, in document order, looked for child by child: an lxml
+    iterator finds the match after the one it yields before yielding it, so a search of
+    the whole wrapper would also walk every entry of the section body after the header."""
+    if wrapper.tag == "h2":
+        return wrapper
+    for child in wrapper:
+        for heading in child.iter("h2"):
+            return heading
+    return None
 
 
 def _entry(

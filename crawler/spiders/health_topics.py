@@ -41,6 +41,7 @@ from crawler.extraction_pool import ExtractionPool
 from crawler.items import (
     LANGUAGES,
     CrawlItem,
+    HealthTopicPage,
     Language,
     PageFailed,
     PageGone,
@@ -329,6 +330,7 @@ class HealthTopicsSpider(Spider):
                 archived.body,
                 archived.fetched_from,
                 encoding=encoding_for(archived.body, headers.get("content-type")),
+                topic_url=canonical,
             )
         except ExtractionError as error:
             self._inc(f"archive/pages/extract_error/{error.field}")
@@ -342,6 +344,7 @@ class HealthTopicsSpider(Spider):
             )
             return
         self._inc("archive/pages/parsed")
+        self._flag_declared_elsewhere(page)
         page.fetched_at = fetched_at
         page.http_status = archived.status
         page.etag = headers.get("etag")
@@ -389,12 +392,15 @@ class HealthTopicsSpider(Spider):
                 reason=f"HTTP {response.status}",
             )
             return
+        # the page is the topic fetched, after redirects between topic pages
+        fetched = canonical_url(response.url) if topic_path(response.url) else canonical
         try:
             page = await self.extraction().extract(
                 response.body,
                 response.url,
                 encoding_for(response.body, _header(response, b"Content-Type")),
                 raw_response(response, now),
+                fetched,
             )
         except ExtractionStoppedError:
             self._inc("archive/pages/extraction_stopped")
@@ -408,11 +414,23 @@ class HealthTopicsSpider(Spider):
             )
             return
         self._inc("archive/pages/parsed")
+        self._flag_declared_elsewhere(page)
         page.fetched_at = now
         page.http_status = response.status
         page.etag = etag
         page.last_modified = last_modified
         yield page
+
+    def _flag_declared_elsewhere(self, page: HealthTopicPage) -> None:
+        """Count and log a page whose canonical link or og:url names another page."""
+        if page.declared_url is not None:
+            self._inc("archive/pages/declared_url_mismatch")
+            logger.warning(
+                "%s declares itself %s; stored as %s, the page fetched",
+                page.source_url,
+                page.declared_url,
+                page.url,
+            )
 
     def _redirect(self, response: Response) -> tuple[Request | None, str]:
         """The request following a topic page's redirect, or None and why not."""
