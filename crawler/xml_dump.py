@@ -183,6 +183,9 @@ def _records(xml: IO[bytes], source: str, max_bytes: int) -> Iterator[tuple[str,
     at a time. Each element is dropped once parsed, so memory holds only the open ones."""
     parser = etree.XMLPullParser(
         events=("start", "end"),
+        # NLM's dump is UTF-8; read as anything else (UTF-16 declared or guessed), a
+        # document would get past the byte search for entity declarations
+        encoding="utf-8",
         resolve_entities=False,
         load_dtd=False,
         no_network=True,

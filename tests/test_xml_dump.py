@@ -69,6 +69,28 @@ def test_xml_dump_with_entity_declarations_is_refused(declarations: str) -> None
         _urls(evil, "evil.xml", ["en"])
 
 
+LAUGHS = """<?xml version="1.0" encoding="{encoding}"?>
+<!DOCTYPE health-topics [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;">]>
+<health-topics><health-topic url="https://medlineplus.gov/x&b;.html" language="English"/>
+</health-topics>"""
+
+
+@pytest.mark.parametrize(
+    ("encoding", "codec"),
+    [
+        pytest.param("UTF-16LE", "utf-16-le", id="utf-16-without-bom"),
+        pytest.param("UTF-16", "utf-16", id="utf-16-with-bom"),
+        pytest.param("UTF-7", "utf-7", id="utf-7"),
+    ],
+)
+def test_an_xml_dump_in_another_encoding_cannot_smuggle_entities(encoding: str, codec: str) -> None:
+    """The entity check reads bytes; a dump in an encoding other than UTF-8 (NLM's) is
+    refused rather than decoded past it."""
+    evil = LAUGHS.format(encoding=encoding).encode(codec)
+    with pytest.raises(DiscoveryError):
+        _urls(evil, "evil.xml", ["en"])
+
+
 CORPUS_XML = (
     Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "medlineplus" / "xml"
 )
