@@ -3,6 +3,8 @@ Atom feed (`changes --format atom`, `feed --days N`), read back with feedparser.
 
 from __future__ import annotations
 
+import re
+import shlex
 from datetime import UTC, date, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
@@ -12,7 +14,7 @@ import feedparser
 import lxml.etree
 import pytest
 
-from crawler.cli import main
+from crawler.cli import build_parser, main
 from pipelines.changes import compare
 from pipelines.load import open_archive
 from pipelines.reports.atom import ATOM_NAMESPACE
@@ -279,3 +281,21 @@ def test_feed_bad_input_is_one_line_and_exit_2(
     assert captured.err.startswith("error: ")
     assert message in captured.err
     assert captured.err.count("\n") == 1
+
+
+# --- the README's schedule ------------------------------------------------------------
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_schedule_examples_are_valid_command_lines() -> None:
+    """Every command of "Run it every day" (cron line, systemd units, the script) parses;
+    `crawl --notify URL` belongs to the notification work, so it may still be unknown."""
+    section = re.split(r"\n#{2,3} ", README.split("### Run it every day", 1)[1])[0]
+    commands = re.findall(r"bin/medlineplus-archive ((?:crawl|feed|changes)\b[^;|>\n]*)", section)
+    assert sorted({command.split()[0] for command in commands}) == ["changes", "crawl", "feed"]
+    for command in commands:
+        args, unknown = build_parser().parse_known_args(shlex.split(command))
+        assert unknown == [] or unknown[::2] == ["--notify"], command
+        if args.command == "crawl":
+            assert "--notify" in command
