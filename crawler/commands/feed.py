@@ -98,7 +98,7 @@ def atom_report(archive: Archive, changes: ChangeSet) -> str:
     return render_atom(
         [RecordedChanges(changes=changes, recorded_at=recorded_at)],
         language=changes.language,
-        subtitle=f"From {changes.from_point.label} to {point.label}, "
+        subtitle=f"Changes between {changes.from_point.name} and {point.name}, "
         f"{language_label(changes.language)}",
         last_checked=recorded_at,
     )
