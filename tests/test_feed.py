@@ -252,6 +252,9 @@ def test_feed_ids_are_stable(recent: Path, capsys: pytest.CaptureFixture[str]) -
     flu = _entry(last_30, "https://medlineplus.gov/flu.html")
     assert last_5.entries[0].id == flu.id  # the window does not change an entry's id
     assert last_5.feed.id == last_30.feed.id
+    # `changes --format atom` (the latest run against the one before) gives the same ids.
+    _, report, _ = _cli(capsys, "changes", "--archive", str(recent), "--format", "atom")
+    assert [entry.id for entry in _parsed(report).entries] == [flu.id]
 
 
 def test_page_text_cannot_break_the_feed(recent: Path, capsys: pytest.CaptureFixture[str]) -> None:
