@@ -18,11 +18,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 
 from crawler.commands import (
     changes,
     crawl,
     extract,
+    feed,
     history,
     reextract,
     runs,
@@ -40,10 +42,21 @@ from crawler.commands.common import (
 )
 from pipelines.errors import ArchiveError
 
+DISTRIBUTION = "medlineplus-archive"
+
+
+def installed_version() -> str:
+    """The version of the installed distribution ("unknown" when run from a checkout that
+    was never installed)."""
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = CommandLineParser(
-        prog="medlineplus-archive",
+        prog=DISTRIBUTION,
         description="Crawl MedlinePlus health-topic pages into a versioned Parquet archive.",
         epilog="Exit codes, for every command: 0 success; 1 the work ran but is incomplete "
         "or failed; 2 bad usage or unreadable input (checked before anything is fetched "
@@ -51,8 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
         "read-only or full disk, not a folder, damaged or from a newer version). Errors "
         "are one line on stderr starting `error:`.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (crawl, extract, runs, snapshot, history, changes, verify, reextract):
+    for command in (crawl, extract, runs, snapshot, history, changes, feed, verify, reextract):
         command.register(commands)
     return parser
 

@@ -261,4 +261,4 @@ def test_markdown_shortens_long_unchanged_text(tmp_path: Path) -> None:
 
 
 def test_the_command_offers_every_report_format() -> None:
-    assert changes_command.FORMATS == REPORT_FORMATS
+    assert (*REPORT_FORMATS, "atom") == changes_command.FORMATS

@@ -69,6 +69,7 @@ NUMBERS = "a number out of range"
 DELAY = "`--delay` (finite, 0 to 3600)"
 CONCURRENCY = "`--concurrency` (1 to 64)"
 LIMIT = "`--limit` (1 or more)"
+DAYS = "`feed --days` (1 to 36500)"
 SETTING = "a numeric `-s` setting (finite"
 WRONG_KIND = "a value of the wrong kind"
 BAD_DATE = "a date that is not a real `YYYY-MM-DD` date"
@@ -110,11 +111,13 @@ READ_USAGE = [
     case(2, UNKNOWN, "no-such-run", "snapshot", "--as-of", "no-such-run", "--out", OUT, id="as-of"),
     case(2, UNKNOWN, "en/no-such-topic", "history", "no-such-topic", id="history-topic"),
     case(2, WRONG_KIND, "--format", "runs", "--format", "xml", id="runs-format"),
+    case(2, DAYS, "--days", "feed", "--days", "0", id="feed-days"),
 ]
 
 NO_ARCHIVE_CASES = [
     case(2, NO_ARCHIVE, "no archive at", "runs", "--archive", EMPTY, id="runs"),
     case(2, NO_ARCHIVE, "no archive at", "changes", "--archive", EMPTY, id="changes"),
+    case(2, NO_ARCHIVE, "no archive at", "feed", "--archive", EMPTY, id="feed"),
 ]
 
 NOT_A_FOLDER_CASES = [
@@ -125,6 +128,7 @@ NOT_A_FOLDER_CASES = [
         ("history", ("history", "asthma")),
         ("snapshot", ("snapshot", "--out", OUT)),
         ("changes", ("changes",)),
+        ("feed", ("feed",)),
         ("verify", ("verify",)),
         ("reextract", ("reextract",)),
         ("reextract-commit", ("reextract", "--commit")),
@@ -387,6 +391,7 @@ def test_commands_that_read_work_on_a_read_only_disk(
         ["history", "asthma"],
         ["snapshot", "--out", str(tmp_path / "latest.csv")],
         ["changes", "--from", "2024-01-01"],
+        ["feed", "--days", "36500"],
         ["verify"],
         ["reextract"],
     ):

@@ -1,5 +1,5 @@
-"""`changes [--from X] [--to Y] [--language en|es] [--format md|html|json] [--out PATH]`:
-the change report between two points of the archive."""
+"""`changes [--from X] [--to Y] [--language en|es] [--format md|html|json|atom] [--out PATH]
+[--exit-code]`: the change report between two points of the archive."""
 
 from __future__ import annotations
 
@@ -8,16 +8,25 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crawler.commands.common import EXIT_OK, UsageError, add_archive_option, archive_path
+from crawler.commands.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    add_archive_option,
+    archive_path,
+)
 from crawler.commands.output import STDOUT, output_path, write_text
 from crawler.items import LANGUAGES
 
 if TYPE_CHECKING:
     from pipelines.load import Archive
 
-# Kept in step with pipelines.reports.REPORT_FORMATS (a test checks); not imported here so
+# pipelines.reports.REPORT_FORMATS and the Atom feed (a test checks); not imported here so
 # `--help` does not load pandas.
-FORMATS = ("md", "html", "json")
+FORMATS = ("md", "html", "json", "atom")
+
+EXIT_CHANGED = EXIT_FAILED
+"""With --exit-code: something changed (as `git diff --exit-code`)."""
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,8 +42,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "default the previous committed run is compared with the latest. When nothing "
         "changed, the report (in every format) is a valid empty one saying `No changes "
         "between A and B`, and that line also goes to stderr unless the report is "
-        "Markdown on stdout; exit 0. Exit 2 on an unknown run, a bad date or an archive "
-        "with fewer than two runs.",
+        "Markdown on stdout; exit 0 (with --exit-code: 0 when nothing changed, 1 when "
+        "something did). Exit 2 on an unknown run, a bad date or an archive with fewer "
+        "than two runs.",
     )
     add_archive_option(parser)
     parser.add_argument(
@@ -60,7 +70,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         choices=FORMATS,
         default="md",
         help="md (default: terminals and e-mail), html (one self-contained page for "
-        "people) or json (for machines; schema in pipelines/reports/change-report.schema.json)",
+        "people), json (for machines; schema in pipelines/reports/change-report.schema.json) "
+        "or atom (an Atom 1.0 feed, one entry per changed topic, as the `feed` command "
+        "writes)",
     )
     parser.add_argument(
         "--out",
@@ -69,10 +81,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="write the report to PATH (atomically: a complete file or none; through a "
         "symlink to the file it points to) instead of standard output (-)",
     )
+    parser.add_argument(
+        "--exit-code",
+        action="store_true",
+        help="exit 1 when something changed and 0 when nothing did, like `git diff "
+        "--exit-code` (errors still exit 2, or 3 when the archive's environment failed)",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from crawler.commands.feed import atom_report
     from pipelines.changes import ChangePointError, compare, resolve_point
     from pipelines.errors import ArchiveNotFoundError, UnknownRunError
     from pipelines.load import open_archive
@@ -92,12 +111,12 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"{option}: {error}") from None
     points = default_points(archive, args.from_point, args.to_point)
     changes = compare(archive, *points, language=args.language)
-    text = render(changes, args.format)
+    text = atom_report(archive, changes) if args.format == "atom" else render(changes, args.format)
     write_text(output, lambda stream: stream.write(text))
     if not changes.changes and (output.target is not None or args.format != "md"):
         # The Markdown report on stdout says it itself; stdout never holds anything else.
         print(no_changes_line(changes), file=sys.stderr)
-    return EXIT_OK
+    return EXIT_CHANGED if args.exit_code and changes.changes else EXIT_OK
 
 
 def default_points(

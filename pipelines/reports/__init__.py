@@ -3,6 +3,9 @@
 `render(changes, "md" | "html" | "json")` returns the report text. Every format is
 deterministic (no time of rendering in it; the change set's order is kept), so reports
 of the same archive and points are byte-identical and can be kept as golden files.
+The Atom feed of changes (`pipelines.reports.atom`) is rendered apart: it also needs when
+each comparison was recorded, and takes several comparisons (`changes --format atom`,
+`feed`).
 """
 
 from __future__ import annotations
