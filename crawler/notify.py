@@ -1,7 +1,7 @@
 """Notifications: one message after a crawl, through Apprise, to every `--notify` URL.
 
 Apprise (https://github.com/caronc/apprise) sends to more than 100 services from one URL
-each: `mailto://user:password@example.com`, `slack://...`, `msteams://...`,
+each: `mailto://user:password@example.com`, `slack://...`, `workflows://...` (Teams),
 `ntfy://topic`, webhooks such as `json://host:port/path` (a POST of
 `{"title", "message", "type", ...}`)... Which ones get the message is the setting
 ARCHIVE_NOTIFY (`crawl --notify URL`, repeatable); ARCHIVE_NOTIFY_ALWAYS

@@ -23,6 +23,7 @@ import pytest
 
 from crawler.cli import main
 from crawler.notify import RunOutcome, compose, notify
+from pipelines.store import ArchiveStore
 from tests import archive_factory
 from tests.archive_factory import at, commit_run, make_page
 from tests.crawl_runner import PERMISSIVE_ROBOTS, QUICK, crawl
@@ -138,10 +139,13 @@ def test_a_changed_run_sends_one_message_naming_the_topic_and_an_unchanged_one_n
     assert len(webhook.bodies) == 1
 
 
-def test_notify_always_sends_after_an_unchanged_run(
+def test_notify_always_sends_after_an_unchanged_run_and_a_dead_endpoint_is_one_warning(
     archive: Path, site: SiteServer, webhook: Webhook
 ) -> None:
-    options = ["--notify", webhook.url(), "--notify-always"]
+    down = Webhook()
+    down.stop()  # nothing listens on its port any more
+    dead_url = down.url(credentials="alerts:s3cret@")
+    options = ["--notify", dead_url, "--notify", webhook.url(), "--notify-always"]
     result = crawl(site.base_url, archive, *QUICK, *TOPICS, *options)
     assert result.returncode == 0, result
     assert len(webhook.bodies) == 1
@@ -149,6 +153,17 @@ def test_notify_always_sends_after_an_unchanged_run(
     assert body["title"].endswith("success, no changes")
     assert "added 0, removed 0, updated 0, same_date_edit 0, date_only 0" in body["message"]
     assert "No topic changed." in body["message"]
+
+    lines = notification_lines(result.stderr, down.port)
+    assert len(lines) == 1, result.stderr
+    assert "WARNING" in lines[0]
+    assert lines[0].endswith(
+        f"notification to json://alerts:****@127.0.0.1:{down.port}/hook failed"
+    )
+    assert "s3cret" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "apprise" not in result.stderr.lower()
+    assert "Connection error" not in result.stderr
 
 
 def test_scrapy_crawl_takes_the_same_as_settings(
@@ -168,26 +183,6 @@ def test_scrapy_crawl_takes_the_same_as_settings(
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(webhook.bodies) == 1
     assert "No topic changed." in webhook.bodies[0]["message"]
-
-
-def test_an_endpoint_that_is_down_is_one_warning_and_the_crawl_still_exits_0(
-    archive: Path, site: SiteServer, webhook: Webhook
-) -> None:
-    edit_allergy(site)
-    webhook.stop()  # nothing listens on its port any more
-    url = webhook.url(credentials="alerts:s3cret@")
-    result = crawl(site.base_url, archive, *QUICK, *TOPICS, "--notify", url)
-    assert result.returncode == 0, result
-    lines = notification_lines(result.stderr, webhook.port)
-    assert len(lines) == 1, result.stderr
-    assert "WARNING" in lines[0]
-    assert lines[0].endswith(
-        f"notification to json://alerts:****@127.0.0.1:{webhook.port}/hook failed"
-    )
-    assert "s3cret" not in result.stderr
-    assert "Traceback" not in result.stderr
-    assert "apprise" not in result.stderr.lower()
-    assert "Connection error" not in result.stderr
 
 
 def test_an_unreachable_site_is_notified_as_a_failure_and_exits_3(
@@ -230,6 +225,21 @@ def test_a_url_apprise_cannot_use_is_exit_2_before_anything_is_fetched(
     assert "s3cret" not in stderr
     assert site.requests == []
     assert sorted((first_run / "_runs").iterdir()) == runs
+
+
+def test_a_locked_archive_is_notified_and_exits_3(
+    archive: Path, webhook: Webhook, capsys: pytest.CaptureFixture[str]
+) -> None:
+    arguments = ["crawl", "--archive", str(archive), "--base-url", "http://127.0.0.1:9"]
+    with ArchiveStore.open(archive):
+        code = main([*arguments, *TOPICS, "--notify", webhook.url()])
+    stderr = capsys.readouterr().err
+    assert code == 3, stderr
+    assert stderr.startswith(f"error: another crawl is writing {archive} "), stderr
+    assert len(stderr.splitlines()) == 1, stderr
+    [body] = webhook.bodies
+    assert body["type"] == "failure"
+    assert body["message"].startswith(f"Status: not committed: another crawl is writing {archive}")
 
 
 # --- the message and when it is sent, on hand-made runs (no crawl) ---------------------

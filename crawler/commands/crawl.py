@@ -106,7 +106,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         action="append",
         metavar="URL",
         help="after the run, send a message (status, changes per kind, changed topics) "
-        "to this Apprise URL (repeatable): mailto://, slack://, msteams://, ntfy://, "
+        "to this Apprise URL (repeatable): mailto://, slack://, workflows:// (Teams), ntfy://, "
         "json://host/path... Sent only when something changed or the run did not "
         "succeed; a failed notification is a warning and never changes the exit code",
     )
