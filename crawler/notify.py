@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
     from pipelines.changes import ChangeSet
     from pipelines.load import Archive
+    from pipelines.records import RunStatus
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,6 @@ NOTIFY_SETTING = "ARCHIVE_NOTIFY"
 NOTIFY_ALWAYS_SETTING = "ARCHIVE_NOTIFY_ALWAYS"
 TOP_TOPICS = 10
 """Changed topics named in a message; the report has them all."""
-SUCCESS = "success"
 
 
 class NotifyUrlError(ValueError):
@@ -102,14 +102,19 @@ class RunOutcome:
     archive: Path
     run_id: str | None
     """The committed run; None when nothing was committed."""
-    status: str | None
-    """success, partial or failed (the run's status); None when nothing was committed."""
+    status: RunStatus | None
+    """The run's status; None when nothing was committed."""
     error: str | None = None
     """Why nothing was committed (the site unreachable, the archive locked...)."""
 
     @property
     def succeeded(self) -> bool:
-        return self.status == SUCCESS
+        return self.status == "success"
+
+    @property
+    def kind(self) -> str:
+        """Apprise's type of the message: info (success), warning (partial), failure."""
+        return {"success": "info", "partial": "warning"}.get(self.status or "", "failure")
 
 
 @dataclass(frozen=True)
@@ -122,8 +127,8 @@ class Message:
 
 def notify(urls: list[str], outcome: RunOutcome, *, always: bool = False) -> list[str]:
     """Send the message about `outcome` to every URL, unless nothing changed and the run
-    succeeded (and not `always`). Never raises: returns the URLs it could not deliver to,
-    as `shown_url` gives them, for the caller to warn about."""
+    succeeded (and not `always`). A failed delivery raises nothing: returns the URLs it
+    could not deliver to, as `shown_url` gives them, for the caller to warn about."""
     if not urls:
         return []
     message = compose(outcome)
@@ -133,7 +138,7 @@ def notify(urls: list[str], outcome: RunOutcome, *, always: bool = False) -> lis
     failed: list[str] = []
     for url in urls:
         shown = shown_url(url)
-        if _send(url, message, failure=not outcome.succeeded):
+        if _send(url, message, outcome.kind):
             logger.info("notification sent to %s", shown)
         else:
             failed.append(shown)
@@ -211,12 +216,15 @@ def _describe(changes: ChangeSet, archive: Path, previous: str, run_id: str) -> 
 
 
 def shown_url(url: str) -> str:
-    """`url` as it may be logged: Apprise's privacy form (passwords and tokens masked)
-    without its query, or the scheme alone when Apprise cannot read it."""
+    """`url` as it may be logged: its scheme and host in Apprise's privacy form (passwords
+    and tokens masked: `slack://T...A`, `mailto://user:****@host`), without the path and
+    query (a webhook's path may hold its secret); the scheme alone when Apprise cannot
+    read it."""
     service = _service(url)
     if service is None:
         return f"{urlsplit(url).scheme}://"
-    return str(service.url(privacy=True)).partition("?")[0]
+    private = urlsplit(str(service.url(privacy=True)))
+    return f"{private.scheme}://{private.netloc}"
 
 
 def _service(url: str) -> Any:
@@ -227,9 +235,9 @@ def _service(url: str) -> Any:
     return Apprise.instantiate(url)
 
 
-def _send(url: str, message: Message, *, failure: bool) -> bool:
-    """Whether the message was delivered to `url`."""
-    from apprise import Apprise, NotifyType
+def _send(url: str, message: Message, kind: str) -> bool:
+    """Whether the message (of Apprise's type `kind`) was delivered to `url`."""
+    from apprise import Apprise
 
     _quiet_apprise()
     sender: Apprise = Apprise()
@@ -240,7 +248,7 @@ def _send(url: str, message: Message, *, failure: bool) -> bool:
             sender.notify(
                 body=message.body,
                 title=message.title,
-                notify_type=NotifyType.FAILURE if failure else NotifyType.INFO,
+                notify_type=kind,
             )
         )
     except Exception:  # noqa: BLE001 - a notification must never change the crawl's outcome

@@ -225,19 +225,13 @@ def crawl_settings(args: argparse.Namespace) -> Any:
 def _set_notifications(args: argparse.Namespace, settings: Any) -> None:
     """ARCHIVE_NOTIFY with the --notify URLs added (and checked: an unknown service is a
     usage error before anything is fetched); ARCHIVE_NOTIFY_ALWAYS from --notify-always."""
-    from crawler.notify import (
-        NOTIFY_ALWAYS_SETTING,
-        NOTIFY_SETTING,
-        NotifyUrlError,
-        check_urls,
-        setting_urls,
-    )
+    from crawler.notify import NOTIFY_ALWAYS_SETTING, NOTIFY_SETTING, check_urls, setting_urls
 
     option = "--notify" if args.notify else f"-s {NOTIFY_SETTING}"
     try:
         urls = setting_urls(settings.get(NOTIFY_SETTING)) + (args.notify or [])
         check_urls(urls)
-    except (NotifyUrlError, ValueError) as error:
+    except ValueError as error:  # crawler.notify.NotifyUrlError too
         raise UsageError(f"{option}: {error}") from error
     settings.set(NOTIFY_SETTING, urls, priority="cmdline")
     if args.notify_always:
