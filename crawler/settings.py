@@ -39,6 +39,11 @@ ARCHIVE_MAX_GONE_SHARE = 0.02
 """The shrink guard: a run that would mark more than this share of a language's live topics
 gone (and more than 5) marks none and exits 1. Raise it (1 = no limit) for a deliberate
 large removal."""
+ARCHIVE_NOTIFY: list[str] = []
+"""Apprise URLs told about each run (`crawl --notify`; with `-s`, a JSON array of URLs):
+see crawler/notify.py."""
+ARCHIVE_NOTIFY_ALWAYS = False
+"""Notify after every run, not only when something changed or the run did not succeed."""
 
 # --- politeness ----------------------------------------------------------------------
 ROBOTSTXT_OBEY = True
@@ -105,6 +110,7 @@ EXTENSIONS = {
     "crawler.progress.Progress": 500,
     "crawler.reactor_timers.ReactorTimerSweep": 510,
     "crawler.collector.CollectorTuning": 520,
+    "crawler.notify.RunNotifier": 530,
 }
 ITEM_PIPELINES = {
     "pipelines.validate.ValidatePipeline": 100,

@@ -102,6 +102,20 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "(- for standard output)",
     )
     parser.add_argument(
+        "--notify",
+        action="append",
+        metavar="URL",
+        help="after the run, send a message (status, changes per kind, changed topics) "
+        "to this Apprise URL (repeatable): mailto://, slack://, workflows:// (Teams), ntfy://, "
+        "json://host/path... Sent only when something changed or the run did not "
+        "succeed; a failed notification is a warning and never changes the exit code",
+    )
+    parser.add_argument(
+        "--notify-always",
+        action="store_true",
+        help="send the --notify message after every run, unchanged ones too",
+    )
+    parser.add_argument(
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -204,7 +218,24 @@ def crawl_settings(args: argparse.Namespace) -> Any:
         name, _, value = assignment.partition("=")
         overrides[name.strip()] = _checked_override(name.strip(), value, settings.get(name.strip()))
     settings.setdict(overrides, priority="cmdline")
+    _set_notifications(args, settings)
     return settings
+
+
+def _set_notifications(args: argparse.Namespace, settings: Any) -> None:
+    """ARCHIVE_NOTIFY with the --notify URLs added (and checked: an unknown service is a
+    usage error before anything is fetched); ARCHIVE_NOTIFY_ALWAYS from --notify-always."""
+    from crawler.notify import NOTIFY_ALWAYS_SETTING, NOTIFY_SETTING, check_urls, setting_urls
+
+    option = "--notify" if args.notify else f"-s {NOTIFY_SETTING}"
+    try:
+        urls = setting_urls(settings.get(NOTIFY_SETTING)) + (args.notify or [])
+        check_urls(urls)
+    except ValueError as error:  # crawler.notify.NotifyUrlError too
+        raise UsageError(f"{option}: {error}") from error
+    settings.set(NOTIFY_SETTING, urls, priority="cmdline")
+    if args.notify_always:
+        settings.set(NOTIFY_ALWAYS_SETTING, True, priority="cmdline")
 
 
 OWN_SETTING_PREFIXES = ("MEDLINEPLUS_", "ARCHIVE_")
@@ -270,7 +301,27 @@ def _read_xml_dump(from_xml: str, settings: Any, languages: str) -> list[str] | 
         raise UsageError(f"--from-xml: {error}") from error
     except DumpUnreachableError as error:
         print(f"error: --from-xml: {error}", file=sys.stderr)
+        _notify_not_started(settings, f"--from-xml: {error}")
         return None
+
+
+def _notify_not_started(settings: Any, error: str) -> None:
+    """The --notify message of a crawl that failed before Scrapy started (once it has,
+    the RunNotifier extension sends it)."""
+    from crawler.notify import (
+        NOTIFY_ALWAYS_SETTING,
+        NOTIFY_SETTING,
+        RunOutcome,
+        failed_line,
+        notify,
+    )
+
+    outcome = RunOutcome(
+        archive=Path(settings.get("ARCHIVE_PATH")).resolve(), run_id=None, status=None, error=error
+    )
+    always = settings.getbool(NOTIFY_ALWAYS_SETTING)
+    for shown in notify(settings.getlist(NOTIFY_SETTING), outcome, always=always):
+        print(f"warning: {failed_line(shown)}", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -280,6 +331,7 @@ def run(args: argparse.Namespace) -> int:
     from crawler.log_formatter import demote_startup_messages
     from crawler.shutdown import CrawlShutdown
     from crawler.spiders.health_topics import HealthTopicsSpider
+    from pipelines.errors import ArchiveError
     from pipelines.store import ArchiveStore
 
     settings = crawl_settings(args)
@@ -290,7 +342,11 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_ARCHIVE  # 3: the environment failed
     # Take the lock once before Scrapy starts: a locked or foreign archive is a clean
     # one-line error here rather than a failure inside the crawl.
-    ArchiveStore.open(settings.get("ARCHIVE_PATH")).close()
+    try:
+        ArchiveStore.open(settings.get("ARCHIVE_PATH")).close()
+    except ArchiveError as unusable:
+        _notify_not_started(settings, str(unusable))
+        raise
 
     demote_startup_messages()
     process = CrawlerProcess(settings)
