@@ -197,7 +197,8 @@ class PageNotModified:
 
 @dataclass(kw_only=True, slots=True)
 class PageGone:
-    """A topic that no longer exists: answered 404/410, or no longer listed in a full crawl."""
+    """A topic that no longer exists: its URL answered 404/410, or (a topic the index no
+    longer lists) redirects to another topic page."""
 
     url: str
     """Canonical page URL."""
@@ -205,12 +206,12 @@ class PageGone:
     """Page language (from the URL)."""
     slug: str
     """Topic slug (from the URL)."""
-    source_url: str | None
-    """The URL fetched; None when the topic was simply no longer listed."""
+    source_url: str
+    """The URL fetched."""
     fetched_at: datetime
     """When it was found gone (UTC)."""
-    http_status: int | None
-    """404 or 410; None when no longer listed."""
+    http_status: int
+    """404 or 410, or the redirect's status."""
     reason: str
     """Why it counts as gone, for people reading the observations."""
 
@@ -271,8 +272,7 @@ class EncodedExchange:
 
 
 CrawlItem = HealthTopicPage | PageNotModified | PageGone | PageFailed
-"""Everything the spider yields: one per fetched topic URL (plus `PageGone` for topics
-no longer listed)."""
+"""Everything the spider yields: one per fetched topic URL."""
 
 
 HASHED_FIELDS: tuple[str, ...] = tuple(

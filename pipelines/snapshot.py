@@ -7,13 +7,15 @@ moved into place, the manifest written last. A crawl that dies before that leave
 nothing the readers see; nor does a crawl that could not reach the site at all
 (`crawler.reachability`): it commits nothing and exits 3.
 
-A topic is marked gone only on positive evidence: its own URL answered 404/410, or a
-full crawl found it missing from an index whose pages all answered (see the spider's
-`unlisted_topics`). An index page that failed makes the run `partial` (exit 1). Gone
-observations are held until the end for the shrink guard, the way Spidermon compares a
-job with the last one: a run that would mark more than max(GONE_FLOOR, the setting
-ARCHIVE_MAX_GONE_SHARE of the live topics) of a language gone marks none (those that
-answered 404/410 are kept as `error` observations), and is `partial` with exit 1.
+A topic is marked gone only on positive evidence from its own URL: it answered 404/410,
+or (a live topic the full index crawl no longer listed, which the spider requests to
+find out) it redirects to another topic page. Missing from the index is never evidence
+by itself. An index page that failed makes the run `partial` (exit 1). The shrink guard,
+the way Spidermon compares a job with the last one, lets at most max(GONE_FLOOR, the
+setting ARCHIVE_MAX_GONE_SHARE of the live topics) of a language leave in one run
+(`gone_limit`): when more are missing from the index, the spider requests none of them;
+when more are found gone, none is marked gone (each is kept as an `error` observation).
+Either way the run is `partial`, exit 1.
 """
 
 from __future__ import annotations
@@ -103,9 +105,10 @@ class SnapshotPipeline:
         self.pages_answered = 0
         """Topic pages the server answered (200 or 304): the base of the error share."""
         self.pages_fetched = 0
-        """Topic URLs fetched (every observation but the "no longer listed" ones)."""
+        """Topic URLs fetched."""
         self.answered_gone: list[PageGone] = []
-        """Topic pages that answered 404/410, held for the shrink guard until the end."""
+        """Topic pages found gone (404/410, or an unlisted topic redirected to another),
+        held for the shrink guard until the end."""
         self.held_back = 0
         """Of those, the ones the shrink guard kept as `error` observations."""
 
@@ -279,81 +282,79 @@ class SnapshotPipeline:
             for url, failure in failed.items()
         ]
 
+    def live_topic_urls(self) -> list[str]:
+        """The canonical URLs of the archive's live topics: what a full crawl expects to
+        find listed again (none while no run is open)."""
+        if self.writer is None:
+            return []
+        return [topic_url(topic) for topic in self.writer.index.live_topics]
+
+    def gone_limit(self, language: str) -> int:
+        """The most live topics of `language` one run may find gone (the shrink guard):
+        max(GONE_FLOOR, ARCHIVE_MAX_GONE_SHARE of the language's live topics)."""
+        live = self.writer.index.live_topics if self.writer is not None else frozenset()
+        known = sum(topic.language == language for topic in live)
+        return max(GONE_FLOOR, math.floor(self.max_gone_share * known))
+
     def _mark_gone(self, writer: RunWriter, spider: Spider, reason: str) -> list[str]:
-        """Write the run's gone observations: the pages that answered 404/410 and, after a
-        full crawl that finished, the live topics the index no longer lists. Unless the
-        shrink guard holds them back: then its reasons (and no topic is marked gone)."""
-        gone = list(self.answered_gone)
-        if reason == "finished":
-            gone += self._unlisted(writer, spider)
-        held_back = self._shrink_guard(writer, gone)
-        for item in gone:
-            if not held_back:
-                self._write(writer, gone_observation(writer.run_id, item))
-            elif item.source_url is not None:
+        """Write the run's gone observations (the topic pages found gone), unless the
+        shrink guard holds them back: then its reasons, and each is an `error`."""
+        unlisted = self._unlisted(spider) if reason == "finished" else {}
+        held_back = self._shrink_guard(writer, self.answered_gone, unlisted)
+        for item in self.answered_gone:
+            observation = gone_observation(writer.run_id, item)
+            if held_back:
                 self.held_back += 1
                 observation = dataclasses.replace(
-                    gone_observation(writer.run_id, item),
+                    observation,
                     outcome="error",
                     error=f"{item.reason}; not marked gone: held back by the shrink guard",
                 )
-                self._write(writer, observation)
+            self._write(writer, observation)
         return held_back
 
-    def _unlisted(self, writer: RunWriter, spider: Spider) -> list[PageGone]:
+    def _unlisted(self, spider: Spider) -> dict[str, list[str]]:
+        """Per language, the live topics a full index crawl did not find listed (see the
+        spider's `unlisted_topics`)."""
         unlisted = getattr(spider, "unlisted_topics", None)
         if unlisted is None:
-            return []
-        live = {topic_url(topic): topic for topic in writer.index.live_topics}
-        now = datetime.now(UTC)
-        return [
-            PageGone(
-                url=url,
-                language=live[url].language,  # type: ignore[arg-type]
-                slug=live[url].slug,
-                source_url=None,
-                fetched_at=now,
-                http_status=None,
-                reason="no longer listed in the health-topics index",
-            )
-            for url in unlisted(live)
-        ]
+            return {}
+        found: dict[str, list[str]] = unlisted(self.live_topic_urls())
+        return found
 
-    def _shrink_guard(self, writer: RunWriter, gone: list[PageGone]) -> list[str]:
-        """Why the live topics in `gone` are too many to mark gone at once, per language
-        (empty when they are not): more than max(GONE_FLOOR, ARCHIVE_MAX_GONE_SHARE of
-        the language's live topics)."""
+    def _shrink_guard(
+        self, writer: RunWriter, gone: list[PageGone], unlisted: dict[str, list[str]]
+    ) -> list[str]:
+        """Why a language has too many topics leaving at once (empty when none has): more
+        `unlisted` topics than its `gone_limit` (the spider requested none of them), or
+        more live topics in `gone`."""
         live = writer.index.live_topics
         leaving: defaultdict[str, set[TopicKey]] = defaultdict(set)
-        unlisted: Counter[str] = Counter()
         for item in gone:
             topic = TopicKey(item.language, item.slug)
-            if topic in live and topic not in leaving[item.language]:
+            if topic in live:
                 leaving[item.language].add(topic)
-                unlisted[item.language] += item.source_url is None
         known = Counter(topic.language for topic in live)
         reasons = []
-        for language, topics in sorted(leaving.items()):
-            limit = max(GONE_FLOOR, math.floor(self.max_gone_share * known[language]))
-            if len(topics) <= limit:
-                continue
-            evidence = []
-            if unlisted[language]:
-                evidence.append(
-                    f"the {language} index lists {unlisted[language]} fewer topics"
-                    f" than run {writer.index.run_ids[-1]}"
-                )
-            if len(topics) > unlisted[language]:
-                evidence.append(
-                    f"{len(topics) - unlisted[language]} {language} topics answered 404/410"
-                )
-            reasons.append(
-                f"{' and '.join(evidence)}: {len(topics)} of {known[language]} live"
-                f" {language} topics would be marked gone, over the limit of {limit}"
-                f" (the larger of {GONE_FLOOR} and {self.max_gone_share:.0%} of them);"
-                " none was marked gone (-s ARCHIVE_MAX_GONE_SHARE=1 allows a deliberate"
-                " removal)"
+        for language in sorted(leaving.keys() | unlisted.keys()):
+            limit = self.gone_limit(language)
+            over = (
+                f"over the limit of {limit} (the larger of {GONE_FLOOR} and"
+                f" {self.max_gone_share:.0%} of {known[language]} live {language} topics)"
             )
+            allow = "-s ARCHIVE_MAX_GONE_SHARE=1 allows a deliberate removal"
+            missing = len(unlisted.get(language, ()))
+            if missing > limit:
+                reasons.append(
+                    f"the {language} index lists {missing} fewer topics than run"
+                    f" {writer.index.run_ids[-1]}, {over}: none of them was requested"
+                    f" to confirm it, none was marked gone ({allow})"
+                )
+            elif len(leaving[language]) > limit:
+                reasons.append(
+                    f"{len(leaving[language])} {language} topics answered 404/410 or"
+                    f" redirect to another topic, {over}: none was marked gone ({allow})"
+                )
         return reasons
 
     def _status(
@@ -436,7 +437,7 @@ def gone_observation(run_id: str, item: PageGone) -> Observation:
         run_id=run_id,
         observed_at=item.fetched_at,
         url=item.url,
-        source_url=item.source_url or item.url,
+        source_url=item.source_url,
         language=item.language,
         slug=item.slug,
         outcome="gone",

@@ -1,6 +1,7 @@
-"""A topic is marked gone only on positive evidence, a run that would remove too much at
-once removes nothing (the shrink guard), and a site that cannot be reached changes
-nothing: full index crawls of the fixture site (tests/site_server.py) into a copy of an
+"""A topic is marked gone only on positive evidence from its own URL (missing from the
+index is only a reason to request it), a run that would remove too much at once removes
+nothing (the shrink guard), and a site that cannot be reached changes nothing: full
+index crawls of the fixture site (tests/site_server.py) into a copy of an
 archive that holds one healthy full crawl, with the fault injected by the server, then
 what the archive holds (observations, runs, the latest view) and the exit code.
 """
@@ -152,12 +153,16 @@ def test_three_empty_letter_pages_mark_nothing_gone(
     expected = f"the en index lists {len(three_empty_letters)} fewer topics than run"
     assert any(f"{expected} {baseline.run_id}" in reason for reason in run["failure_reasons"])
     assert three_empty_letters <= _live_slugs(archive)
+    # too many to be a removal: none of them was requested to find out
+    assert not [slug for slug in three_empty_letters if quick_site.requests_for(f"/{slug}.html")]
 
 
 def test_the_setting_lets_a_deliberate_large_removal_through(
     quick_site: SiteServer, baseline: Baseline, tmp_path: Path, three_empty_letters: set[str]
 ) -> None:
     archive = copy_archive(baseline.archive, tmp_path)
+    for slug in three_empty_letters:  # a removal: unlisted, and gone from the site too
+        quick_site.replace_file(f"/{slug}.html", None)
 
     result = crawl(quick_site.base_url, archive, *QUICK, "-s", "ARCHIVE_MAX_GONE_SHARE=1")
 
@@ -189,15 +194,20 @@ def test_many_pages_answering_404_at_once_are_errors_not_removals(
     assert set(missing) <= _live_slugs(archive)
 
 
+def _unlist_burns(site: SiteServer) -> None:
+    """Take Burns off letter page b, the one index page that lists it."""
+    letter_page = LETTER_PAGE.format("b")
+    listing = site.file_bytes(letter_page).decode("utf-8")
+    without_burns, removed = re.subn(r'<li><a href="/burns\.html">Burns</a></li>\n', "", listing)
+    assert removed == 1
+    site.replace_file(letter_page, without_burns)
+
+
 def test_one_real_removal_is_marked_gone(
     quick_site: SiteServer, baseline: Baseline, tmp_path: Path
 ) -> None:
     archive = copy_archive(baseline.archive, tmp_path)
-    letter_page = LETTER_PAGE.format("b")
-    listing = quick_site.file_bytes(letter_page).decode("utf-8")
-    without_burns, removed = re.subn(r'<li><a href="/burns\.html">Burns</a></li>\n', "", listing)
-    assert removed == 1
-    quick_site.replace_file(letter_page, without_burns)
+    _unlist_burns(quick_site)
     quick_site.replace_file("/burns.html", None)
 
     result = crawl(quick_site.base_url, archive, *QUICK)
@@ -209,6 +219,68 @@ def test_one_real_removal_is_marked_gone(
     assert _live_slugs(archive) == set(baseline.topics.query("language == 'en'")["slug"]) - {
         "burns"
     }
+
+
+# --- missing from the index is a reason to look, not evidence ------------------------------
+
+
+def test_a_letter_page_missing_from_the_navigation_removes_nothing(
+    quick_site: SiteServer, baseline: Baseline, tmp_path: Path
+) -> None:
+    """Letter page b is linked from no index page, so it is never requested and never
+    fails; its topics, no longer listed, are requested at their own URLs and answer."""
+    archive = copy_archive(baseline.archive, tmp_path)
+    for page in sorted(SITE_ROOT.glob("healthtopics*.html")):
+        path = f"/{page.name}"
+        navigation = quick_site.file_bytes(path).decode("utf-8")
+        without_b, removed = re.subn(
+            r'<li(?: class="current")?><a href="/healthtopics_b\.html">B</a></li>\n', "", navigation
+        )
+        assert removed == 1, path
+        quick_site.replace_file(path, without_b)
+    unlisted = only_on_letters("b")
+    assert unlisted
+    stats_file = tmp_path / "stats.json"
+
+    result = crawl(quick_site.base_url, archive, *QUICK, "--stats-json", stats_file)
+
+    assert result.returncode == 0, result
+    assert quick_site.requests_for(LETTER_PAGE.format("b")) == []
+    for slug in unlisted:
+        (request,) = quick_site.requests_for(f"/{slug}.html")
+        assert request.header("If-None-Match"), slug  # conditional, as any known topic
+    assert _gone(archive) == set()
+    seen = last_run(archive).query("language == 'en'").set_index("slug")
+    assert set(seen.loc[sorted(unlisted), "outcome"]) == {"unchanged"}
+    run = _latest_run(archive)
+    assert (run["status"], run["pages_gone"]) == ("success", 0)
+    stats = json.loads(stats_file.read_text(encoding="utf-8"))
+    assert stats["archive/discovery/unlisted_but_served"] == len(unlisted)
+    assert unlisted <= _live_slugs(archive)
+
+
+def test_an_unlisted_topic_redirected_to_another_topic_is_gone(
+    quick_site: SiteServer, baseline: Baseline, tmp_path: Path
+) -> None:
+    archive = copy_archive(baseline.archive, tmp_path)
+    _unlist_burns(quick_site)
+    quick_site.replace_file("/burninjuries.html", quick_site.file_bytes("/burns.html"))
+    quick_site.script("/burns.html", [(301, {"Location": "/burninjuries.html"}, b"")])
+
+    result = crawl(quick_site.base_url, archive, *QUICK)
+
+    assert result.returncode == 0, result
+    assert quick_site.pending_scripts() == {}
+    assert _gone(archive) == {"burns"}
+    seen = last_run(archive).query("language == 'en'").set_index("slug")
+    assert seen.loc["burns", "http_status"] == 301
+    assert "redirects to https://medlineplus.gov/burninjuries.html" in seen.loc["burns", "error"]
+    assert seen.loc["burninjuries", "outcome"] == "new"
+    run = _latest_run(archive)
+    assert (run["status"], run["pages_gone"]) == ("success", 1)
+    live = _live_slugs(archive)
+    assert "burninjuries" in live
+    assert "burns" not in live
 
 
 # --- a site that cannot be reached --------------------------------------------------------

@@ -4,14 +4,23 @@ Discovery sources (one per run): the A-Z index pages (default), NLM's XML dump
 (`from_xml`), a file of URLs (`urls`) or single pages (`url`); or no fetching at all: the
 response records of a WARC file replayed (`from_warc`). Every fetched topic URL
 ends in exactly one item: `HealthTopicPage`, `PageNotModified` (304), `PageGone`
-(404/410) or `PageFailed`. Redirects of topic pages are followed here, not by Scrapy's
-RedirectMiddleware, whose redirected requests the off-site and duplicate filters drop
-without a trace: one to another host, or one too many (a loop), is a `PageFailed`. In
-a full index crawl, topics the archive holds that the index no longer lists are
-reported by `unlisted_topics()` for the archive to mark gone, but only in a language
-whose every index page answered: an index page that failed after retries
+(404/410, or an unlisted topic redirecting to another) or `PageFailed`. Redirects of
+topic pages are followed here, not by Scrapy's RedirectMiddleware, whose redirected
+requests the off-site and duplicate filters drop without a trace: one to another host,
+or one too many (a loop), is a `PageFailed`.
+
+Missing from the index is a reason to look, never evidence by itself: a letter page
+left out of the navigation, or redirected to a page already fetched, is never requested
+and never fails. So once a full index crawl has read every index page (the first
+`spider_idle`), each topic the archive holds live that the index did not list
+(`unlisted_topics()`) is requested at its own URL, conditionally like any other: it is
+gone if it answers 404/410 or redirects to another topic page, and otherwise observed
+as usual (counted as `archive/discovery/unlisted_but_served`). Only in a language whose
+every index page answered: an index page that failed after retries
 (`failed_index_pages`) may have listed any of its language's topics (the archive does
-not record which page listed which topic), so none of them counts as unlisted.
+not record which page listed which topic), so none of them counts as unlisted. Nor
+when more of a language are unlisted than the shrink guard allows (see
+`pipelines.snapshot`): then none is requested, and the run records why.
 
 The XML dump is fetched and read before the crawl starts (see `crawler.xml_dump`): the
 crawl command hands its topic URLs over as `from_xml_topics`.
@@ -26,11 +35,12 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import UTC, datetime
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Self
 from urllib.parse import urljoin, urlsplit
 
 from scrapy import Request, Spider, signals
-from scrapy.exceptions import IgnoreRequest
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DontCloseSpider, IgnoreRequest
 from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
@@ -53,6 +63,7 @@ from crawler.parsing.health_topic import encoding_for
 from crawler.reachability import NETWORK_ERROR, network_error_text
 from crawler.urls import canonical_url, modern_url, topic_path
 from crawler.xml_dump import DumpLimits, DumpUnreachableError, dump_topic_urls
+from pipelines.snapshot import SnapshotPipeline
 from pipelines.warc import ArchivedResponse, iter_responses, raw_from_archived
 
 logger = logging.getLogger(__name__)
@@ -142,7 +153,15 @@ class HealthTopicsSpider(Spider):
         """Canonical URLs of the topics the A-Z index listed (even past --limit)."""
         self.failed_index_pages: dict[str, IndexFailure] = {}
         """Index pages (fetched URLs) that could not be read, with their language and why."""
+        self.unlisted_requested = False
+        """True once the unlisted topics have been requested (or found too many to)."""
         self._extraction: ExtractionPool | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider.request_unlisted, signal=signals.spider_idle)
+        return spider
 
     # --- set-up ------------------------------------------------------------------------
     @property
@@ -168,18 +187,51 @@ class HealthTopicsSpider(Spider):
         missing from it be called gone."""
         return self.discovery == "index" and self.limit is None and self.languages == LANGUAGES
 
-    def unlisted_topics(self, known: Iterable[str]) -> list[str]:
+    def unlisted_topics(self, known: Iterable[str]) -> dict[Language, list[str]]:
         """Of the `known` canonical topic URLs, those this full crawl did not find listed
-        in a language whose index pages all answered."""
+        in a language whose index pages all answered, per language (sorted)."""
         if not self.is_full_crawl():
-            return []
+            return {}
         failed = {failure.language for failure in self.failed_index_pages.values()}
-        unlisted = []
-        for url in known:
+        unlisted: dict[Language, list[str]] = {}
+        for url in sorted(known):
             path = topic_path(url)
             if url not in self.listed and path is not None and path[1] not in failed:
-                unlisted.append(url)
-        return sorted(unlisted)
+                unlisted.setdefault(path[1], []).append(url)
+        return unlisted
+
+    def request_unlisted(self) -> None:
+        """On the first `spider_idle` of a full index crawl (every index page answered or
+        failed): request the own URL of each live topic of the archive that the index no
+        longer lists, unless more of a language are unlisted than the shrink guard allows
+        (`SnapshotPipeline.gone_limit`)."""
+        engine = self.crawler.engine
+        if self.unlisted_requested or not self.is_full_crawl() or engine is None:
+            return
+        self.unlisted_requested = True
+        archive = self.crawler.get_item_pipeline(SnapshotPipeline)
+        if archive is None:
+            return
+        requests = []
+        for language, urls in self.unlisted_topics(archive.live_topic_urls()).items():
+            limit = archive.gone_limit(language)
+            if len(urls) > limit:
+                logger.warning(
+                    "the %s index lists %d fewer topics than the archive holds, over the"
+                    " shrink guard's limit of %d: none of them is requested or marked gone",
+                    language,
+                    len(urls),
+                    limit,
+                )
+                continue
+            for url in urls:
+                logger.info("%s is no longer listed in the index: requesting it", url)
+                self._inc("archive/discovery/unlisted_requested")
+                requests.append(self._topic_request(url, url, unlisted=True))
+        for request in requests:
+            engine.crawl(request)
+        if requests:
+            raise DontCloseSpider
 
     def extraction(self) -> ExtractionPool:
         """Where fetched pages are extracted (worker processes, see MEDLINEPLUS_PARSE_WORKERS);
@@ -291,14 +343,26 @@ class HealthTopicsSpider(Spider):
                 continue
             if self.limit is not None and len(self.scheduled) >= self.limit:
                 continue
-            self.scheduled.add(canonical)
-            self._inc("archive/discovery/topics")
-            yield Request(
-                fetch_url(url, self.base_url),
-                callback=self.parse_topic,
-                errback=self.topic_failed,
-                meta={"canonical_url": canonical, "handle_httpstatus_list": HANDLED_STATUSES},
-            )
+            yield self._topic_request(url, canonical)
+
+    def _topic_request(self, url: str, canonical: str, *, unlisted: bool = False) -> Request:
+        """The request of the topic page `canonical`, fetched from `url` on the crawled site;
+        `unlisted`: a live topic the index no longer lists, requested to find out whether
+        it is gone."""
+        self.scheduled.add(canonical)
+        self._inc("archive/discovery/topics")
+        meta: dict[str, Any] = {
+            "canonical_url": canonical,
+            "handle_httpstatus_list": HANDLED_STATUSES,
+        }
+        if unlisted:
+            meta["unlisted"] = True
+        return Request(
+            fetch_url(url, self.base_url),
+            callback=self.parse_topic,
+            errback=self.topic_failed,
+            meta=meta,
+        )
 
     # --- replay ----------------------------------------------------------------------------
     def _replayed(self, archived: ArchivedResponse) -> Iterator[CrawlItem]:
@@ -358,14 +422,17 @@ class HealthTopicsSpider(Spider):
         slug, language = topic_path(canonical) or ("", "en")
         now = datetime.now(UTC)
         if response.status in REDIRECT_STATUSES:
-            follow, problem = self._redirect(response)
-            if follow is not None:
-                yield follow
-                return
-            self._inc("archive/pages/redirect_refused")
-            logger.warning("%s: %s", canonical, problem)
-            yield failed_page(canonical, response.url, now, response.status, problem)
+            for item_or_request in self._redirected(response, canonical, now):
+                yield item_or_request
             return
+        unlisted = bool(response.meta.get("unlisted"))
+        if unlisted and response.status not in GONE_STATUSES:
+            self._inc("archive/discovery/unlisted_but_served")
+            logger.warning(
+                "%s is no longer listed in the index but still answers HTTP %d: not gone",
+                canonical,
+                response.status,
+            )
         etag = _header(response, b"ETag")
         last_modified = _header(response, b"Last-Modified")
         if response.status == 304:
@@ -389,11 +456,12 @@ class HealthTopicsSpider(Spider):
                 source_url=response.url,
                 fetched_at=now,
                 http_status=response.status,
-                reason=f"HTTP {response.status}",
+                reason=f"HTTP {response.status}"
+                + ("; no longer listed in the index" if unlisted else ""),
             )
             return
         # the page is the topic fetched, after redirects between topic pages
-        fetched = canonical_url(response.url) if topic_path(response.url) else canonical
+        fetched = _topic_at(response.url) or canonical
         try:
             page = await self.extraction().extract(
                 response.body,
@@ -432,8 +500,38 @@ class HealthTopicsSpider(Spider):
                 page.url,
             )
 
-    def _redirect(self, response: Response) -> tuple[Request | None, str]:
-        """The request following a topic page's redirect, or None and why not."""
+    def _redirected(
+        self, response: Response, canonical: str, now: datetime
+    ) -> Iterator[CrawlItem | Request]:
+        """What a topic page's redirect leads to: the request following it; or, for an
+        unlisted topic redirected to another topic page, the topic gone and a request of
+        the other topic under its own URL; or a `PageFailed` when it is not followed."""
+        target, problem = self._redirect_target(response)
+        if target is None:
+            self._inc("archive/pages/redirect_refused")
+            logger.warning("%s: %s", canonical, problem)
+            yield failed_page(canonical, response.url, now, response.status, problem)
+            return
+        moved_to = _topic_at(target)
+        if not response.meta.get("unlisted") or moved_to in (None, canonical):
+            yield self._follow(response, target)
+            return
+        self._inc("archive/pages/gone")
+        slug, language = topic_path(canonical) or ("", "en")
+        yield PageGone(
+            url=canonical,
+            language=language,
+            slug=slug,
+            source_url=response.url,
+            fetched_at=now,
+            http_status=response.status,
+            reason=f"redirects to {moved_to}; no longer listed in the index",
+        )
+        if moved_to not in self.scheduled:
+            yield self._topic_request(target, moved_to)
+
+    def _redirect_target(self, response: Response) -> tuple[str | None, str]:
+        """Where a topic page's redirect leads, or None and why it is not followed."""
         location = _header(response, b"Location")
         if not location:
             return None, f"HTTP {response.status} without a Location"
@@ -447,13 +545,17 @@ class HealthTopicsSpider(Spider):
                 None,
                 f"HTTP {response.status}: more than {most} redirects (a loop?), last to {target}",
             )
+        return target, ""
+
+    def _follow(self, response: Response, target: str) -> Request:
+        """The request following a topic page's redirect to `target`."""
         assert response.request is not None
         # dont_filter: a redirect back to a URL fetched before must not vanish as a duplicate
         follow = response.request.replace(url=target, dont_filter=True)
-        follow.meta["topic_redirects"] = hops + 1
+        follow.meta["topic_redirects"] = int(response.meta.get("topic_redirects", 0)) + 1
         follow.meta.pop("retry_times", None)
         self._inc("archive/pages/redirect_followed")
-        return follow, ""
+        return follow
 
     def topic_failed(self, failure: Failure) -> Iterator[PageFailed]:
         request: Request = failure.request  # type: ignore[attr-defined]
@@ -572,6 +674,11 @@ def failed_page(
         error=error,
         field=field,
     )
+
+
+def _topic_at(url: str) -> str | None:
+    """The canonical URL of the topic page fetched from `url`; None when `url` is not one."""
+    return canonical_url(url) if topic_path(url) else None
 
 
 def _header(response: Response, name: bytes) -> str | None:
