@@ -39,6 +39,7 @@ import pyarrow.dataset as ds
 from crawler.items import LANGUAGES
 from pipelines.errors import UnknownRunError
 from pipelines.schema import TOPIC_KEY, VERSION_KEY, TableName
+from pipelines.storage import ArchivePath
 from pipelines.store import ArchiveStore
 from pipelines.versions import day_end
 
@@ -92,9 +93,9 @@ class Archive:
         self._tables: dict[TableName, pa.Table] = {}
 
     @property
-    def path(self) -> Path:
-        """The archive directory."""
-        return self.store.path
+    def path(self) -> ArchivePath:
+        """The archive directory, or the S3 prefix it was published to."""
+        return self.store.root
 
     @property
     def run_ids(self) -> tuple[str, ...]:
