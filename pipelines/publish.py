@@ -4,7 +4,7 @@ What is published is one read-consistent view of the local archive, taken as a r
 takes it (`ArchiveStore.open(read_only=True)`: the manifests are listed first, and only
 the files they list are used), so a crawl may be writing meanwhile:
 
-* the marker `_archive.json`, first, when the prefix has none;
+* the marker `_archive.json`, first (a prefix holding another archive is refused);
 * every file a committed manifest lists (each run's table files and WARC file, each
   compaction's files), from its table directory or from `_retired/` locally, to the path
   its manifest gives;
@@ -111,8 +111,7 @@ def publish(archive: Path | str, destination: ObjectPath) -> PublishReport:
             for part in compaction.tables:
                 data[part.output.path] = _DataFile(part.output, part.output.path in live)
         uploader = _Uploader(root, destination, remote, report)
-        if MARKER_FILE not in remote:
-            uploader.put_bytes(MARKER_FILE, (root / MARKER_FILE).read_bytes())
+        uploader.put_bytes(MARKER_FILE, (root / MARKER_FILE).read_bytes())
         uploader.put_files(data.values())
         for kind, name in commit_order(store.run_ids, store.compaction_ids):
             folder = RUNS_DIR if kind == "run" else COMPACTIONS_DIR

@@ -1,7 +1,7 @@
 """Where an archive is: a local folder (`pathlib.Path`) or a prefix in an S3 bucket.
 
 Readers of an archive use a handful of `pathlib.Path` methods (`/`, `name`, `iterdir`,
-`read_bytes`, `read_text`, `exists`) and pyarrow's Parquet readers. `ObjectPath` offers
+`read_bytes`, `read_text`) and pyarrow's Parquet readers. `ObjectPath` offers
 those methods for an object under an `s3://bucket/prefix`, through pyarrow's own S3
 filesystem (no other dependency), so the code that reads manifests, checkpoints and
 tables works on both; `pyarrow_source` gives pyarrow's readers the filesystem to use.
@@ -17,9 +17,9 @@ files. pyarrow ignores `AWS_ENDPOINT_URL` (apache/arrow#49643), so it is passed 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
@@ -30,11 +30,7 @@ S3_SCHEME = "s3://"
 ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 """The endpoint's URL, service-specific first, as the AWS command line reads them."""
 REGION_VARIABLES = ("AWS_REGION", "AWS_DEFAULT_REGION")
-
-
-def is_object_url(location: Path | str) -> bool:
-    """True for an `s3://` URL (a local path is never one)."""
-    return isinstance(location, str) and location.startswith(S3_SCHEME)
+_T = TypeVar("_T")
 
 
 def split_s3_url(url: str) -> tuple[str, str]:
@@ -95,11 +91,10 @@ class ObjectPath:
         """"bucket/prefix/...", as pyarrow's filesystem names it."""
 
     @classmethod
-    def from_url(cls, url: str, filesystem: pafs.FileSystem | None = None) -> ObjectPath:
-        """The prefix `s3://bucket/prefix`, on `filesystem` (default: from the environment)."""
+    def from_url(cls, url: str) -> ObjectPath:
+        """The prefix `s3://bucket/prefix`, on the S3 filesystem the environment configures."""
         bucket, prefix = split_s3_url(url)
-        key = f"{bucket}/{prefix}" if prefix else bucket
-        return cls(filesystem if filesystem is not None else s3_filesystem(), key)
+        return cls(s3_filesystem(), f"{bucket}/{prefix}" if prefix else bucket)
 
     def __truediv__(self, relative: str) -> ObjectPath:
         return ObjectPath(self.filesystem, f"{self.key}/{relative}")
@@ -110,27 +105,10 @@ class ObjectPath:
     def __repr__(self) -> str:
         return f"ObjectPath({str(self)!r})"
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ObjectPath) and other.key == self.key
-
-    def __hash__(self) -> int:
-        return hash(self.key)
-
     @property
     def name(self) -> str:
         """The last part of the key."""
         return self.key.rpartition("/")[2]
-
-    @property
-    def stem(self) -> str:
-        """The name without its last suffix."""
-        name = self.name
-        return name.rpartition(".")[0] if "." in name.lstrip(".") else name
-
-    def exists(self) -> bool:
-        """Whether an object, or objects under this prefix, exist."""
-        info = self._call("look at", self.filesystem.get_file_info, self.key)
-        return bool(info.type != pafs.FileType.NotFound)
 
     def iterdir(self) -> Iterator[ObjectPath]:
         """The objects and prefixes right under this prefix; FileNotFoundError when none."""
@@ -145,14 +123,13 @@ class ObjectPath:
             with self.filesystem.open_input_stream(self.key) as stream:
                 return bytes(stream.read())
 
-        data: bytes = self._call("read", read)
-        return data
+        return self._call("read", read)
 
     def read_text(self, encoding: str = "utf-8") -> str:
         """The object's content decoded."""
         return self.read_bytes().decode(encoding)
 
-    def _call(self, verb: str, function: Any, *arguments: Any) -> Any:
+    def _call(self, verb: str, function: Callable[..., _T], *arguments: Any) -> _T:
         try:
             return function(*arguments)
         except FileNotFoundError:
@@ -169,7 +146,7 @@ ArchivePath = Path | ObjectPath
 
 def archive_location(location: Path | str) -> ArchivePath:
     """An `s3://bucket/prefix` URL as an ObjectPath, anything else as a local Path."""
-    if isinstance(location, str) and is_object_url(location):
+    if isinstance(location, str) and location.startswith(S3_SCHEME):
         return ObjectPath.from_url(location)
     return Path(location)
 
