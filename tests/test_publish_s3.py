@@ -12,6 +12,8 @@ import logging
 import re
 import secrets
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -29,6 +31,7 @@ from pipelines.store import ArchiveStore
 from tests.archive_factory import at, commit_run, make_page
 from tests.crawl_runner import run_cli
 
+README = Path(__file__).resolve().parents[1] / "README.md"
 _REQUEST = re.compile(r'"(?P<method>[A-Z]+) /(?P<path>[^ ?]+)(?:\?[^ ]*)? HTTP/')
 
 
@@ -166,6 +169,8 @@ def test_open_archive_on_s3_reads_what_was_published(
     assert_frame_equal(local.topics(as_of=first), remote.topics(as_of=first))
     assert_frame_equal(local.history("asthma"), remote.history("asthma"))
     assert_frame_equal(local.journal_articles(), remote.journal_articles())
+    assert main(["runs", "--archive", f"s3://{bucket}/team/medlineplus", "--format", "json"]) == 0
+    assert [run["run_id"] for run in json.loads(capsys.readouterr().out)] == [first, second]
 
 
 def test_a_second_publish_uploads_only_the_new_runs_files(
@@ -306,3 +311,37 @@ def test_the_endpoint_and_region_come_from_the_aws_variables() -> None:
         }
     ) == {"endpoint_override": "s3.example.org", "scheme": "https", "region": "eu-central-1"}
     assert s3_options({}) == {}
+
+
+def test_the_readme_s3_example_reads_a_published_bucket(
+    tmp_path: Path,
+    moto_endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (code,) = re.findall(r"```python s3\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
+    (url,) = set(re.findall(r"s3://team-bucket/\w+", code))
+    monkeypatch.setenv("AWS_ALLOW_HTTP", "true")  # for Polars, as the README says
+    _two_runs(tmp_path / "archive")
+    for name, value in {
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    _client(moto_endpoint).create_bucket(Bucket="team-bucket")
+    assert _publish(tmp_path / "archive", url, capsys)[0] == 0
+
+    completed = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=README.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "asma" in completed.stdout
+    assert "asthma" in completed.stdout
