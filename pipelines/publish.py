@@ -98,21 +98,9 @@ def publish(archive: Path | str, destination: ObjectPath) -> PublishReport:
         report = PublishReport(destination, runs=len(store.run_ids))
         remote = _remote_sizes(destination)
         _check_destination(root, destination, remote)
-        compactions = {
-            name: load_compaction(root / COMPACTIONS_DIR / f"{name}.json")
-            for name in store.compaction_ids
-        }
-        live = {item.entry.path for table in TABLES for item in store.live_files(table)}
-        data: dict[str, _DataFile] = {}
-        for manifest in store.manifests:
-            for entry in (*manifest.files, *([manifest.warc] if manifest.warc else [])):
-                data[entry.path] = _DataFile(entry, entry.path in live or entry.table == "warc")
-        for compaction in compactions.values():
-            for part in compaction.tables:
-                data[part.output.path] = _DataFile(part.output, part.output.path in live)
         uploader = _Uploader(root, destination, remote, report)
         uploader.put_bytes(MARKER_FILE, (root / MARKER_FILE).read_bytes())
-        uploader.put_files(data.values())
+        uploader.put_files(_committed_files(store))
         for kind, name in commit_order(store.run_ids, store.compaction_ids):
             folder = RUNS_DIR if kind == "run" else COMPACTIONS_DIR
             relative = f"{folder}/{name}.json"
@@ -121,6 +109,20 @@ def publish(archive: Path | str, destination: ObjectPath) -> PublishReport:
         if checkpoint is not None and isinstance(checkpoint.directory, Path):
             uploader.put_checkpoint(checkpoint.directory)
     return report
+
+
+def _committed_files(store: ArchiveStore) -> list[_DataFile]:
+    """Every file the committed run and compaction manifests of `store` list."""
+    live = {item.entry.path for table in TABLES for item in store.live_files(table)}
+    files: dict[str, _DataFile] = {}
+    for manifest in store.manifests:
+        for entry in (*manifest.files, *([manifest.warc] if manifest.warc else [])):
+            files[entry.path] = _DataFile(entry, entry.path in live or entry.table == "warc")
+    for name in store.compaction_ids:
+        compaction = load_compaction(store.path / COMPACTIONS_DIR / f"{name}.json")
+        for part in compaction.tables:
+            files[part.output.path] = _DataFile(part.output, part.output.path in live)
+    return list(files.values())
 
 
 def _remote_sizes(destination: ObjectPath) -> dict[str, int]:

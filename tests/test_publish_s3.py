@@ -222,9 +222,14 @@ def test_compacted_archives_publish_replaced_files_and_manifests_in_commit_order
     with ArchiveStore.open(root) as store:
         (compaction,) = store.compact(CompactionPolicy(fanout=2))
     assert (root / "_retired" / "topics" / f"part-{runs[0]}.parquet").exists()
+    # A replaced file no longer kept (as a vacuum would delete it): no reader needs it.
+    (root / "_retired" / "links" / f"part-{runs[0]}.parquet").unlink()
 
     with caplog.at_level(logging.INFO, logger="werkzeug"):
-        assert _publish(root, url, capsys)[0] == 0
+        code, _, err = _publish(root, url, capsys)
+
+    assert code == 0
+    assert err.startswith("warning: 1 files replaced by compactions were not uploaded")
 
     uploaded = _uploads(caplog.records, bucket, "compacted")
     manifests = [key for key in uploaded if key.startswith(("_runs/", "_compactions/"))]
@@ -239,11 +244,13 @@ def test_compacted_archives_publish_replaced_files_and_manifests_in_commit_order
     published = _objects(moto_endpoint, bucket, "compacted")
     assert f"topics/part-{runs[0]}.parquet" in published  # replaced, kept at its path
     assert not any(key.startswith("_retired/") for key in published)
+    assert f"links/part-{runs[0]}.parquet" not in published
     assert any(key.startswith("_catalog/") for key in published)
     local, remote = open_archive(root), open_archive(url)
     assert_frame_equal(local.topics(), remote.topics())
     assert_frame_equal(local.topics(as_of=runs[0]), remote.topics(as_of=runs[0]))
     assert_frame_equal(local.observations(), remote.observations())
+    assert_frame_equal(local.links(), remote.links())
 
 
 def test_publishing_to_a_prefix_holding_another_archive_is_refused(
