@@ -70,7 +70,9 @@ class _DateCut:
 
 
 def open_archive(path: Path | str) -> Archive:
-    """Open the archive at `path` for reading (no lock; works during a crawl)."""
+    """Open the archive at `path` for reading (no lock; works during a crawl): a folder, or
+    an `s3://bucket/prefix` it was published to (`pipelines.publish`; S3 settings from the
+    AWS environment variables, see `pipelines.storage`)."""
     return Archive(ArchiveStore.open(path, read_only=True))
 
 
