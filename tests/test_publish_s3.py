@@ -46,8 +46,8 @@ def moto_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture
-def bucket(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A new bucket on moto's server, with the AWS_* variables pointing at the server."""
+def aws_environment(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The AWS_* variables pointing at moto's server (its endpoint URL)."""
     for name, value in {
         "AWS_ENDPOINT_URL": moto_endpoint,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -58,8 +58,14 @@ def bucket(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
     monkeypatch.delenv("AWS_REGION", raising=False)
+    return moto_endpoint
+
+
+@pytest.fixture
+def bucket(aws_environment: str) -> str:
+    """A new bucket on moto's server."""
     name = f"archive-{secrets.token_hex(4)}"
-    _client(moto_endpoint).create_bucket(Bucket=name)
+    _client(aws_environment).create_bucket(Bucket=name)
     return name
 
 
@@ -322,22 +328,15 @@ def test_the_endpoint_and_region_come_from_the_aws_variables() -> None:
 
 def test_the_readme_s3_example_reads_a_published_bucket(
     tmp_path: Path,
-    moto_endpoint: str,
+    aws_environment: str,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     (code,) = re.findall(r"```python s3\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
     (url,) = set(re.findall(r"s3://team-bucket/\w+", code))
     monkeypatch.setenv("AWS_ALLOW_HTTP", "true")  # for Polars, as the README says
+    _client(aws_environment).create_bucket(Bucket="team-bucket")
     _two_runs(tmp_path / "archive")
-    for name, value in {
-        "AWS_ENDPOINT_URL": moto_endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    _client(moto_endpoint).create_bucket(Bucket="team-bucket")
     assert _publish(tmp_path / "archive", url, capsys)[0] == 0
 
     completed = subprocess.run(
