@@ -298,6 +298,21 @@ def test_publishing_to_an_unreachable_endpoint_exits_3_with_one_error_line(
     assert lines[0].startswith("error: cannot list s3://bucket/x (endpoint http://127.0.0.1:")
 
 
+def test_reading_from_an_unreachable_endpoint_exits_3_with_one_error_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+    assert main(["runs", "--archive", "s3://bucket/x"]) == 3
+
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot read s3://bucket/x/_archive.json (endpoint http://")
+    assert err.count("\n") == 1
+
+
 @pytest.mark.parametrize("destination", ["/srv/archive", "https://bucket/x", "s3://", "s3:/b"])
 def test_a_destination_that_is_not_an_s3_url_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], destination: str
