@@ -26,6 +26,7 @@ from crawler.commands import (
     extract,
     feed,
     history,
+    publish,
     reextract,
     runs,
     snapshot,
@@ -66,7 +67,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {installed_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (crawl, extract, runs, snapshot, history, changes, feed, verify, reextract):
+    for command in (
+        crawl,
+        extract,
+        runs,
+        snapshot,
+        history,
+        changes,
+        feed,
+        verify,
+        reextract,
+        publish,
+    ):
         command.register(commands)
     return parser
 

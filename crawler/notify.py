@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from pipelines.changes import ChangeSet
     from pipelines.load import Archive
     from pipelines.records import RunStatus
+    from pipelines.storage import ArchivePath
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +198,7 @@ def _topics(count: int) -> str:
     return f"{count} topic{'' if count == 1 else 's'}"
 
 
-def _describe(changes: ChangeSet, archive: Path, previous: str, run_id: str) -> list[str]:
+def _describe(changes: ChangeSet, archive: ArchivePath, previous: str, run_id: str) -> list[str]:
     counts = ", ".join(f"{kind} {count}" for kind, count in changes.counts().items())
     lines = [f"Changes since run {previous}: {counts}"]
     if not changes.changes:

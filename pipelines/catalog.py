@@ -42,6 +42,7 @@ from pipelines.layout import (
 )
 from pipelines.records import CompactionManifest, ManifestFile, RunManifest, decode_value
 from pipelines.schema import SCHEMA_VERSION, SCHEMAS, TABLES
+from pipelines.storage import ArchivePath
 from pipelines.versions import EVENTS_SCHEMA, VALIDATORS_SCHEMA, VERSION_COLUMNS, VersionLog
 
 logger = logging.getLogger(__name__)
@@ -191,7 +192,7 @@ def commit_order(run_ids: Iterable[str], compaction_ids: Iterable[str]) -> list[
 class Checkpoint:
     """A checkpoint read from `_catalog/` (the version log is read on demand)."""
 
-    directory: Path
+    directory: ArchivePath
     """Its directory."""
     last_run: str
     """The newest run it covers."""
@@ -232,7 +233,7 @@ class Checkpoint:
         return table
 
 
-def checkpoint_names(root: Path) -> list[str]:
+def checkpoint_names(root: ArchivePath) -> list[str]:
     """Names of the complete checkpoints, oldest first."""
     try:
         entries = [entry.name for entry in (root / CATALOG_DIR).iterdir()]
@@ -247,7 +248,7 @@ def _checkpoint_order(name: str) -> tuple[str, int]:
 
 
 def read_checkpoint(
-    root: Path, run_ids: Sequence[str], compaction_ids: Sequence[str]
+    root: ArchivePath, run_ids: Sequence[str], compaction_ids: Sequence[str]
 ) -> Checkpoint | None:
     """The newest checkpoint that agrees with the committed `run_ids` and `compaction_ids`
     (both in commit order), None when there is none."""
@@ -277,7 +278,7 @@ def read_checkpoint(
     return None
 
 
-def _load_checkpoint(directory: Path) -> Checkpoint:
+def _load_checkpoint(directory: ArchivePath) -> Checkpoint:
     data = read_json(directory / CATALOG_FILE, "checkpoint")
     if not isinstance(data, dict) or data.get("format") != CATALOG_FORMAT:
         raise ValueError("not a catalog checkpoint")

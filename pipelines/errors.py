@@ -7,14 +7,18 @@ next, so the command line can print it as a one-line error without a traceback.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pipelines.storage import ObjectPath
 
 
 class ArchiveError(Exception):
     """Root of every error raised by the archive modules (schema, store, load, verify)."""
 
-    def __init__(self, message: str, *, path: Path | str | None = None) -> None:
-        self.path = Path(path) if path is not None else None
-        """The archive directory or file the error is about, when there is one."""
+    def __init__(self, message: str, *, path: Path | ObjectPath | str | None = None) -> None:
+        self.path = Path(path) if isinstance(path, str) else path
+        """The archive directory or file (or S3 object) the error is about, when there is one."""
         super().__init__(message)
 
 
@@ -60,11 +64,31 @@ class ArchiveSchemaError(ArchiveError):
     that holds something other than an archive."""
 
     def __init__(
-        self, message: str, *, path: Path | str | None = None, newer_version: int | None = None
+        self,
+        message: str,
+        *,
+        path: Path | ObjectPath | str | None = None,
+        newer_version: int | None = None,
     ) -> None:
         self.newer_version = newer_version
         """The schema version found, when the cause is a version newer than this code reads."""
         super().__init__(message, path=path)
+
+
+class ObjectStorageError(ArchiveError):
+    """Object storage (S3) failed: its endpoint cannot be reached, or it refused the
+    credentials or the request. Not raised for a missing object (FileNotFoundError)."""
+
+    def __init__(self, path: ObjectPath, what: str, error: OSError, *, endpoint: str) -> None:
+        self.cause = error
+        """pyarrow's error."""
+        reason = " ".join(str(error).split())
+        super().__init__(
+            f"{what} {path} (endpoint {endpoint}): {reason}; check the URL, "
+            "AWS_ENDPOINT_URL, the credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) "
+            "and the network",
+            path=path,
+        )
 
 
 class ArchiveCorruptError(ArchiveError):
@@ -74,7 +98,7 @@ class ArchiveCorruptError(ArchiveError):
 class UnknownRunError(ArchiveError):
     """A run id that is not among the archive's committed runs."""
 
-    def __init__(self, run_id: str, path: Path) -> None:
+    def __init__(self, run_id: str, path: Path | ObjectPath) -> None:
         self.run_id = run_id
         """The run id that was asked for."""
         super().__init__(

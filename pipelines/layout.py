@@ -38,6 +38,7 @@ from pipelines.errors import (
 )
 from pipelines.records import CompactionManifest, RunManifest
 from pipelines.schema import SCHEMA_VERSION, TableName
+from pipelines.storage import ArchivePath
 
 ARCHIVE_FORMAT = "medlineplus-archive"
 MARKER_FILE = "_archive.json"
@@ -228,7 +229,7 @@ def archive_folder_exists(root: Path) -> bool:
     return True
 
 
-def read_marker(root: Path) -> dict[str, Any]:
+def read_marker(root: ArchivePath) -> dict[str, Any]:
     """The `_archive.json` of the archive at `root`, checked: ArchiveNotFoundError when
     there is none, ArchiveSchemaError when it is foreign or from a newer version."""
     marker = root / MARKER_FILE
@@ -253,7 +254,7 @@ def read_marker(root: Path) -> dict[str, Any]:
     return data
 
 
-def check_schema_version(version: object, source: Path) -> int:
+def check_schema_version(version: object, source: ArchivePath) -> int:
     """`version` if this code can read it, else ArchiveSchemaError naming `source`."""
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ArchiveCorruptError(f"{source}: bad schema_version {version!r}", path=source)
@@ -267,7 +268,7 @@ def check_schema_version(version: object, source: Path) -> int:
     return version
 
 
-def read_json(path: Path, what: str) -> Any:
+def read_json(path: ArchivePath, what: str) -> Any:
     """The JSON in `path`; ArchiveCorruptError naming `what` when it cannot be read."""
     try:
         return json.loads(path.read_bytes())
@@ -277,7 +278,7 @@ def read_json(path: Path, what: str) -> Any:
         ) from error
 
 
-def json_names(directory: Path) -> list[str]:
+def json_names(directory: ArchivePath) -> list[str]:
     """Stems of the committed JSON files in `directory` ("<stem>.json"), sorted; no temporaries."""
     try:
         entries = [entry.name for entry in directory.iterdir()]
@@ -298,7 +299,7 @@ def manifest_paths(root: Path) -> list[Path]:
     return [root / RUNS_DIR / f"{name}.json" for name in json_names(root / RUNS_DIR)]
 
 
-def load_manifest(path: Path) -> RunManifest:
+def load_manifest(path: ArchivePath) -> RunManifest:
     """Read and check one run manifest; ArchiveCorruptError or ArchiveSchemaError when unusable."""
     data = read_json(path, "manifest")
     if isinstance(data, dict):
@@ -317,7 +318,7 @@ def load_manifest(path: Path) -> RunManifest:
     return manifest
 
 
-def load_compaction(path: Path) -> CompactionManifest:
+def load_compaction(path: ArchivePath) -> CompactionManifest:
     """Read and check one compaction manifest; ArchiveCorruptError or ArchiveSchemaError."""
     data = read_json(path, "compaction manifest")
     if isinstance(data, dict):

@@ -39,6 +39,7 @@ import pyarrow.dataset as ds
 from crawler.items import LANGUAGES
 from pipelines.errors import UnknownRunError
 from pipelines.schema import TOPIC_KEY, VERSION_KEY, TableName
+from pipelines.storage import ArchivePath
 from pipelines.store import ArchiveStore
 from pipelines.versions import day_end
 
@@ -69,7 +70,9 @@ class _DateCut:
 
 
 def open_archive(path: Path | str) -> Archive:
-    """Open the archive at `path` for reading (no lock; works during a crawl)."""
+    """Open the archive at `path` for reading (no lock; works during a crawl): a folder, or
+    an `s3://bucket/prefix` it was published to (`pipelines.publish`; S3 settings from the
+    AWS environment variables, see `pipelines.storage`)."""
     return Archive(ArchiveStore.open(path, read_only=True))
 
 
@@ -92,9 +95,9 @@ class Archive:
         self._tables: dict[TableName, pa.Table] = {}
 
     @property
-    def path(self) -> Path:
-        """The archive directory."""
-        return self.store.path
+    def path(self) -> ArchivePath:
+        """The archive directory, or the S3 prefix it was published to."""
+        return self.store.root
 
     @property
     def run_ids(self) -> tuple[str, ...]:

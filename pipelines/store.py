@@ -71,6 +71,7 @@ from pipelines.errors import (
     ArchiveCorruptError,
     ArchiveError,
     ArchiveLockedError,
+    ArchiveNotAFolderError,
     ArchiveNotFoundError,
     ArchiveSchemaError,
     ArchiveUnwritableError,
@@ -128,6 +129,7 @@ from pipelines.schema import (
     clinical_trial_rows,
     link_rows,
 )
+from pipelines.storage import ArchivePath, ObjectPath, archive_location, pyarrow_source
 from pipelines.versions import (
     OBSERVATION_COLUMNS,
     VERSION_COLUMNS,
@@ -341,7 +343,7 @@ class _Committed:
     """Compaction manifests parsed so far."""
 
 
-def _read_committed(root: Path) -> _Committed:
+def _read_committed(root: ArchivePath) -> _Committed:
     """What the manifests in `root` commit, using the newest checkpoint that agrees."""
     # Compactions are listed before runs: a compaction listed is newer than its inputs'
     # runs, so those are in the listing of runs even while a writer is committing.
@@ -392,14 +394,15 @@ class ArchiveStore:
 
     def __init__(
         self,
-        path: Path,
+        root: ArchivePath,
         committed: _Committed,
         *,
         lock: IO[str] | None,
         policy: CompactionPolicy = DEFAULT_POLICY,
     ) -> None:
-        self.path = path
-        """The archive directory."""
+        self.root = root
+        """Where the archive is: its directory, or for a reader an S3 prefix it was
+        published to (`pipelines.publish`)."""
         self.policy = policy
         """When this store compacts and checkpoints (writers only)."""
         self._committed = committed
@@ -431,7 +434,10 @@ class ArchiveStore:
         ArchiveNotAFolderError when `path` is a file or goes through one;
         ArchiveUnwritableError when a writer cannot write there (a read-only or full disk).
         """
-        root = Path(path)
+        location = archive_location(path)
+        if isinstance(location, ObjectPath):
+            return cls._open_published(location, read_only=read_only, policy=policy)
+        root = location
         exists = archive_folder_exists(root)
         if read_only:
             if not exists:
@@ -459,6 +465,35 @@ class ArchiveStore:
             raise
         return cls(root, committed, lock=lock, policy=policy)
 
+    @classmethod
+    def _open_published(
+        cls, root: ObjectPath, *, read_only: bool, policy: CompactionPolicy
+    ) -> Self:
+        """Open an archive published to S3, for reading only: its files never move there
+        (see `pipelines.publish`)."""
+        if not read_only:
+            raise ArchiveNotAFolderError(
+                f"{root} is in object storage, where archives are read only: write to a "
+                f"local folder, then `medlineplus-archive publish --to {root}`",
+                path=root,
+            )
+        try:
+            read_marker(root)
+        except ArchiveNotFoundError as error:
+            raise ArchiveNotFoundError(
+                f"no archive at {root} (no {MARKER_FILE}); "
+                f"`medlineplus-archive publish --to {root}` publishes one",
+                path=root,
+            ) from error
+        return cls(root, _read_committed(root), lock=None, policy=policy)
+
+    @property
+    def path(self) -> Path:
+        """The archive directory. An archive read from S3 has none: `root` is its prefix."""
+        if isinstance(self.root, ObjectPath):
+            raise ArchiveNotAFolderError(f"{self.root} is not a local folder", path=self.root)
+        return self.root
+
     @property
     def read_only(self) -> bool:
         """True when opened without the lock."""
@@ -470,7 +505,7 @@ class ArchiveStore:
         parsed = self._committed.manifests
         for run_id in self._committed.run_ids:
             if run_id not in parsed:
-                parsed[run_id] = load_manifest(self.path / RUNS_DIR / f"{run_id}.json")
+                parsed[run_id] = load_manifest(self.root / RUNS_DIR / f"{run_id}.json")
         return tuple(parsed[run_id] for run_id in self._committed.run_ids)
 
     @property
@@ -513,17 +548,20 @@ class ArchiveStore:
         wanted = sorted(set(run_ids))
         return [live for live in files if _any_between(wanted, live.first_run, live.last_run)]
 
-    def files(self, table: TableName, run_ids: Iterable[str] | None = None) -> list[Path]:
+    def files(self, table: TableName, run_ids: Iterable[str] | None = None) -> list[ArchivePath]:
         """The committed files of `table` in use (holding rows of `run_ids`, when given),
         oldest run first. A compacted file may hold rows of other runs too."""
         return [self._resolve(live.entry.path) for live in self.live_files(table, run_ids)]
 
-    def _resolve(self, relative: str) -> Path:
+    def _resolve(self, relative: str) -> ArchivePath:
         """Where a committed file is: in its table directory, or in `_retired/` when a
-        compaction committed after this store was opened has replaced it."""
-        path = self.path / relative
+        compaction committed after this store was opened has replaced it. Files published
+        to S3 are never moved."""
+        if isinstance(self.root, ObjectPath):
+            return self.root / relative
+        path = self.root / relative
         if not path.exists():
-            retired = self.path / retired_path(relative)
+            retired = self.root / retired_path(relative)
             if retired.exists():
                 return retired
         return path
@@ -556,8 +594,11 @@ class ArchiveStore:
         parts = []
         for live in files:
             path = self._resolve(live.entry.path)
+            source, filesystem = pyarrow_source(path)
             try:
-                part = pq.read_table(path, columns=list(columns), filters=where)
+                part = pq.read_table(
+                    source, columns=list(columns), filters=where, filesystem=filesystem
+                )
             except (OSError, pa.ArrowInvalid) as error:
                 raise ArchiveCorruptError(
                     f"cannot read {path}: {error}; run `medlineplus-archive verify`", path=path
@@ -572,15 +613,19 @@ class ArchiveStore:
         columns: Sequence[str] | None,
         where: ds.Expression | None,
     ) -> pa.Table:
-        paths = [str(self._resolve(live.entry.path)) for live in files]
+        sources = [pyarrow_source(self._resolve(live.entry.path)) for live in files]
+        paths = [source for source, _ in sources]
+        filesystem = sources[0][1] if sources else None
         try:
-            dataset = ds.dataset(paths, schema=SCHEMAS[table], format="parquet")
+            dataset = ds.dataset(
+                paths, schema=SCHEMAS[table], format="parquet", filesystem=filesystem
+            )
             return dataset.to_table(columns=list(columns) if columns else None, filter=where)
         except (OSError, pa.ArrowInvalid) as error:
             raise ArchiveCorruptError(
-                f"cannot read table {table} of {self.path}: {error}; "
+                f"cannot read table {table} of {self.root}: {error}; "
                 "run `medlineplus-archive verify`",
-                path=self.path,
+                path=self.root,
             ) from error
 
     def read_versions(
@@ -599,8 +644,9 @@ class ArchiveStore:
         pieces = []
         for live in self.live_files(table, wanted_runs):
             path = self._resolve(live.entry.path)
+            source, filesystem = pyarrow_source(path)
             try:
-                parquet = pq.ParquetFile(path, pre_buffer=True)
+                parquet = pq.ParquetFile(source, pre_buffer=True, filesystem=filesystem)
                 groups = _row_groups_of_runs(parquet.metadata, wanted_runs)
                 if groups:
                     pieces.append(parquet.read_row_groups(groups, columns=names))
@@ -650,8 +696,9 @@ class ArchiveStore:
         parts = []
         for live in self.live_files("topics"):
             path = self._resolve(live.entry.path)
+            source, filesystem = pyarrow_source(path)
             try:
-                part = pq.read_table(path, columns=columns)
+                part = pq.read_table(source, columns=columns, filesystem=filesystem)
             except (OSError, pa.ArrowInvalid) as error:
                 raise ArchiveCorruptError(
                     f"cannot read {path}: {error}; run `medlineplus-archive verify`",
@@ -697,8 +744,9 @@ class ArchiveStore:
     def _read_rows_of(self, live: LiveFile, rows: np.ndarray, columns: list[str]) -> pa.Table:
         """Rows `rows` (positions in the file) of one file, reading only their row groups."""
         path = self._resolve(live.entry.path)
+        source, filesystem = pyarrow_source(path)
         try:
-            parquet = pq.ParquetFile(path, pre_buffer=True)
+            parquet = pq.ParquetFile(source, pre_buffer=True, filesystem=filesystem)
             metadata = parquet.metadata
             sizes = np.array(
                 [metadata.row_group(group).num_rows for group in range(metadata.num_row_groups)],

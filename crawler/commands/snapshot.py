@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from pipelines.load import Archive, AsOf
+    from pipelines.storage import ArchivePath
 
 SnapshotFormat = Literal["parquet", "csv", "jsonl"]
 SNAPSHOT_FORMATS: tuple[SnapshotFormat, ...] = get_args(SnapshotFormat)
@@ -232,7 +233,7 @@ def _info(archive: Archive, as_of: AsOf, rows: dict[str, int]) -> dict[str, Any]
     return {
         "format": SNAPSHOT_FORMAT_NAME,
         "schema_version": SCHEMA_VERSION,
-        "archive": str(archive.path.resolve()),
+        "archive": str(archive.path.resolve() if isinstance(archive.path, Path) else archive.path),
         "as_of": value,
         "as_of_kind": kind,
         "newest_run_read": newest[0] if newest else None,
@@ -264,7 +265,7 @@ def _flush(stream: IO[Any]) -> None:
 # --- where it is written --------------------------------------------------------------
 
 
-def _check_out(out: Path, snapshot_format: SnapshotFormat, archive_root: Path) -> OutputPath:
+def _check_out(out: Path, snapshot_format: SnapshotFormat, archive_root: ArchivePath) -> OutputPath:
     """Where to write, checked (see crawler.commands.output): never into the archive."""
     if str(out) == STDOUT and snapshot_format == "parquet":
         raise UsageError(
@@ -272,7 +273,10 @@ def _check_out(out: Path, snapshot_format: SnapshotFormat, archive_root: Path) -
             "output; pass --format csv or jsonl"
         )
     output = output_path("--out", out, directory=snapshot_format == "parquet")
-    root = archive_root.resolve()
-    if output.target is not None and output.target.is_relative_to(root):
+    if (
+        isinstance(archive_root, Path)
+        and output.target is not None
+        and output.target.is_relative_to(archive_root.resolve())
+    ):
         raise UsageError(f"--out: {out} is inside the archive {archive_root}; write elsewhere")
     return output
