@@ -24,6 +24,7 @@ from crawler.commands import (
     crawl,
     extract,
     history,
+    page,
     reextract,
     runs,
     snapshot,
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         "are one line on stderr starting `error:`.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (crawl, extract, runs, snapshot, history, changes, verify, reextract):
+    for command in (crawl, extract, runs, snapshot, history, page, changes, verify, reextract):
         command.register(commands)
     return parser
 
