@@ -109,12 +109,47 @@ READ_USAGE = [
     case(2, UNKNOWN, "no-such-run", "reextract", "--run", "no-such-run", id="reextract-run"),
     case(2, UNKNOWN, "no-such-run", "snapshot", "--as-of", "no-such-run", "--out", OUT, id="as-of"),
     case(2, UNKNOWN, "en/no-such-topic", "history", "no-such-topic", id="history-topic"),
+    case(2, UNKNOWN, "en/no-such-topic", "page", "no-such-topic", "--out", OUT, id="page-topic"),
+    case(
+        2,
+        UNKNOWN,
+        "no raw page was kept for en/asthma",
+        "page",
+        "asthma",
+        "--out",
+        OUT,
+        id="page-raw",
+    ),
+    case(
+        2,
+        BAD_DATE,
+        "2024-02-30",
+        "page",
+        "asthma",
+        "--as-of",
+        "2024-02-30",
+        "--out",
+        OUT,
+        id="page-feb-30",
+    ),
     case(2, WRONG_KIND, "--format", "runs", "--format", "xml", id="runs-format"),
 ]
 
 NO_ARCHIVE_CASES = [
     case(2, NO_ARCHIVE, "no archive at", "runs", "--archive", EMPTY, id="runs"),
     case(2, NO_ARCHIVE, "no archive at", "changes", "--archive", EMPTY, id="changes"),
+    case(
+        2,
+        NO_ARCHIVE,
+        "no archive at",
+        "page",
+        "asthma",
+        "--out",
+        "-",
+        "--archive",
+        EMPTY,
+        id="page",
+    ),
 ]
 
 NOT_A_FOLDER_CASES = [
@@ -123,6 +158,7 @@ NOT_A_FOLDER_CASES = [
         ("crawl", ("crawl", "--base-url", SITE)),
         ("runs", ("runs",)),
         ("history", ("history", "asthma")),
+        ("page", ("page", "asthma", "--out", OUT)),
         ("snapshot", ("snapshot", "--out", OUT)),
         ("changes", ("changes",)),
         ("verify", ("verify",)),
