@@ -82,7 +82,7 @@ a { color: #0969da; }
 .overview { display: flex; flex-wrap: wrap; gap: 2rem; align-items: flex-start; }
 .overview > * { max-width: 100%; }
 .scroll { max-width: 100%; overflow-x: auto; }
-table.counts { border-collapse: collapse; min-width: min(22rem, 100%); }
+table.counts { border-collapse: collapse; min-width: min(22rem, 100%); overflow-wrap: normal; }
 table.counts th, table.counts td { padding: .35rem .75rem; border-bottom: 1px solid #d0d7de;
   text-align: left; }
 table.counts td.count { text-align: right; font-variant-numeric: tabular-nums;
@@ -128,6 +128,7 @@ ul.entries li { margin: .15rem 0; }
 ul.edits { margin: .1rem 0 .2rem; padding-left: 1.2rem; font-size: .9rem; }
 .none { color: #59636e; font-style: italic; }
 .human { color: #59636e; }
+time, .human { white-space: nowrap; }
 .pages { font-size: .9rem; margin: 0 0 .5rem; }
 footer { color: #59636e; font-size: .85rem; margin-top: 3rem; }
 @media (max-width: 40rem) {
