@@ -9,6 +9,7 @@ versions whose served bytes are known (the two files).
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -255,3 +256,28 @@ def test_copies_sit_beside_the_file_a_symlinked_report_points_to(
     for href in dom.xpath("//a[@class='archived']/@href"):
         assert (reports / unquote(href)).is_file(), href
     assert not (tmp_path / "latest_pages").exists()
+
+
+def test_a_damaged_raw_page_exits_3_and_writes_no_report(
+    two_versions: TwoVersions, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive = tmp_path / "archive"
+    shutil.copytree(two_versions.archive, archive)
+    warc = archive / "warc" / f"{two_versions.first_run}.warc.gz"
+    with warc.open("r+b") as stream:
+        stream.truncate(1000)  # the first run's records, asthma's first version among them
+    out = tmp_path / "out"
+    out.mkdir()
+    report = out / "report.html"
+    status, stdout, stderr = cli(
+        capsys, "changes", "--archive", archive, "--format", "html", "--out", report
+    )
+    assert (status, stdout) == (3, "")
+    assert stderr.startswith(f"error: {warc}: ")
+    assert len(stderr.splitlines()) == 1
+    assert list(out.iterdir()) == []
+    arguments = ("page", "asthma", "--archive", archive, "--as-of", two_versions.first_run)
+    status, _, stderr = cli(capsys, *arguments, "--out", out / "asthma.html")
+    assert status == 3
+    assert len(stderr.splitlines()) == 1
+    assert list(out.iterdir()) == []

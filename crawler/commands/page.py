@@ -136,6 +136,14 @@ def write_copies(archive: Archive, changes: ChangeSet, directory: Path) -> dict[
         if page.location is None:
             continue
         path = directory / page.copy_name
+        if path.parent.exists() and not path.parent.is_dir():
+            raise UsageError(f"--out: {path.parent}, for the archived pages, is not a directory")
+        if path.exists() or path.is_symlink():
+            output_path("--out", path)  # what is there must be a file to replace
+        planned.append((page, page.location, path))
+    hrefs: dict[VersionKey, str] = {}
+    for page, location, path in planned:
+        data = read_page(archive, location)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -143,9 +151,6 @@ def write_copies(archive: Archive, changes: ChangeSet, directory: Path) -> dict[
                 f"--out: cannot make {path.parent} for the archived pages: "
                 f"{error.strerror or error}"
             ) from error
-        planned.append((page, page.location, output_path("--out", path)))
-    hrefs: dict[VersionKey, str] = {}
-    for page, location, output in planned:
-        write_bytes(output, read_page(archive, location))
+        write_bytes(output_path("--out", path), data)
         hrefs[page.key] = f"{quote(directory.name)}/{quote(page.copy_name)}"
     return hrefs
