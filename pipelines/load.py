@@ -142,6 +142,15 @@ class Archive:
         positions = self._selected_positions(as_of)
         return _sorted(self.store.read_topic_rows(positions), list(TOPIC_KEY))
 
+    def topic(self, slug: str, language: str = "en", as_of: AsOf = None) -> pd.DataFrame:
+        """The version of one topic as of `as_of`, as `topics(as_of)` selects it: one row,
+        or none when the topic had no live version then."""
+        _check_language(language)
+        positions = self._selected_positions(as_of)
+        selected = self.store.stored_versions().take(positions)
+        mask = pc.and_(pc.equal(selected["slug"], slug), pc.equal(selected["language"], language))
+        return _to_pandas(self.store.read_topic_rows(pc.filter(positions, mask)))
+
     def history(self, slug: str, language: str = "en") -> pd.DataFrame:
         """Every stored version of one topic, oldest first (empty when unknown)."""
         _check_language(language)

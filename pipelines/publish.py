@@ -181,7 +181,7 @@ class _Uploader:
             return
         target = self.destination / relative
         try:
-            with target.filesystem.open_output_stream(target.key) as sink:
+            with target.filesystem.open_output_stream(target.key, compression=None) as sink:
                 sink.write(data)
         except OSError as error:
             raise ObjectStorageError(
@@ -223,7 +223,7 @@ class _Uploader:
                 )
             target = self.destination / relative
             try:
-                with target.filesystem.open_output_stream(target.key) as sink:
+                with target.filesystem.open_output_stream(target.key, compression=None) as sink:
                     shutil.copyfileobj(source, sink, _CHUNK)
             except OSError as error:
                 raise ObjectStorageError(

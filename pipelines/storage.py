@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 
 from pipelines.errors import ObjectStorageError
@@ -120,10 +121,16 @@ class ObjectPath:
         """The object's content; FileNotFoundError when there is no such object."""
 
         def read() -> bytes:
-            with self.filesystem.open_input_stream(self.key) as stream:
+            with self.filesystem.open_input_stream(self.key, compression=None) as stream:
                 return bytes(stream.read())
 
         return self._call("read", read)
+
+    def open(self, mode: str = "rb") -> pa.NativeFile:
+        """The object for reading at any offset (mode "rb" only, as for a WARC record)."""
+        if mode != "rb":
+            raise ValueError(f"{self} is read-only: cannot open it in mode {mode!r}")
+        return self._call("open", self.filesystem.open_input_file, self.key)
 
     def read_text(self, encoding: str = "utf-8") -> str:
         """The object's content decoded."""

@@ -27,6 +27,7 @@ from warcio.warcwriter import WARCWriter
 
 from crawler.items import EncodedExchange, RawResponse
 from pipelines.errors import ArchiveCorruptError
+from pipelines.storage import ArchivePath
 
 WARC_DIR = "warc"
 """The archive's directory of WARC files: one per run that stored a new version."""
@@ -181,7 +182,7 @@ _RECORD_STARTS = (b"\x1f\x8b", b"WARC/")
 """A WARC record starts with a gzip member's magic number or, uncompressed, its version line."""
 
 
-def read_response(path: Path, offset: int) -> ArchivedResponse:
+def read_response(path: ArchivePath, offset: int) -> ArchivedResponse:
     """The response record starting at `offset` of the WARC file at `path`, its digests
     checked; ArchiveCorruptError when it is missing, not a response, or does not match."""
     try:

@@ -1,6 +1,7 @@
 """The HTML change report in a real browser: headless Chromium renders it from a file://
-URL (no network), the rendered DOM is checked, and a screenshot is kept in
-test-artifacts/changes-report.png for people to look at.
+URL (no network), the rendered DOM is checked, the page is measured at 400 px wide (no
+horizontal scroll), and a screenshot is kept in test-artifacts/changes-report.png for
+people to look at.
 
 Skipped, with the reason, only when no Chromium binary exists (CI installs Debian's
 `chromium` in .ci/run).
@@ -13,16 +14,20 @@ import shutil
 import struct
 import subprocess
 import zlib
+from datetime import date
 from pathlib import Path
 
 import lxml.html
 import pytest
 
-from pipelines.changes import compare
+from pipelines.changes import ChangeSet, compare
 from pipelines.load import open_archive
-from pipelines.reports import render
+from pipelines.pages import copy_name
+from pipelines.reports.html import render_html
+from pipelines.store import VersionKey
 from tests import changes_scenario
-from tests.changes_scenario import AFTER_RUN, BEFORE_RUN
+from tests.archive_factory import at, commit_run
+from tests.changes_scenario import AFTER_RUN, BEFORE_RUN, page
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 _CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -59,14 +64,57 @@ def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return result
 
 
+COPIES = "changes_pages"
+"""Where `changes --out changes.html` writes the archived copies."""
+
+
+def rendered(changes: ChangeSet, page_file: Path) -> Path:
+    """`changes` rendered into `page_file`, linking an archived copy of every version as
+    `changes --out` names them (the files themselves are not needed here)."""
+    archived = {
+        key: f"{COPIES}/{copy_name(key)}"
+        for change in changes.changes
+        for version in (change.before, change.after)
+        if version is not None
+        for key in [
+            VersionKey(change.language, change.slug, version.last_updated, version.content_hash)
+        ]
+    }
+    page_file.write_text(render_html(changes, archived), encoding="utf-8")
+    return page_file
+
+
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("archive")
     changes_scenario.build(root)
-    page = tmp_path_factory.mktemp("report") / "changes.html"
     changes = compare(open_archive(root), BEFORE_RUN, AFTER_RUN)
-    page.write_text(render(changes, "html"), encoding="utf-8")
-    return page
+    return rendered(changes, tmp_path_factory.mktemp("report") / "changes.html")
+
+
+LONG_WORD = "Pneumonoultramicroscopicsilicovolcanoconiosis" * 4
+LONG_URL = "https://example.org/" + "/".join(["a-very-long-path-segment"] * 12) + "?q=" + "x" * 80
+
+
+@pytest.fixture(scope="module")
+def long_words(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A report whose page text has words and URLs far wider than a phone."""
+    root = tmp_path_factory.mktemp("long")
+    slug = "pneumonoultramicroscopicsilicovolcanoconiosis-and-related-lung-diseases"
+    before = page(slug, title=LONG_WORD, text=f"Short text with {LONG_URL} in it.")
+    link = changes_scenario._link("Start Here", 5, LONG_WORD, LONG_URL, LONG_WORD)
+    after = page(
+        slug,
+        title=LONG_WORD,
+        text=f"Longer text: {LONG_WORD} {LONG_URL}, and more words.",
+        last_updated=date(2026, 11, 20),
+        links=[*before.links, link],
+        also_called=[LONG_WORD],
+    )
+    first = commit_run(root, at(date(2026, 11, 1)), [before])
+    second = commit_run(root, at(date(2026, 11, 21)), [after])
+    changes = compare(open_archive(root), first, second)
+    return rendered(changes, tmp_path_factory.mktemp("report") / "changes.html")
 
 
 def test_the_rendered_dom(report: Path, tmp_path: Path) -> None:
@@ -112,7 +160,78 @@ def test_the_rendered_dom(report: Path, tmp_path: Path) -> None:
     styles = " ".join(dom.xpath("//style/text()"))
     assert "url(" not in styles
     assert "@import" not in styles
-    assert all(href.startswith(("https://", "#")) for href in dom.xpath("//a/@href"))
+    archived = dom.xpath("//a[@class='archived']/@href")
+    assert len(archived) == 10  # before and after of 4 changes, one side of added and removed
+    assert all(href.startswith(f"{COPIES}/") for href in archived)  # relative, beside it
+    others = dom.xpath("//a[not(@class='archived')]/@href")
+    assert all(href.startswith(("https://", "#")) for href in others)
+    (meta,) = dom.xpath("//article[@id='topic-en-asthma']//p[@class='meta']")
+    assert "2024-01-10 (10 January 2024)" in " ".join(meta.text_content().split())
+
+
+NARROW = 400
+"""A phone's width, in CSS pixels."""
+
+_PROBE = """<script>
+const width = window.innerWidth;
+const wide = [...document.querySelectorAll("body *")]
+  .filter((e) => e.getBoundingClientRect().right > width + 0.5)
+  .map((e) => e.tagName.toLowerCase() + (typeof e.className === "string" && e.className
+    ? "." + e.className.trim().split(/\\s+/).join(".") : ""));
+parent.postMessage({
+  scrollWidth: String(document.documentElement.scrollWidth),
+  innerWidth: String(width),
+  wide: wide.join(" "),
+}, "*");
+</script>"""
+"""Measures the page it ends and posts the figures to the page framing it."""
+
+_FRAME = """<!DOCTYPE html>
+<html><body style="margin: 0">
+<pre id="layout-probe"></pre>
+<script>
+addEventListener("message", (event) => {
+  Object.assign(document.getElementById("layout-probe").dataset, event.data);
+});
+</script>
+<iframe src="probed.html" width="{width}" height="900" style="border: 0"></iframe>
+</body></html>
+"""
+"""A page showing the probed report in a frame `width` CSS px wide: headless Chromium
+has no window narrower than 500 px, a frame has the viewport of any width."""
+
+
+def measured(report: Path, tmp_path: Path, width: int) -> tuple[int, int, str]:
+    """document.documentElement.scrollWidth, window.innerWidth and the elements reaching
+    past the right edge, of `report` in a viewport `width` px wide. The report allows no
+    script, so a copy gets a measuring one, appended after everything it shows (its
+    policy then allows that inline script, nothing more)."""
+    text = report.read_text(encoding="utf-8")
+    policy = "default-src 'none'; style-src 'unsafe-inline'"
+    assert text.count(policy) == 1
+    probed = text.replace(policy, f"{policy}; script-src 'unsafe-inline'").replace(
+        "</body>", f"{_PROBE}</body>"
+    )
+    (tmp_path / "probed.html").write_text(probed, encoding="utf-8")
+    frame = tmp_path / "frame.html"
+    frame.write_text(_FRAME.replace("{width}", str(width)), encoding="utf-8")
+    result = chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", frame.as_uri())
+    (probe,) = lxml.html.document_fromstring(result.stdout).xpath("//pre[@id='layout-probe']")
+    return (
+        int(probe.get("data-scroll-width")),
+        int(probe.get("data-inner-width")),
+        probe.get("data-wide", ""),
+    )
+
+
+@pytest.mark.parametrize("which", ["report", "long_words"])
+def test_no_horizontal_scroll_at_400_px(
+    which: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    report: Path = request.getfixturevalue(which)
+    scroll_width, inner_width, wide = measured(report, tmp_path, NARROW)
+    assert inner_width == NARROW
+    assert scroll_width <= inner_width, f"wider than the window: {wide}"
 
 
 def _png_rows(data: bytes) -> tuple[int, list[bytes]]:

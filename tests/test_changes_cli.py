@@ -11,6 +11,7 @@ from crawler.cli import main
 from pipelines.changes import compare
 from pipelines.load import open_archive
 from pipelines.reports import render
+from pipelines.reports.html import render_html
 from pipelines.store import ArchiveStore
 from tests import changes_scenario
 from tests.archive_factory import at, commit_run
@@ -150,7 +151,8 @@ def test_out_writes_the_report_atomically(
         capsys, "--archive", str(scenario), "--format", "html", "--out", str(target)
     )
     assert (status, out) == (0, "")
-    expected = render(compare(open_archive(scenario), BEFORE_RUN, AFTER_RUN), "html")
+    # The scenario keeps no raw pages: no archived copy is written, each is "not kept".
+    expected = render_html(compare(open_archive(scenario), BEFORE_RUN, AFTER_RUN), {})
     assert target.read_text(encoding="utf-8") == expected
     assert sorted(path.name for path in tmp_path.iterdir()) == ["report.html"]
 

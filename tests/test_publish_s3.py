@@ -366,3 +366,21 @@ def test_the_readme_s3_example_reads_a_published_bucket(
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "asma" in completed.stdout
     assert "asthma" in completed.stdout
+
+
+def test_an_archived_page_is_read_from_the_bucket(
+    tmp_path: Path, bucket: str, moto_endpoint: str, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    """Every file goes up byte for byte (a `.gz` WARC file is not compressed again), and
+    `page` reads the raw page's WARC record from S3 at its offset, as from a file."""
+    site = Path(__file__).resolve().parent / "fixtures" / "site"
+    root = tmp_path / "archive"
+    crawled = run_cli("crawl", "--base-url", site.as_uri(), "--archive", root, "--delay", "0")
+    assert crawled.returncode == 0, crawled
+    assert main(["publish", "--archive", str(root), "--to", f"s3://{bucket}/pages"]) == 0
+    capsysbinary.readouterr()
+    published = _objects(moto_endpoint, bucket, "pages")
+    assert published == {path: (root / path).stat().st_size for path in published}
+
+    assert main(["page", "asthma", "--archive", f"s3://{bucket}/pages", "--out", "-"]) == 0
+    assert capsysbinary.readouterr().out == (site / "asthma.html").read_bytes()

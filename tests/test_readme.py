@@ -70,6 +70,8 @@ def demo_archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_shell_examples_ran(demo_archive: Path) -> None:
     assert (demo_archive / "demo-2024.csv").stat().st_size > 0
     assert "</html>" in (demo_archive / "demo-changes.html").read_text(encoding="utf-8")
+    served = (ROOT / "tests" / "fixtures" / "site" / "asthma.html").read_bytes()
+    assert (demo_archive / "demo-asthma.html").read_bytes() == served
     listed = _run_example(
         ".venv/bin/medlineplus-archive runs --format json --archive demo-archive", demo_archive
     )

@@ -16,6 +16,7 @@ from crawler.commands.common import (
     archive_path,
 )
 from crawler.commands.output import STDOUT, output_path, write_text
+from crawler.commands.page import copies_directory, write_copies
 from crawler.items import LANGUAGES
 
 if TYPE_CHECKING:
@@ -70,9 +71,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         choices=FORMATS,
         default="md",
         help="md (default: terminals and e-mail), html (one self-contained page for "
-        "people), json (for machines; schema in pipelines/reports/change-report.schema.json) "
-        "or atom (an Atom 1.0 feed, one entry per changed topic, as the `feed` command "
-        "writes)",
+        "people; with --out FILE, the archived pages of the versions compared are written "
+        "beside it, in FILE's name with _pages, and linked), json (for machines; schema in "
+        "pipelines/reports/change-report.schema.json) or atom (an Atom 1.0 feed, one entry "
+        "per changed topic, as the `feed` command writes)",
     )
     parser.add_argument(
         "--out",
@@ -96,9 +98,11 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.errors import ArchiveNotFoundError, UnknownRunError
     from pipelines.load import open_archive
     from pipelines.reports import render
+    from pipelines.reports.html import render_html
     from pipelines.reports.labels import no_changes_line
 
     output = output_path("--out", args.out if args.out is not None else STDOUT)
+    copies = copies_directory(output) if args.format == "html" else None
     try:
         archive = open_archive(archive_path(args))
     except ArchiveNotFoundError as error:
@@ -111,7 +115,13 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"{option}: {error}") from None
     points = default_points(archive, args.from_point, args.to_point)
     changes = compare(archive, *points, language=args.language)
-    text = atom_report(archive, changes) if args.format == "atom" else render(changes, args.format)
+    if args.format == "html":
+        archived = None if copies is None else write_copies(archive, changes, copies)
+        text = render_html(changes, archived)
+    elif args.format == "atom":
+        text = atom_report(archive, changes)
+    else:
+        text = render(changes, args.format)
     write_text(output, lambda stream: stream.write(text))
     if not changes.changes and (output.target is not None or args.format != "md"):
         # The Markdown report on stdout says it itself; stdout never holds anything else.

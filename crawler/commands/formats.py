@@ -131,11 +131,17 @@ def render_json(columns: Sequence[str], rows: Sequence[Row]) -> str:
     return json.dumps(objects, ensure_ascii=False, indent=2) + "\n"
 
 
-def emit(text: str) -> None:
-    """Write `text` to stdout; a reader that went away (`| head`) is not an error."""
+def emit(text: str | bytes) -> None:
+    """Write `text` (bytes as they are) to stdout; a reader that went away (`| head`) is
+    not an error."""
     try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        if isinstance(text, bytes):
+            sys.stdout.flush()
+            sys.stdout.buffer.write(text)
+            sys.stdout.buffer.flush()
+        else:
+            sys.stdout.write(text)
+            sys.stdout.flush()
     except BrokenPipeError:
         # Python would complain again when it flushes stdout at exit: point it at /dev/null.
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -107,15 +107,47 @@ def write_text(output: OutputPath, write: Callable[[IO[str]], object]) -> None:
         write(buffer)
         emit(buffer.getvalue())
         return
-    target = output.target
-    temporary = _temporary(target)
-    try:
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+
+    def fill(descriptor: int) -> None:
         with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as stream:
-            _keep_permissions(target, stream.fileno())
             write(stream)
             stream.flush()
             os.fsync(stream.fileno())
+
+    _write_file(output, fill)
+
+
+def write_bytes(output: OutputPath, data: bytes) -> None:
+    """Write `data` as it is to standard output, or atomically to the file (as
+    `write_text` does)."""
+    if output.target is None:
+        emit(data)
+        return
+
+    def fill(descriptor: int) -> None:
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+
+    _write_file(output, fill)
+
+
+def _write_file(output: OutputPath, fill: Callable[[int], None]) -> None:
+    """Create a temporary file beside the target (with the target's permissions, when it
+    exists), `fill` it through its descriptor (closing it), then rename it onto the target."""
+    target = output.target
+    if target is None:
+        raise ValueError("standard output is not a file")
+    temporary = _temporary(target)
+    try:
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            _keep_permissions(target, descriptor)
+        except OSError:
+            os.close(descriptor)
+            raise
+        fill(descriptor)
         temporary.replace(target)  # atomic: os.replace
         fsync_dir(target.parent)
     except OSError as error:

@@ -5,16 +5,25 @@ fonts or anything else fetched (a Content-Security-Policy meta tag forbids it, s
 hostile page text could not load anything either). A summary of counts per kind with
 the chart comes first, then one section per changed topic grouped by kind: its dates,
 the summary's word diff with `<ins>`/`<del>` highlighted, link changes per section,
-trials, related topics and the other changed fields. Every page-derived text is
-HTML-escaped, and only http(s) URLs become links. Nothing of "now" is in the page, so
-the same change set always renders the same bytes.
+trials, related topics and the other changed fields. Dates are shown ISO and as people
+write them ("2026-11-20 (20 November 2026)"). Every page-derived text is HTML-escaped,
+and only http(s) URLs become links. Nothing of "now" is in the page, so the same change
+set always renders the same bytes.
+
+Each changed topic links to its live page and, when the caller wrote them, to the
+archived copies of its versions before and after: files beside the report, linked by
+relative URL (`archived`), never inlined, since an archived page is untrusted HTML.
+
+The layout holds from a phone (400 px, no horizontal scroll) to a desktop: long URLs and
+words wrap anywhere, the chart scales down, the field grid becomes one column.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from datetime import date
 from typing import Any
 
 from pipelines.changes import (
@@ -30,6 +39,7 @@ from pipelines.changes import (
     SummaryChange,
     TextChange,
     TopicChange,
+    VersionRef,
     markup_diff,
 )
 from pipelines.reports.labels import (
@@ -39,9 +49,11 @@ from pipelines.reports.labels import (
     by_section,
     displayed_fields,
     entry_move,
+    human_date,
     language_label,
     no_changes_line,
 )
+from pipelines.store import VersionKey
 
 KIND_COLORS: dict[ChangeKind, str] = {
     "added": "#1a7f37",
@@ -59,7 +71,7 @@ _CSS = """
 * { box-sizing: border-box; }
 body { font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial,
   sans-serif; color: #1f2328; background: #fff; margin: 0; }
-main { max-width: 64rem; margin: 0 auto; padding: 1.5rem 2rem 3rem; }
+main { max-width: 64rem; margin: 0 auto; padding: 1.5rem 2rem 3rem; overflow-wrap: anywhere; }
 h1 { font-size: 1.75rem; margin: 0 0 .25rem; }
 h2 { font-size: 1.35rem; margin: 2.25rem 0 .75rem; padding-bottom: .3rem;
   border-bottom: 1px solid #d0d7de; }
@@ -68,7 +80,9 @@ h4 { font-size: .95rem; margin: .5rem 0 .25rem; color: #59636e; }
 a { color: #0969da; }
 .points { color: #59636e; margin: 0 0 1rem; }
 .overview { display: flex; flex-wrap: wrap; gap: 2rem; align-items: flex-start; }
-table.counts { border-collapse: collapse; min-width: 22rem; }
+.overview > * { max-width: 100%; }
+.scroll { max-width: 100%; overflow-x: auto; }
+table.counts { border-collapse: collapse; min-width: min(22rem, 100%); overflow-wrap: normal; }
 table.counts th, table.counts td { padding: .35rem .75rem; border-bottom: 1px solid #d0d7de;
   text-align: left; }
 table.counts td.count { text-align: right; font-variant-numeric: tabular-nums;
@@ -80,6 +94,7 @@ table.counts tr.total th, table.counts tr.total td { border-top: 2px solid #1f23
   margin-right: .5rem; vertical-align: -1px; }
 figure.chart { margin: 0; }
 figure.chart figcaption { color: #59636e; font-size: .85rem; }
+svg.chart { max-width: 100%; height: auto; }
 svg text { font: 13px system-ui, sans-serif; fill: #1f2328; }
 nav.toc { margin-top: 1.5rem; }
 nav.toc ol { columns: 2; padding-left: 1.25rem; }
@@ -112,7 +127,20 @@ ul.entries li { margin: .15rem 0; }
 .orgs, .where { color: #59636e; font-size: .9rem; }
 ul.edits { margin: .1rem 0 .2rem; padding-left: 1.2rem; font-size: .9rem; }
 .none { color: #59636e; font-style: italic; }
+.human { color: #59636e; }
+time, .human { white-space: nowrap; }
+.pages { font-size: .9rem; margin: 0 0 .5rem; }
 footer { color: #59636e; font-size: .85rem; margin-top: 3rem; }
+@media (max-width: 40rem) {
+  main { padding: 1rem .75rem 2rem; }
+  h1 { font-size: 1.4rem; }
+  .overview { gap: 1rem; }
+  nav.toc ol { columns: 1; }
+  article.topic { padding: .75rem; }
+  dl.fields { grid-template-columns: minmax(0, 1fr); gap: .2rem; }
+  dl.fields dd { margin-bottom: .5rem; }
+  table.counts th, table.counts td { padding: .3rem .4rem; }
+}
 """
 
 
@@ -139,12 +167,29 @@ def _before_after(before: str, after: str) -> str:
     return f"<del>{before}</del> → <ins>{after}</ins>"
 
 
-def render_html(changes: ChangeSet) -> str:
-    """The report as one self-contained HTML document."""
-    return "\n".join(_document(changes)) + "\n"
+def render_html(changes: ChangeSet, archived: Mapping[VersionKey, str] | None = None) -> str:
+    """The report as one self-contained HTML document.
+
+    `archived`: the relative URL of the archived copy of each version, for the versions
+    whose copy the caller wrote beside the report; None when it wrote none (the report
+    then says so once).
+    """
+    return "\n".join(_document(changes, archived)) + "\n"
 
 
-def _document(changes: ChangeSet) -> Iterator[str]:
+def _date(day: date) -> str:
+    """A date ISO and as people write it: "2026-11-20 (20 November 2026)"."""
+    iso = day.isoformat()
+    return f'<time datetime="{iso}">{iso}</time> <span class="human">({human_date(day)})</span>'
+
+
+def _point(label: str, day: date | None) -> str:
+    """A point of comparison as the header shows it, a date one with its human date."""
+    shown = f"<strong>{_text(label)}</strong>"
+    return shown if day is None else f'{shown} <span class="human">({human_date(day)})</span>'
+
+
+def _document(changes: ChangeSet, archived: Mapping[VersionKey, str] | None) -> Iterator[str]:
     title = f"MedlinePlus changes: {changes.from_point.label} → {changes.to_point.label}"
     yield "<!DOCTYPE html>"
     yield '<html lang="en">'
@@ -162,11 +207,17 @@ def _document(changes: ChangeSet) -> Iterator[str]:
     yield "<main>"
     yield "<h1>MedlinePlus health-topic changes</h1>"
     yield (
-        f'<p class="points">From <strong>{_text(changes.from_point.label)}</strong> to '
-        f"<strong>{_text(changes.to_point.label)}</strong> · "
+        f'<p class="points">From {_point(changes.from_point.label, changes.from_point.day)} '
+        f"to {_point(changes.to_point.label, changes.to_point.day)} · "
         f"{_text(language_label(changes.language))} · {changes.topics_before} topics before, "
         f"{changes.topics_after} after</p>"
     )
+    if archived is None and changes.changes:
+        yield (
+            '<p class="points" id="no-archived-copies">Links go to the live pages only: '
+            "this report was written without archived copies of the pages (<code>changes "
+            "--format html --out FILE</code> writes them beside the report).</p>"
+        )
     yield from _summary(changes)
     for kind in CHANGE_KINDS:
         topics = [change for change in changes.changes if change.kind == kind]
@@ -178,7 +229,7 @@ def _document(changes: ChangeSet) -> Iterator[str]:
             f"{_text(KIND_DESCRIPTIONS[kind])})</small></h2>"
         )
         for change in topics:
-            yield from _topic(change)
+            yield from _topic(change, archived)
         yield "</section>"
     yield (
         "<footer>Made by <code>medlineplus-archive changes</code> from the archive's "
@@ -195,6 +246,7 @@ def _summary(changes: ChangeSet) -> Iterator[str]:
     yield '<section id="summary">'
     yield "<h2>Summary</h2>"
     yield '<div class="overview">'
+    yield '<div class="scroll">'
     yield '<table class="counts">'
     yield "<thead><tr><th>Change</th><th>Topics</th><th>Meaning</th></tr></thead>"
     yield "<tbody>"
@@ -211,6 +263,7 @@ def _summary(changes: ChangeSet) -> Iterator[str]:
     )
     yield "</tbody>"
     yield "</table>"
+    yield "</div>"
     yield '<figure class="chart">'
     yield _chart(counts)
     yield "<figcaption>Changed topics per kind</figcaption>"
@@ -263,7 +316,7 @@ def _anchor(change: TopicChange) -> str:
     return f"topic-{change.language}-{_UNSAFE_ID.sub('-', change.slug)}"
 
 
-def _topic(change: TopicChange) -> Iterator[str]:
+def _topic(change: TopicChange, archived: Mapping[VersionKey, str] | None) -> Iterator[str]:
     yield f'<article class="topic" id="{_anchor(change)}" lang="{change.language}">'
     yield (
         f"<h3>{_link(change.url, change.title)} "
@@ -271,7 +324,7 @@ def _topic(change: TopicChange) -> Iterator[str]:
         f'<span class="badge">{KIND_LABELS[change.kind]}</span></h3>'
     )
     versions = [
-        f"{version.last_updated.isoformat()} (run {_text(version.run_id)})"
+        f"{_date(version.last_updated)}, run {_text(version.run_id)}"
         for version in (change.before, change.after)
         if version is not None
     ]
@@ -279,6 +332,7 @@ def _topic(change: TopicChange) -> Iterator[str]:
         f'<p class="meta"><code>{_text(change.slug)}</code> · last updated '
         f"{' → '.join(versions)}</p>"
     )
+    yield _pages(change, archived)
     if change.kind in ("updated", "same_date_edit") and not change.changed_fields:
         yield '<p class="none">No field-level difference found (the content hash differs).</p>'
     if change.changed_fields:
@@ -290,6 +344,31 @@ def _topic(change: TopicChange) -> Iterator[str]:
     yield "</article>"
 
 
+def _pages(change: TopicChange, archived: Mapping[VersionKey, str] | None) -> str:
+    """Links to the archived copies of the versions before and after, and to the live page."""
+    links = []
+    sides: tuple[tuple[str, VersionRef | None], ...] = (
+        ("before", change.before),
+        ("after", change.after),
+    )
+    for side, version in sides:
+        if version is None or archived is None:
+            continue
+        key = VersionKey(change.language, change.slug, version.last_updated, version.content_hash)
+        href = archived.get(key)
+        label = f"archived page {side} ({human_date(version.last_updated)})"
+        if href is None:
+            links.append(f'<span class="none" data-side="{side}">{label}: not kept</span>')
+        else:
+            links.append(
+                f'<a class="archived" data-side="{side}" href="{_text(href)}" '
+                f'rel="noopener noreferrer">{label}</a>'
+            )
+    if _HTTP_URL.match(change.url):
+        links.append(f'<a class="live" href="{_text(change.url)}">live page</a>')
+    return f'<p class="pages">{" · ".join(links)}</p>'
+
+
 def _field(name: str, detail: Any) -> str:
     if isinstance(detail, TextChange) and name == "summary_html":
         segments = markup_diff(detail.before or "", detail.after or "")
@@ -299,17 +378,20 @@ def _field(name: str, detail: Any) -> str:
             return _before_after(_link(detail.before), _link(detail.after))
         return _before_after(_value(detail.before), _value(detail.after))
     if isinstance(detail, DateChange):
-        before = detail.before.isoformat() if detail.before else None
-        after = detail.after.isoformat() if detail.after else None
-        return _before_after(_value(before), _value(after))
+        return _before_after(
+            _date(detail.before) if detail.before else _value(None),
+            _date(detail.after) if detail.after else _value(None),
+        )
     if isinstance(detail, InstituteChange):
         before = _link(detail.before.url, detail.before.name) if detail.before else _value(None)
         after = _link(detail.after.url, detail.after.name) if detail.after else _value(None)
         return _before_after(before, after)
     if isinstance(detail, ImageChange):
-        before = _link(detail.before.url, detail.before.alt or None) if detail.before else None
-        after = _link(detail.after.url, detail.after.alt or None) if detail.after else None
-        return _before_after(before or _value(None), after or _value(None))
+        before = (
+            _link(detail.before.url, detail.before.alt or None) if detail.before else _value(None)
+        )
+        after = _link(detail.after.url, detail.after.alt or None) if detail.after else _value(None)
+        return _before_after(before, after)
     if isinstance(detail, ListChange):
         items = [
             f'<li><span class="tag {tag}">{verb}</span> {_wrapped(tag, value)}</li>'

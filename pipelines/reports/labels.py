@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import date
 from typing import Any
 
 from pipelines.changes import (
@@ -56,6 +57,26 @@ DISPLAY_ORDER: tuple[ChangedField, ...] = (
 )
 """Fields in the order reports show them: the dates first, then `CHANGED_FIELDS` order."""
 LANGUAGE_NAMES = {"en": "English", "es": "Spanish"}
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+"""Month names for `human_date`, in English whatever the locale (reports are in English)."""
+
+
+def human_date(day: date) -> str:
+    """`day` as people write it: "20 November 2026"."""
+    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
 
 
 def displayed_fields(fields: FieldChanges) -> Iterator[tuple[ChangedField, Any]]:
