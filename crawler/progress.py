@@ -186,10 +186,8 @@ class Progress:
 
     def counted(self, item: Any, **_: Any) -> None:
         """A topic URL is done, whatever became of it (scraped, dropped as a duplicate,
-        failed in a pipeline); topics merely no longer listed were not fetched."""
-        if isinstance(item, _PAGE_ITEMS) and not (
-            isinstance(item, PageGone) and item.source_url is None
-        ):
+        failed in a pipeline)."""
+        if isinstance(item, _PAGE_ITEMS):
             self.done += 1
             if isinstance(item, PageFailed):
                 self.errors += 1

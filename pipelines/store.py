@@ -1195,11 +1195,6 @@ class RunWriter:
         self._outcomes[observation.outcome] += 1
         self._spill("observations")
 
-    def has_version(self, page: HealthTopicPage) -> bool:
-        """True when `page`'s version is stored already, or was added earlier in this run."""
-        key = version_key(page)
-        return key in self.index.versions or key in self._new_versions
-
     def add_version(self, page: HealthTopicPage, run_id: str, observed_at: datetime) -> bool:
         """Store `page` as a version (topics, links, clinical_trials rows), and its raw
         response (`page.raw`, when kept) in the run's WARC file.

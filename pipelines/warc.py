@@ -221,6 +221,17 @@ def iter_responses(path: Path) -> Iterator[ArchivedResponse]:
         raise ArchiveCorruptError(f"{path}: not a readable WARC file: {error}") from error
 
 
+def check_readable(path: Path) -> None:
+    """ArchiveCorruptError unless `path` opens as a WARC file: its first record is read."""
+    try:
+        with path.open("rb") as stream:
+            first = next(iter(ArchiveIterator(stream)), None)
+    except (OSError, ArchiveLoadFailed) as error:
+        raise ArchiveCorruptError(f"{path}: not a readable WARC file: {error}") from error
+    if first is None:
+        raise ArchiveCorruptError(f"{path}: not a readable WARC file: it holds no record")
+
+
 def valid_response_offsets(path: Path) -> set[int]:
     """Offsets of the response records of a WARC file whose digests hold (one pass)."""
     offsets: set[int] = set()
