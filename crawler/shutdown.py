@@ -118,7 +118,7 @@ class CrawlShutdown:
             _reactor().callLater(EXTRACTION_CHECK, self._give_up_extraction)
             return
         logger.warning(
-            "a page has been in extraction for %.0f s since %s: terminating the workers",
+            "a page has been in extraction for %.0f s since %s: terminating its workers",
             busy,
             self.received.name if self.received else "the signal",
         )

@@ -1429,10 +1429,11 @@ class RunWriter:
         if self._state == "committed":
             raise RunStateError(f"run {self.run_id} is already committed; it cannot be aborted")
         if self._state == "open":
-            if self._warc is not None:
-                self._warc.close()
-            for writer in self._spilled.values():
-                writer.close()
+            # The run's files are deleted: what a full disk kept from them is lost anyway.
+            for writer in [self._warc, *self._spilled.values()]:
+                if writer is not None:
+                    with contextlib.suppress(OSError):
+                        writer.close()
             self._spilled = {}
             try:
                 shutil.rmtree(self._staging)

@@ -156,8 +156,10 @@ class WarcFileWriter:
 
     def close(self) -> None:
         if not self._stream.closed:
-            self._stream.flush()
-            self._stream.close()
+            try:
+                self._stream.flush()
+            finally:  # the file is closed even when its last bytes cannot be written
+                self._stream.close()
 
 
 def _response_from(record: Any, offset: int) -> ArchivedResponse:

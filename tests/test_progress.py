@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 import pytest
 from scrapy.utils.test import get_crawler
 
-from crawler.items import HealthTopicPage, PageFailed, PageGone, PageNotModified
+from crawler.items import HealthTopicPage, PageFailed, PageNotModified
 from crawler.progress import CLEAR_LINE, LiveLine, Progress, ProgressFigures
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -99,18 +99,6 @@ def _count_some(progress: Progress) -> None:
             fetched_at=NOW,
             http_status=500,
             error="HTTP 500",
-        )
-    )
-    # topics no longer listed were not fetched: not counted as done
-    progress.counted(
-        PageGone(
-            url="https://medlineplus.gov/old.html",
-            language="en",
-            slug="old",
-            source_url=None,
-            fetched_at=NOW,
-            http_status=None,
-            reason="no longer listed",
         )
     )
 
