@@ -225,7 +225,8 @@ def test_sigterm_stops_a_crawl_whose_extraction_hangs_in_its_own_process(
     before = open_archive(archive).run_ids
     options = ("-s", "MEDLINEPLUS_PARSE_WORKERS=0")
     crawl_ = HangingCrawl(server, archive, tmp_path / "crawl.log", PATHS, *options)
-    crawl_.wait_until_extracting(server.url(EDITED))
+    # the edited page is extracted (and hangs) as soon as it is fetched, the rest unserved
+    crawl_.wait_for(lambda log: f"Crawled (200) <GET {server.url(EDITED)}>" in log, "fetch")
     code, took = crawl_.signal_and_time(signal.SIGTERM)
     log = crawl_.log.read_text()
 
