@@ -7,21 +7,25 @@ once and commits nothing more. The archive verifies afterwards either way.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from crawler.cli import main
-from crawler.shutdown import EXTRACTION_GRACE
+from crawler.shutdown import EXTRACTION_GRACE, CrawlShutdown
 from pipelines.load import open_archive
+from pipelines.snapshot import RUN_COMMITTING
 from tests.crawl_runner import PERMISSIVE_ROBOTS, QUICK, crawl, last_run
 from tests.site_server import SiteServer
 
@@ -234,3 +238,70 @@ def test_sigterm_stops_a_crawl_whose_extraction_hangs_in_its_own_process(
     assert took < STOP_WITHIN, log
     assert "stopped at once (no stop within 25 s): the run in progress is not committed" in log
     assert open_archive(archive).run_ids == before
+
+
+class _Stats:
+    """A crawl's stats, as the stop handlers read them."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, object] = {}
+
+    def get_value(self, key: str, default: object = None) -> object:
+        return self.values.get(key, default)
+
+
+class _ExitedError(Exception):
+    pass
+
+
+@pytest.fixture
+def stopping(monkeypatch: pytest.MonkeyPatch) -> tuple[CrawlShutdown, _Stats, list[int]]:
+    """Stop handlers of a crawl that got its first signal, with `os._exit` recorded."""
+    exits: list[int] = []
+
+    def _exit(code: int) -> None:
+        exits.append(code)
+        raise _ExitedError
+
+    monkeypatch.setattr(os, "_exit", _exit)
+    stats = _Stats()
+    shutdown = CrawlShutdown(SimpleNamespace(stats=stats, spider=None))  # type: ignore[arg-type]
+    shutdown.received = signal.SIGINT
+    return shutdown, stats, exits
+
+
+def test_a_second_signal_during_the_commit_lets_it_end(
+    stopping: tuple[CrawlShutdown, _Stats, list[int]], capfd: pytest.CaptureFixture[str]
+) -> None:
+    shutdown, stats, exits = stopping
+    stats.values[RUN_COMMITTING] = True
+    shutdown._on_signal(signal.SIGINT, None)
+    assert exits == []
+    assert "while the run is being committed" in capfd.readouterr().err
+
+    stats.values.update({RUN_COMMITTING: False, "archive/run/status": "partial"})
+    with pytest.raises(_ExitedError):
+        shutdown._on_signal(signal.SIGINT, None)
+    assert exits == [1]
+    assert "stopped at once (second SIGINT): the run was committed as partial" in (
+        capfd.readouterr().err
+    )
+
+
+def test_the_deadline_waits_for_a_commit_in_progress(
+    stopping: tuple[CrawlShutdown, _Stats, list[int]],
+) -> None:
+    shutdown, stats, exits = stopping
+    stats.values[RUN_COMMITTING] = True
+
+    def overdue() -> None:
+        with contextlib.suppress(_ExitedError):
+            shutdown._overdue()
+
+    deadline = threading.Thread(target=overdue)
+    deadline.start()
+    time.sleep(0.5)
+    assert exits == []
+    stats.values[RUN_COMMITTING] = False
+    deadline.join(5)
+    assert exits == [1]

@@ -422,6 +422,30 @@ def test_a_disk_that_fills_up_during_a_crawl_exits_3_and_commits_nothing(
     assert list((archive / "_staging").iterdir()) == []
 
 
+def test_stats_that_cannot_be_written_keep_the_runs_own_error_line(
+    tmpfs: Mount, quick_site: SiteServer, tmp_path: Path
+) -> None:
+    """--stats-json on a disk that is full when the crawl ends: the run's own error line
+    first, then the stats' one; the exit code is the worse of the two (3)."""
+    make_full(tmpfs)
+    stats, archive = tmpfs.path / "stats.json", tmp_path / "archive"
+    result = run_cli(
+        "crawl", "--base-url", quick_site.base_url, "--archive", archive,
+        *QUICK, "-s", "CLOSESPIDER_PAGECOUNT=1", "--stats-json", stats,
+        "--url", "https://medlineplus.gov/asthma.html",
+        "--url", "https://medlineplus.gov/acne.html",
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 3, result
+    assert "Traceback" not in result.stderr, result
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    (run_id,) = committed_runs(archive)
+    assert len(errors) == 2, result
+    assert errors[0].startswith(f"error: run {run_id.removesuffix('.json')} committed as failed")
+    assert str(stats) in errors[1], result
+    assert "No space left on device" in errors[1], result
+
+
 def test_commands_that_read_work_on_a_read_only_disk(
     tmpfs: Mount, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
