@@ -5,7 +5,11 @@ leftovers), buffers rows through the store's `RunWriter`, and when the spider cl
 marks topics gone, decides the run's status, and commits: one Parquet file per table,
 moved into place, the manifest written last. A crawl that dies before that leaves
 nothing the readers see; nor does a crawl that could not reach the site at all
-(`crawler.reachability`): it commits nothing and exits 3.
+(`crawler.reachability`), or whose archive cannot be written (a disk that fills up or
+fails while the crawl writes: the spider is closed at once): it commits nothing and
+exits 3. A crawl that ends otherwise than `finished` or `shutdown` (a signal) is a
+`failed` run; one stopped by a signal exits 1 whatever it commits. The crawl's stats
+carry its exit code and why (EXIT_CODE, RUN_REASONS, RUN_ERROR) for the command.
 
 A topic is marked gone only on positive evidence: its own URL answered 404/410, or a
 full crawl found it missing from an index whose pages all answered (see the spider's
@@ -157,11 +161,11 @@ class SnapshotPipeline:
 
     def spider_opened(self) -> None:
         """Stop at once a crawl whose archive could not be opened: nothing would be kept."""
-        engine = self.crawler.engine
-        if self.writer is None and engine is not None:
+        if self.writer is None:
             self._close_unusable()
 
     def _close_unusable(self) -> None:
+        """Close the spider: its archive is unusable (`_unusable`), nothing would be kept."""
         engine = self.crawler.engine
         if engine is not None:
             deferred_from_coro(engine.close_spider_async(reason="archive_unusable"))
