@@ -399,7 +399,7 @@ def crawl_outcome(
         return 0, None
     run_id, status = stats.get("archive/run/id"), stats.get("archive/run/status")
     if status is None:
-        return int(exit_code), f"{stopped}nothing committed (run {run_id} had no page done)"
+        return int(exit_code), f"{stopped}nothing committed (no page was done)"
     reasons: list[str] = list(stats.get(RUN_REASONS) or [])
     committed = f"run {run_id} committed as {status}"
     if not reasons:
