@@ -67,8 +67,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     source.add_argument(
         "--from-xml",
         metavar="FILE_OR_URL",
-        help="take the topic list from NLM's health-topic XML dump (plain or zip): a file, "
-        "a URL (fetched because you named it, whatever robots.txt says; on any host), or "
+        help="take the topic list from NLM's health-topic XML dump (plain or zip): a file "
+        "(or file: URL), a URL (fetched because you named it, whatever robots.txt says; on "
+        "any host), or "
         "'latest': the newest dump linked from the site's xml.html. Read before the crawl "
         "starts, at most -s MEDLINEPLUS_XML_MAX_BYTES (default 200 MiB)",
     )
