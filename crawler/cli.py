@@ -35,6 +35,7 @@ from crawler.commands import (
 )
 from crawler.commands.common import (
     EXIT_ARCHIVE,
+    EXIT_FAILED,
     EXIT_USAGE,
     CommandLineParser,
     OutputWriteError,
@@ -102,6 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:  # a disk or file that failed under the command
         print(f"error: {os_error_line(error)}", file=sys.stderr)
         return EXIT_ARCHIVE
+    except KeyboardInterrupt:  # Ctrl-C before a crawl handles it (a dump being fetched)
+        print("\nerror: interrupted", file=sys.stderr)
+        return EXIT_FAILED
     return status
 
 

@@ -25,7 +25,8 @@ names: /healthtopics_a.html, /healthtopics_xyz.html, /spanish/healthtopics_0-9.h
 
 
 class DiscoveryError(CrawlerError):
-    """A discovery source (XML dump, URL file) could not be read."""
+    """The XML dump cannot be used: not XML or a zip, damaged, over its size limit,
+    declaring entities, or listing no health topic (see `crawler.xml_dump`)."""
 
 
 def index_url(base_url: str, language: Language) -> str:

@@ -82,6 +82,9 @@ class ExtractionPool:
         self.workers = workers
         self.stopped = False
         """True once `terminate` was called: nothing more is extracted."""
+        self._in_flight: dict[int, float] = {}
+        """When each page being extracted (or waiting for a worker) was handed over."""
+        self._handed_over = 0
         self._executor: ProcessPoolExecutor | None = None
         if workers > 0:
             self._executor = ProcessPoolExecutor(
@@ -109,6 +112,28 @@ class ExtractionPool:
         Raises what the parser raises (`ExtractionError` for a page that is not a
         complete health topic), and `ExtractionStoppedError` once the pool is terminated.
         """
+        self._handed_over += 1
+        page = self._handed_over
+        self._in_flight[page] = time.monotonic()
+        try:
+            return await self._extract(body, url, encoding, exchange, topic_url)
+        finally:
+            del self._in_flight[page]
+
+    def busy_for(self) -> float:
+        """Seconds the longest-running page has been in extraction (0.0 when idle)."""
+        if not self._in_flight:
+            return 0.0
+        return time.monotonic() - min(self._in_flight.values())
+
+    async def _extract(
+        self,
+        body: bytes,
+        url: str,
+        encoding: str | None,
+        exchange: RawResponse | None,
+        topic_url: str | None,
+    ) -> HealthTopicPage:
         executor = self._executor
         if executor is not None:
             try:

@@ -41,10 +41,10 @@ class RobotsTxtMiddleware(ScrapyRobotsTxt):
         super().__init__(crawler)
         self.unreachable: dict[str, str] = {}
         """Hosts (netloc) whose robots.txt failed at the network level, and why."""
-        if not logs_debug(crawler.settings) and not any(
-            isinstance(existing, WithoutTraceback) for existing in scrapy_robots_logger.filters
-        ):
-            scrapy_robots_logger.addFilter(WithoutTraceback())
+        # the crawl being set up decides: its LOG_LEVEL DEBUG keeps the traceback
+        _WITHOUT_TRACEBACK.keep_traceback = logs_debug(crawler.settings)
+        if _WITHOUT_TRACEBACK not in scrapy_robots_logger.filters:
+            scrapy_robots_logger.addFilter(_WITHOUT_TRACEBACK)
 
     async def robot_parser(self, request: Request) -> Any:
         parser = await super().robot_parser(request)
@@ -65,9 +65,19 @@ class RobotsTxtMiddleware(ScrapyRobotsTxt):
 
 
 class WithoutTraceback(logging.Filter):
-    """Drops the traceback of a log record, keeping its message (one line per failure)."""
+    """Drops the traceback of a log record, keeping its message (one line per failure),
+    unless `keep_traceback` (the crawl logs DEBUG)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keep_traceback = False
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.exc_info = None
-        record.exc_text = None
+        if not self.keep_traceback:
+            record.exc_info = None
+            record.exc_text = None
         return True
+
+
+_WITHOUT_TRACEBACK = WithoutTraceback()
+"""The one filter on Scrapy's robots.txt logger, set by the crawl being set up."""

@@ -4,12 +4,18 @@ own handlers, which wait forever for a page whose extraction hangs).
 SIGTERM, SIGINT (Ctrl-C) and SIGHUP (the terminal closed) are handled alike: the
 signal is logged, no new page is requested, the pages in hand are finished, and what
 was completed is committed as a `partial` run (the command then exits 1; when no page
-was completed nothing is committed). A page still being extracted EXTRACTION_GRACE
-seconds after the signal is left out: the extraction workers are terminated, then
-killed. A crawl that has still not stopped STOP_DEADLINE seconds after the signal
-(a server that answers too slowly, say), or that gets a second signal, stops at once:
-nothing more is committed and the command exits 1. The run it was writing is left
-uncommitted, which readers never see and the next crawl clears away.
+was completed nothing is committed). Once the signal is EXTRACTION_GRACE seconds old, a
+page that has been in extraction that long is left out: the extraction workers are
+terminated, then killed (pages that reach extraction later are still extracted). A crawl
+that has still not stopped STOP_DEADLINE seconds after the signal (a server that answers
+too slowly, a parse that hangs the crawl's own process), or that gets a second signal,
+stops at once: nothing more is committed and the command exits 1. The run it was writing
+is left uncommitted, which readers never see and the next crawl clears away; but a run
+whose commit has begun is never cut short: it is stopped once the commit is done.
+
+The deadline is a thread's timer, not the reactor's: it fires even when the reactor is
+blocked (pages extracted in the crawl's process, MEDLINEPLUS_PARSE_WORKERS=0 or after a
+worker died).
 """
 
 from __future__ import annotations
@@ -19,13 +25,16 @@ import logging
 import os
 import signal
 import sys
+import threading
+import time
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from scrapy.utils.defer import deferred_from_coro
 
-from crawler.commands.common import EXIT_FAILED
+from crawler.exit_codes import EXIT_FAILED
 from crawler.spiders.health_topics import HealthTopicsSpider
+from pipelines.snapshot import RUN_COMMITTING
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -43,6 +52,12 @@ takes a few milliseconds)."""
 STOP_DEADLINE = 25.0
 """Seconds after a stop signal before the crawl stops at once, committing nothing."""
 
+EXTRACTION_CHECK = 1.0
+"""Seconds between checks, after EXTRACTION_GRACE, for a page stuck in extraction."""
+
+COMMIT_POLL = 0.1
+"""Seconds between checks, at the deadline, for a commit in progress to end."""
+
 
 class CrawlShutdown:
     """The stop-signal handlers of one crawl (see the module docstring)."""
@@ -51,11 +66,17 @@ class CrawlShutdown:
         self.crawler = crawler
         self.received: signal.Signals | None = None
         """The first stop signal received, None while none was."""
+        self._deadline: threading.Timer | None = None
 
     def install(self) -> None:
         """Handle STOP_SIGNALS from now on (call once the reactor is about to run)."""
         for signum in STOP_SIGNALS:
             signal.signal(signum, self._on_signal)
+
+    def crawl_ended(self) -> None:
+        """The crawl has stopped: no deadline can end the process any more."""
+        if self._deadline is not None:
+            self._deadline.cancel()
 
     def _on_signal(self, signum: int, _: FrameType | None) -> None:
         # A signal handler may interrupt a write to the log: it must not log itself.
@@ -64,7 +85,15 @@ class CrawlShutdown:
         received = signal.Signals(signum)
         if self.received is None:
             self.received = received
+            self._deadline = threading.Timer(STOP_DEADLINE, self._overdue)
+            self._deadline.daemon = True
+            self._deadline.start()
             _reactor().callFromThread(self._stop, received)
+        elif self._committing():  # interrupted the commit: let it end, then stop
+            _write_stderr(
+                f"\nsecond {received.name} while the run is being committed: stopping once"
+                " the commit is done\n"
+            )
         else:
             self._end_now(f"second {received.name}")
 
@@ -77,19 +106,29 @@ class CrawlShutdown:
         )
         deferred_from_coro(self.crawler.stop_async())
         _reactor().callLater(EXTRACTION_GRACE, self._give_up_extraction)
-        _reactor().callLater(STOP_DEADLINE, self._overdue)
 
     def _give_up_extraction(self) -> None:
+        """Terminate the extraction workers when a page has been in extraction for
+        EXTRACTION_GRACE seconds; look again every EXTRACTION_CHECK seconds until then."""
         pool = self._extraction()
-        if pool is not None and not pool.stopped:
-            logger.warning(
-                "page extraction still busy %.0f s after %s: terminating its workers",
-                EXTRACTION_GRACE,
-                self.received.name if self.received else "the signal",
-            )
-            pool.terminate()
+        if pool is None or pool.stopped:
+            return
+        busy = pool.busy_for()
+        if busy < EXTRACTION_GRACE:
+            _reactor().callLater(EXTRACTION_CHECK, self._give_up_extraction)
+            return
+        logger.warning(
+            "a page has been in extraction for %.0f s since %s: terminating its workers",
+            busy,
+            self.received.name if self.received else "the signal",
+        )
+        pool.terminate()
 
     def _overdue(self) -> None:
+        """The deadline (in the timer's thread): stop at once, unless the run is being
+        committed; then once its commit is done."""
+        while self._committing():
+            time.sleep(COMMIT_POLL)
         logger.error("the crawl did not stop within %.0f s of the signal", STOP_DEADLINE)
         for handler in logging.getLogger().handlers:
             handler.flush()
@@ -100,14 +139,28 @@ class CrawlShutdown:
         pool = self._extraction()
         if pool is not None:
             pool.kill()
-        message = f"\nstopped at once ({why}): the run in progress is not committed\n"
-        with contextlib.suppress(OSError, ValueError):  # stderr gone with its terminal
-            os.write(sys.stderr.fileno(), message.encode())
+        stats = self.crawler.stats
+        status = stats.get_value("archive/run/status") if stats is not None else None
+        if status is not None:
+            outcome = f"the run was committed as {status}"
+        else:
+            outcome = "the run in progress is not committed"
+        _write_stderr(f"\nstopped at once ({why}): {outcome}\n")
         os._exit(EXIT_FAILED)  # the work ran and is incomplete
+
+    def _committing(self) -> bool:
+        stats = self.crawler.stats
+        return bool(stats.get_value(RUN_COMMITTING, False)) if stats is not None else False
 
     def _extraction(self) -> ExtractionPool | None:
         spider = self.crawler.spider
         return spider.started_extraction if isinstance(spider, HealthTopicsSpider) else None
+
+
+def _write_stderr(message: str) -> None:
+    """`message` on stderr without Python's buffers (safe in a signal handler)."""
+    with contextlib.suppress(OSError, ValueError):  # stderr gone with its terminal
+        os.write(sys.stderr.fileno(), message.encode())
 
 
 def _reactor() -> Any:

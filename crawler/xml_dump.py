@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import date
 from http.client import HTTPException
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, Any
 from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
@@ -74,6 +74,16 @@ class DumpLimits:
     user_agent: str
     timeout: float
     """Seconds to wait for the server at each step (DOWNLOAD_TIMEOUT)."""
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> DumpLimits:
+        """The limits a crawl's Scrapy settings give: MEDLINEPLUS_XML_MAX_BYTES, and the
+        crawl's USER_AGENT and DOWNLOAD_TIMEOUT."""
+        return cls(
+            max_bytes=settings.getint("MEDLINEPLUS_XML_MAX_BYTES"),
+            user_agent=str(settings.get("USER_AGENT")),
+            timeout=settings.getfloat("DOWNLOAD_TIMEOUT"),
+        )
 
 
 def dump_topic_urls(

@@ -51,9 +51,12 @@ class PageOutcomes:
     def record(self, page: HealthTopicPage, outcome: Outcome) -> None:
         self._by_url[page.url] = outcome
 
-    def outcome(self, page: HealthTopicPage) -> Outcome:
-        """What dedupe made of `page`; KeyError when DedupePipeline did not see it."""
-        return self._by_url[page.url]
+    def outcome(self, page: HealthTopicPage, index: ArchiveIndex) -> Outcome:
+        """What dedupe made of `page`, forgotten once asked (each page is asked once);
+        when DedupePipeline did not see it (taken out of ITEM_PIPELINES), `page`
+        classified against `index` here."""
+        recorded = self._by_url.pop(page.url, None)
+        return recorded if recorded is not None else classify(page, index)
 
     def clear(self) -> None:
         self._by_url.clear()

@@ -5,7 +5,11 @@ leftovers), buffers rows through the store's `RunWriter`, and when the spider cl
 marks topics gone, decides the run's status, and commits: one Parquet file per table,
 moved into place, the manifest written last. A crawl that dies before that leaves
 nothing the readers see; nor does a crawl that could not reach the site at all
-(`crawler.reachability`): it commits nothing and exits 3.
+(`crawler.reachability`), or whose archive cannot be written (a disk that fills up or
+fails while the crawl writes: the spider is closed at once): it commits nothing and
+exits 3. A crawl that ends otherwise than `finished` or `shutdown` (a signal) is a
+`failed` run; one stopped by a signal exits 1 whatever it commits. The crawl's stats
+carry its exit code and why (EXIT_CODE, RUN_REASONS, RUN_ERROR) for the command.
 
 A topic is marked gone only on positive evidence from its own URL: it answered 404/410,
 or (a live topic the full index crawl no longer listed, which the spider requests to
@@ -27,16 +31,18 @@ import logging
 import math
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 from scrapy import signals
 from scrapy.utils.defer import deferred_from_coro
 
+from crawler.exit_codes import EXIT_ARCHIVE, EXIT_FAILED, EXIT_OK
 from crawler.items import HealthTopicPage, PageFailed, PageGone, PageNotModified
 from crawler.reachability import SITE_UNREACHABLE, unreachable_reason
 from crawler.urls import MEDLINEPLUS_ORIGIN
 from pipelines.dedupe import PageOutcomes
-from pipelines.errors import ArchiveError
+from pipelines.errors import ArchiveError, ArchiveUnwritableError
 from pipelines.records import Observation, RunRecord, RunStatus
 from pipelines.store import ArchiveStore, RunWriter, TopicKey, new_run_id
 
@@ -47,10 +53,14 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-EXIT_SUCCESS = 0
-EXIT_FAILED = 1
-EXIT_ARCHIVE_UNUSABLE = 3
-EXIT_SITE_UNREACHABLE = 3
+RUN_REASONS = "archive/run/reasons"
+"""Stats key: the committed run's failure reasons (why it is not a `success`)."""
+RUN_ERROR = "archive/run/error"
+"""Stats key: why the archive could not be used (exit 3; nothing committed)."""
+RUN_COMMITTING = "archive/run/committing"
+"""Stats key: True while the run's commit is in progress (a stop must wait for it)."""
+EXIT_CODE = "archive/run/exit_code"
+"""Stats key: the crawl's exit code, once its run is committed or given up."""
 
 GONE_FLOOR = 5
 """Topics of a language a run may always mark gone, whatever their share (shrink guard)."""
@@ -132,20 +142,35 @@ class SnapshotPipeline:
             last = self.store.run_ids[-1] if self.store.run_ids else None
             run_id = new_run_id(self.started_at, after=last)
             self.writer = self.store.begin_run(run_id, self.started_at)
-        except ArchiveError as error:
-            logger.error("archive unusable: %s", error)
-            self._set("archive/run/exit_code", EXIT_ARCHIVE_UNUSABLE)
-            self._set("archive/run/error", str(error))
-            if self.store is not None:
-                self.store.close()
-                self.store = None
+        except (ArchiveError, OSError) as error:
+            self._unusable(error)
             return
         self._set("archive/run/id", self.writer.run_id)
 
+    def _unusable(self, error: ArchiveError | OSError) -> None:
+        """Give the run up on an archive that cannot be written (a full disk, a failing
+        one): nothing is committed, and the crawl exits 3 naming the archive."""
+        if isinstance(error, OSError):
+            error = ArchiveUnwritableError(Path(self.archive_path), error)
+        logger.error("archive unusable: %s", error)
+        self._set(EXIT_CODE, EXIT_ARCHIVE)
+        self._set(RUN_ERROR, str(error))
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            writer.abort()
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
     def spider_opened(self) -> None:
         """Stop at once a crawl whose archive could not be opened: nothing would be kept."""
+        if self.writer is None:
+            self._close_unusable()
+
+    def _close_unusable(self) -> None:
+        """Close the spider: its archive is unusable (`_unusable`), nothing would be kept."""
         engine = self.crawler.engine
-        if self.writer is None and engine is not None:
+        if engine is not None:
             deferred_from_coro(engine.close_spider_async(reason="archive_unusable"))
 
     # --- items ----------------------------------------------------------------------------
@@ -153,13 +178,21 @@ class SnapshotPipeline:
         writer = self.writer
         if writer is None:
             return item
+        try:
+            self._keep(writer, item)
+        except OSError as error:  # a full or failing disk under the run being written
+            self._unusable(error)
+            self._close_unusable()
+        return item
+
+    def _keep(self, writer: RunWriter, item: Any) -> None:
         if isinstance(item, PageGone):
             self.pages_fetched += 1
             self.answered_gone.append(item)
-            return item
+            return
         observation = self._observation(writer, item)
         if observation is None:
-            return item
+            return
         self._write(writer, observation)
         self.pages_fetched += 1
         if isinstance(item, HealthTopicPage):
@@ -172,7 +205,6 @@ class SnapshotPipeline:
             if added:
                 self._inc("archive/journal_articles/written", added)
             item.raw = None  # written to the WARC file with a new version, or not needed
-        return item
 
     def _observation(self, writer: RunWriter, item: Any) -> Observation | None:
         run_id = writer.run_id
@@ -185,7 +217,7 @@ class SnapshotPipeline:
                 source_url=item.source_url,
                 language=item.language,
                 slug=item.slug,
-                outcome=self.outcomes.outcome(item),
+                outcome=self.outcomes.outcome(item, writer.index),
                 http_status=item.http_status,
                 last_updated=item.last_updated,
                 content_hash=item.content_hash,
@@ -244,19 +276,17 @@ class SnapshotPipeline:
                 writer.abort()
                 error = f"{getattr(spider, 'base_url', '')} could not be reached ({unreachable})"
                 logger.info("run %s not committed: %s", writer.run_id, error)
-                self._set("archive/run/exit_code", EXIT_SITE_UNREACHABLE)
+                self._set(EXIT_CODE, EXIT_ARCHIVE)
                 self._set(SITE_UNREACHABLE, error)
             elif reason == "shutdown" and not self.pages_fetched:
                 logger.warning("run %s not committed: stopped before any page", writer.run_id)
                 writer.abort()
-                self._set("archive/run/exit_code", EXIT_FAILED)
+                self._set(EXIT_CODE, EXIT_FAILED)
             else:
                 self._commit(writer, spider, reason)
         except (ArchiveError, OSError) as error:
             logger.error("run %s not committed: %s", writer.run_id, error)
-            writer.abort()
-            self._set("archive/run/exit_code", EXIT_ARCHIVE_UNUSABLE)
-            self._set("archive/run/error", str(error))
+            self._unusable(error)
         finally:
             self.writer = None
             store.close()
@@ -266,12 +296,18 @@ class SnapshotPipeline:
         incomplete = self._index_failures(spider) + self._mark_gone(writer, spider, reason)
         status, failures = self._status(spider, reason, writer, incomplete)
         record = self._run_record(writer, spider, reason, status, failures)
-        manifest = writer.commit(record)
+        self._set(RUN_COMMITTING, True)
+        try:
+            manifest = writer.commit(record)
+            self._set("archive/run/status", status)
+        finally:
+            self._set(RUN_COMMITTING, False)
         logger.info(
             "run %s committed (%s): %s", manifest.run_id, status, dict(writer.outcome_counts())
         )
-        self._set("archive/run/status", status)
-        self._set("archive/run/exit_code", EXIT_FAILED if failures else EXIT_SUCCESS)
+        self._set(RUN_REASONS, failures)
+        # a run stopped by a signal is incomplete whatever it holds
+        self._set(EXIT_CODE, EXIT_FAILED if failures or reason == "shutdown" else EXIT_OK)
 
     @staticmethod
     def _index_failures(spider: Spider) -> list[str]:
@@ -390,6 +426,8 @@ class SnapshotPipeline:
         discovered = int(stats.get_value("archive/discovery/topics", 0)) if stats else 0
         if reason == "finished" and discovered == 0:
             failures.append("no topic page was discovered (index or URL list unreachable?)")
+        if reason not in {"finished", "shutdown"}:
+            failures.append(f"the crawl ended early ({reason}): see the log")
         if failures:
             return "failed", failures + incomplete
         if incomplete:

@@ -1243,11 +1243,6 @@ class RunWriter:
         self._outcomes[observation.outcome] += 1
         self._spill("observations")
 
-    def has_version(self, page: HealthTopicPage) -> bool:
-        """True when `page`'s version is stored already, or was added earlier in this run."""
-        key = version_key(page)
-        return key in self.index.versions or key in self._new_versions
-
     def add_version(self, page: HealthTopicPage, run_id: str, observed_at: datetime) -> bool:
         """Store `page` as a version (topics, links, clinical_trials rows), and its raw
         response (`page.raw`, when kept) in the run's WARC file.
@@ -1482,10 +1477,11 @@ class RunWriter:
         if self._state == "committed":
             raise RunStateError(f"run {self.run_id} is already committed; it cannot be aborted")
         if self._state == "open":
-            if self._warc is not None:
-                self._warc.close()
-            for writer in self._spilled.values():
-                writer.close()
+            # The run's files are deleted: what a full disk kept from them is lost anyway.
+            for writer in [self._warc, *self._spilled.values()]:
+                if writer is not None:
+                    with contextlib.suppress(OSError):
+                        writer.close()
             self._spilled = {}
             try:
                 shutil.rmtree(self._staging)

@@ -157,8 +157,10 @@ class WarcFileWriter:
 
     def close(self) -> None:
         if not self._stream.closed:
-            self._stream.flush()
-            self._stream.close()
+            try:
+                self._stream.flush()
+            finally:  # the file is closed even when its last bytes cannot be written
+                self._stream.close()
 
 
 def _response_from(record: Any, offset: int) -> ArchivedResponse:
@@ -220,6 +222,17 @@ def iter_responses(path: Path) -> Iterator[ArchivedResponse]:
                     yield dataclasses.replace(response, offset=records.get_record_offset())
     except (OSError, ArchiveLoadFailed) as error:
         raise ArchiveCorruptError(f"{path}: not a readable WARC file: {error}") from error
+
+
+def check_readable(path: Path) -> None:
+    """ArchiveCorruptError unless `path` opens as a WARC file: its first record is read."""
+    try:
+        with path.open("rb") as stream:
+            first = next(iter(ArchiveIterator(stream)), None)
+    except (OSError, ArchiveLoadFailed) as error:
+        raise ArchiveCorruptError(f"{path}: not a readable WARC file: {error}") from error
+    if first is None:
+        raise ArchiveCorruptError(f"{path}: not a readable WARC file: it holds no record")
 
 
 def valid_response_offsets(path: Path) -> set[int]:

@@ -43,7 +43,7 @@ def _assert_one_line_error(result: CrawlResult, code: int) -> None:
         pytest.param(["--from-xml", "/no/such/dump.xml"], "no such file", id="xml-file"),
         pytest.param(["--url", "medlineplus.gov/asthma.html"], "--url takes", id="url"),
         pytest.param(["-s", "RETRY_TIMES"], "NAME=VALUE", id="setting"),
-        pytest.param(["-s", "RETRY_TIMES=x"], "takes a number", id="setting-int"),
+        pytest.param(["-s", "RETRY_TIMES=x"], "takes a whole number", id="setting-int"),
         pytest.param(["-s", "DOWNLOAD_TIMEOUT=soon"], "takes a number", id="setting-float"),
         pytest.param(["-s", "ROBOTSTXT_OBEY=maybe"], "takes true or false", id="setting-bool"),
         pytest.param(["-s", "ITEM_PIPELINES=none"], "takes a JSON object", id="setting-dict"),

@@ -131,13 +131,28 @@ def test_the_progress_line_counts_every_page_and_log_lines_print_above_it(
     assert not edited["revalidated"].any()  # fetched whole (200), and counted too
 
 
-def test_scrapy_feed_export_writes_flat_topic_items(server: SiteServer, tmp_path: Path) -> None:
+WITHOUT_DEDUPE = json.dumps(
+    {"pipelines.validate.ValidatePipeline": 100, "pipelines.snapshot.SnapshotPipeline": 300}
+)
+"""ITEM_PIPELINES with DedupePipeline taken out: the archive classifies pages itself."""
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param([], id="default"),
+        pytest.param(["-s", f"ITEM_PIPELINES={WITHOUT_DEDUPE}"], id="without-dedupe"),
+    ],
+)
+def test_scrapy_feed_export_writes_flat_topic_items(
+    server: SiteServer, tmp_path: Path, options: list[str]
+) -> None:
     items = tmp_path / "items.jsonl"
     archive = tmp_path / "archive"
     urls = " ".join(f"https://medlineplus.gov{path}" for path in ("/asthma.html", "/anemia.html"))
     command = [sys.executable, "-m", "scrapy", "crawl", "health_topics", "-O", str(items)]
     command += ["-a", f"base_url={server.base_url}", "-a", f"url={urls}"]
-    command += ["-s", f"ARCHIVE_PATH={archive}", "-s", "DOWNLOAD_DELAY=0"]
+    command += ["-s", f"ARCHIVE_PATH={archive}", "-s", "DOWNLOAD_DELAY=0", *options]
     completed = subprocess.run(
         command,
         cwd=PROJECT_ROOT,
@@ -148,6 +163,7 @@ def test_scrapy_feed_export_writes_flat_topic_items(server: SiteServer, tmp_path
         check=False,
     )
     assert completed.returncode == 0, completed.stderr[-4000:]
+    assert "Traceback" not in completed.stderr, completed.stderr[-4000:]
     lines = [json.loads(line) for line in items.read_text(encoding="utf-8").splitlines()]
     assert sorted(line["slug"] for line in lines) == ["anemia", "asthma"]
     for line in lines:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
 import subprocess
 from collections.abc import Callable, Iterator
@@ -31,7 +32,7 @@ from crawler.cli import main
 from pipelines.reports.json_report import report_schema
 from pipelines.store import ArchiveStore
 from tests.archive_factory import at, commit_run, make_page
-from tests.crawl_runner import CrawlResult, run_cli
+from tests.crawl_runner import QUICK, CrawlResult, run_cli
 from tests.site_server import SiteServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,6 +72,9 @@ CONCURRENCY = "`--concurrency` (1 to 64)"
 LIMIT = "`--limit` (1 or more)"
 DAYS = "`feed --days` (1 to 36500)"
 SETTING = "a numeric `-s` setting (finite"
+WHOLE = "not a whole number for a whole-number `-s` setting (`CONCURRENT_REQUESTS_PER_DOMAIN=1.5`)"
+XML_BYTES = "`MEDLINEPLUS_XML_MAX_BYTES` 1 or more"
+UNREADABLE = "an input file that cannot be read (`--urls`, `--from-xml`, a `--from-warc` that is no WARC file)"  # noqa: E501
 WRONG_KIND = "a value of the wrong kind"
 BAD_DATE = "a date that is not a real `YYYY-MM-DD` date"
 UNKNOWN = "a run id or topic the archive does not have"
@@ -100,6 +104,22 @@ CRAWL_USAGE = [
         id="setting-concurrency",
     ),
     case(2, SETTING, "RETRY_BACKOFF_MAX", *CRAWL, "-s", "RETRY_BACKOFF_MAX=inf", id="setting-inf"),
+    case(
+        2,
+        WHOLE,
+        "CONCURRENT_REQUESTS_PER_DOMAIN",
+        *CRAWL,
+        "-s",
+        "CONCURRENT_REQUESTS_PER_DOMAIN=1.5",
+        id="setting-not-whole",
+    ),
+    *(
+        case(2, XML_BYTES, "MEDLINEPLUS_XML_MAX_BYTES", *CRAWL, "-s", setting, id=setting)
+        for setting in ("MEDLINEPLUS_XML_MAX_BYTES=0", "MEDLINEPLUS_XML_MAX_BYTES=-1")
+    ),
+    case(2, UNREADABLE, "/proc/self/mem", *CRAWL, "--urls", "/proc/self/mem", id="urls-unreadable"),
+    case(2, UNREADABLE, FILE, *CRAWL, "--from-warc", FILE, id="warc-not-a-warc"),
+    case(2, UNREADABLE, EMPTY, *CRAWL, "--from-warc", EMPTY, id="warc-empty"),
 ]
 
 READ_USAGE = [
@@ -303,17 +323,22 @@ def make_full(mount: Mount) -> None:
 
 
 @pytest.mark.parametrize("bad", CRAWL_USAGE)
-def test_a_crawl_with_a_bad_number_exits_2_at_once(
+def test_a_crawl_with_a_bad_number_or_input_exits_2_at_once(
     bad: Case,
     unchanged_archive: tuple[Path, str, str],
     site: SiteServer,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     archive = unchanged_archive[0]
     before = committed_runs(archive)
+    not_a_warc, empty = tmp_path / "not-a-warc.warc.gz", tmp_path / "empty.warc"
+    not_a_warc.write_bytes(b"<html>not a WARC file</html>\n")
+    empty.write_bytes(b"")
     site.clear_log()
-    result = invoke(capsys, fill(bad.arguments, archive=archive, site=site.base_url))
-    assert_one_error_line(result, 2, bad.names)
+    values = {"archive": archive, "site": site.base_url, "file": not_a_warc, "empty": empty}
+    result = invoke(capsys, fill(bad.arguments, **values))
+    assert_one_error_line(result, 2, bad.names.format(**values))
     assert site.requests == []
     assert committed_runs(archive) == before
 
@@ -414,6 +439,51 @@ def test_an_archive_on_a_read_only_or_full_disk_exits_3_before_any_fetch(
     assert line.split(": ")[2].startswith(("Read-only file system", "No space left on device"))
     assert committed_runs(archive) == before
     assert site.requests == []
+
+
+def test_a_disk_that_fills_up_during_a_crawl_exits_3_and_commits_nothing(
+    tmpfs: Mount, quick_site: SiteServer
+) -> None:
+    """The archive could be opened, then its disk fills while pages are written (an
+    outside fault: the space left is less than the crawl's pages take)."""
+    archive = tmpfs.path / "archive"
+    before = small_archive(archive)
+    space = os.statvfs(tmpfs.path)
+    left = 64 * 1024
+    (tmpfs.path / "filler").write_bytes(b"\0" * (space.f_bavail * space.f_frsize - left))
+    result = run_cli(
+        "crawl", "--base-url", quick_site.base_url, "--archive", archive,
+        *QUICK, "--languages", "en", timeout=120,
+    )  # fmt: skip
+    line = assert_one_error_line(result, 3, f"cannot write to the archive {archive}")
+    assert "No space left on device" in line
+    assert "archive unusable" in result.stderr  # failed while pages were written
+    assert committed_runs(archive) == before
+    assert list((archive / "_staging").iterdir()) == []
+
+
+def test_stats_that_cannot_be_written_keep_the_runs_own_error_line(
+    tmpfs: Mount, quick_site: SiteServer, tmp_path: Path
+) -> None:
+    """--stats-json on a disk that is full when the crawl ends: the run's own error line
+    first, then the stats' one; the exit code is the worse of the two (3)."""
+    make_full(tmpfs)
+    stats, archive = tmpfs.path / "stats.json", tmp_path / "archive"
+    result = run_cli(
+        "crawl", "--base-url", quick_site.base_url, "--archive", archive,
+        *QUICK, "-s", "CLOSESPIDER_PAGECOUNT=1", "--stats-json", stats,
+        "--url", "https://medlineplus.gov/asthma.html",
+        "--url", "https://medlineplus.gov/acne.html",
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 3, result
+    assert "Traceback" not in result.stderr, result
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    (run_id,) = committed_runs(archive)
+    assert len(errors) == 2, result
+    assert errors[0].startswith(f"error: run {run_id.removesuffix('.json')} committed as failed")
+    assert str(stats) in errors[1], result
+    assert "No space left on device" in errors[1], result
 
 
 def test_commands_that_read_work_on_a_read_only_disk(

@@ -182,9 +182,27 @@ def test_a_page_that_cannot_be_fetched_is_one_error_and_the_old_version_stays(
     # 1 page of 3 not fetched is over the 5% threshold: the run is committed as failed
     assert result.returncode == 1, result
     assert open_archive(archive).runs()["status"].tolist() == ["success", "failed"]
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    run_id = open_archive(archive).run_ids[-1]
+    assert line.startswith(f"error: run {run_id} committed as failed: 1 of 3 pages could not")
     assert _file_digests(archive, baseline.run_id) == before
     topics = open_archive(archive).topics().set_index("slug")
     assert topics.loc["asthma", "run_id"] == baseline.run_id
+
+
+def test_a_crawl_that_ends_early_is_a_failed_run(quick_site: SiteServer, tmp_path: Path) -> None:
+    """Closed by something other than its end or a stop signal (here Scrapy's CloseSpider
+    extension, after one answer): what was done is committed, as `failed`, exit 1."""
+    archive = tmp_path / "archive"
+    options = ("-s", "CLOSESPIDER_PAGECOUNT=1")
+    result = crawl(quick_site.base_url, archive, *BOUNDED, *options, *_url_options(*HEALTHY))
+
+    assert result.returncode == 1, result
+    run = open_archive(archive).runs().iloc[-1]
+    assert (run["status"], run["finish_reason"]) == ("failed", "closespider_pagecount")
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert line.startswith(f"error: run {run['run_id']} committed as failed: "), line
+    assert "the crawl ended early (closespider_pagecount)" in line
 
 
 def test_a_short_503_burst_is_retried_through(quick_site: SiteServer, tmp_path: Path) -> None:
@@ -420,7 +438,10 @@ def test_a_write_failure_aborts_the_run_and_keeps_the_earlier_ones(
 
     assert result.returncode == 3, result
     (error,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert f"[Errno 30] Read-only file system (fault injected at {point})" in error
+    assert (
+        f"cannot write to the archive {archive}: Read-only file system (fault injected at {point})"
+        in error
+    )
     assert sorted(path.name for path in (archive / "_runs").iterdir()) == [
         f"{baseline.run_id}.json"
     ]

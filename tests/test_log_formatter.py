@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import pytest
 from scrapy import Request
 from scrapy.http import HtmlResponse
 from scrapy.utils.test import get_crawler
 
-from crawler.log_formatter import PageLogFormatter, demote_startup_messages
+from crawler.log_formatter import STARTUP_MESSAGES, PageLogFormatter, demote_startup_messages
 from crawler.spiders.health_topics import HealthTopicsSpider
 
 PAGE = "https://medlineplus.gov/asthma.html"
@@ -39,6 +40,17 @@ def test_other_messages_are_scrapys() -> None:
     assert "Dropped" in dropped["msg"]
 
 
+@pytest.fixture
+def restored_scrapy_loggers() -> Iterator[None]:
+    """Scrapy's loggers given back their filters after the test (they are global)."""
+    loggers = [logging.getLogger(name) for name in STARTUP_MESSAGES]
+    before = {id(logger): list(logger.filters) for logger in loggers}
+    yield
+    for logger in loggers:
+        logger.filters[:] = before[id(logger)]
+
+
+@pytest.mark.usefixtures("restored_scrapy_loggers")
 def test_scrapys_startup_banner_and_dumps_are_logged_at_debug(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

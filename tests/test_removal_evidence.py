@@ -111,6 +111,8 @@ def test_a_letter_page_that_fails_marks_nothing_gone_and_the_run_is_partial(
     assert any(
         quick_site.url(failing) in reason and f"HTTP {status}" in reason for reason in reasons
     )
+    (line,) = _error_lines(result)
+    assert line.startswith(f"error: run {run['run_id']} committed as partial: {reasons[0]}")
     assert unreached <= _live_slugs(archive)
     assert (
         open_archive(archive)
@@ -152,6 +154,9 @@ def test_three_empty_letter_pages_mark_nothing_gone(
     assert (run["status"], run["pages_gone"]) == ("partial", 0)
     expected = f"the en index lists {len(three_empty_letters)} fewer topics than run"
     assert any(f"{expected} {baseline.run_id}" in reason for reason in run["failure_reasons"])
+    (line,) = _error_lines(result)
+    assert line.startswith(f"error: run {run['run_id']} committed as partial: "), line
+    assert f"{expected} {baseline.run_id}" in line
     assert three_empty_letters <= _live_slugs(archive)
     # too many to be a removal: none of them was requested to find out
     assert not [slug for slug in three_empty_letters if quick_site.requests_for(f"/{slug}.html")]

@@ -19,10 +19,13 @@ import io
 import json
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -299,6 +302,65 @@ def test_unreachable_xml_dump_is_an_environment_failure(
     (line,) = result.stderr.splitlines()
     assert line.startswith(f"error: --from-xml: {dump_url}: "), line
     assert not archive.exists()
+
+
+def test_an_existing_archive_is_checked_before_the_dump_is_fetched(
+    real_site: SiteServer, tmp_path: Path
+) -> None:
+    real_site.replace_file(DUMP_PATH, FIXTURE_DUMP.read_bytes())
+    not_a_folder = tmp_path / "archive"
+    not_a_folder.write_text("a file, not an archive folder\n")
+
+    result = crawl(real_site.base_url, not_a_folder, *QUICK, "--from-xml", real_site.url(DUMP_PATH))
+
+    assert result.returncode == 3, result
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: {not_a_folder} is a file"), line
+    assert real_site.paths() == []  # the dump was not fetched
+
+
+def test_a_file_url_dump_is_read(real_site: SiteServer, tmp_path: Path) -> None:
+    urls = ["https://medlineplus.gov/spanish/asthma.html"]
+    dump = tmp_path / "dump.xml"
+    dump.write_bytes(_dump_of(urls))
+    archive = tmp_path / "archive"
+
+    result = crawl(real_site.base_url, archive, *QUICK, "--from-xml", dump.as_uri())
+
+    assert result.returncode == 0, result
+    assert _stored(archive) == urls
+
+
+def test_ctrl_c_while_the_dump_downloads_is_one_error_line(
+    real_site: SiteServer, tmp_path: Path
+) -> None:
+    """Ctrl-C before the crawl's own stop handlers are installed: no traceback. The dump's
+    server accepts the connection and never answers."""
+    archive = tmp_path / "archive"
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        dump_url = f"http://127.0.0.1:{silent.getsockname()[1]}{DUMP_PATH}"
+        command = [sys.executable, "-m", "crawler.cli", "crawl", "--base-url", real_site.base_url]
+        command += ["--archive", str(archive), *QUICK, "--from-xml", dump_url]
+        process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while not _holds_a_socket(process.pid):  # the dump's download has begun
+            assert process.poll() is None
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+
+    assert process.returncode == 1, stderr
+    assert stderr.strip().splitlines() == ["error: interrupted"], stderr
+    assert not archive.exists()
+
+
+def _holds_a_socket(pid: int) -> bool:
+    descriptors = Path(f"/proc/{pid}/fd")
+    try:
+        return any(str(fd.readlink()).startswith("socket:") for fd in descriptors.iterdir())
+    except OSError:  # a descriptor closed while looking
+        return False
 
 
 # ------------------------------------------------------------------ the real index names

@@ -1,4 +1,5 @@
-"""What every subcommand shares: exit codes, the usage error, the --archive option."""
+"""What every subcommand shares: exit codes (from `crawler.exit_codes`), the usage error,
+the --archive option."""
 
 from __future__ import annotations
 
@@ -6,25 +7,16 @@ import argparse
 import os
 from typing import NoReturn
 
+from crawler.exit_codes import EXIT_ARCHIVE as EXIT_ARCHIVE
+from crawler.exit_codes import EXIT_FAILED as EXIT_FAILED
+from crawler.exit_codes import EXIT_OK as EXIT_OK
+from crawler.exit_codes import EXIT_USAGE as EXIT_USAGE
 from pipelines.errors import (
     ArchiveError,
     ArchiveNotFoundError,
     ArchiveSchemaError,
     UnknownRunError,
 )
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-"""The work ran but is incomplete or failed: a run over its error threshold, a page that
-is not a topic, a problem `verify` found."""
-EXIT_USAGE = 2
-"""Bad usage or unreadable input, found before anything is fetched or written: a bad
-option or number, a date or run id the archive does not have, an --archive folder that
-holds no archive (see `archive_exit_code`)."""
-EXIT_ARCHIVE = 3
-"""The environment failed: the archive is locked by another crawl, on a read-only or full
-disk, not a folder, damaged or from a newer version; any other error of the operating
-system."""
 
 ARCHIVE_ENVIRONMENT = "MEDLINEPLUS_ARCHIVE"
 

@@ -4,27 +4,29 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 from crawler.commands.common import (
     EXIT_ARCHIVE,
     EXIT_FAILED,
+    OutputWriteError,
     UsageError,
     add_archive_option,
     archive_path,
+    os_error_line,
 )
 from crawler.commands.output import output_path, write_text
+from crawler.discovery import url_list
 from crawler.reachability import SITE_UNREACHABLE
 from crawler.spiders.health_topics import SpiderArgumentError, parse_languages
 from crawler.xml_dump import LATEST
-
-logger = logging.getLogger(__name__)
+from pipelines.errors import ArchiveCorruptError
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -65,8 +67,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     source.add_argument(
         "--from-xml",
         metavar="FILE_OR_URL",
-        help="take the topic list from NLM's health-topic XML dump (plain or zip): a file, "
-        "a URL (fetched because you named it, whatever robots.txt says; on any host), or "
+        help="take the topic list from NLM's health-topic XML dump (plain or zip): a file "
+        "(or file: URL), a URL (fetched because you named it, whatever robots.txt says; on "
+        "any host), or "
         "'latest': the newest dump linked from the site's xml.html. Read before the crawl "
         "starts, at most -s MEDLINEPLUS_XML_MAX_BYTES (default 200 MiB)",
     )
@@ -180,12 +183,32 @@ def _validate(args: argparse.Namespace) -> None:
             continue
         if option == "--from-xml" and path == LATEST:
             continue
-        if not Path(path).is_file():
+        local = url2pathname(urlsplit(path).path) if urlsplit(path).scheme == "file" else path
+        if option != "--from-xml" and local != path:
+            raise UsageError(f"{option} takes a file name, not {path}")
+        if not Path(local).is_file():
             raise UsageError(f"{option}: no such file: {path}")
+    args.urls_topics = _read_url_file(args.urls) if args.urls is not None else None
+    if args.from_warc is not None:
+        from pipelines.warc import check_readable
+
+        try:
+            check_readable(Path(args.from_warc))
+        except ArchiveCorruptError as error:
+            raise UsageError(f"--from-warc: {error}") from error
     for assignment in args.set:
         if "=" not in assignment:
             raise UsageError(f"-s takes NAME=VALUE, not {assignment!r}")
     _validate_outputs(args)
+
+
+def _read_url_file(path: str) -> list[str]:
+    """The URLs listed in the --urls file; UsageError when it cannot be read."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8", errors="replace")
+    except OSError as error:
+        raise UsageError(f"--urls: {path}: cannot be read ({error.strerror or error})") from error
+    return list(url_list(text))
 
 
 def _validate_outputs(args: argparse.Namespace) -> None:
@@ -240,6 +263,24 @@ def _set_notifications(args: argparse.Namespace, settings: Any) -> None:
 
 OWN_SETTING_PREFIXES = ("MEDLINEPLUS_", "ARCHIVE_")
 """Settings of our own (see crawler/settings.py): an int one is read as a whole number."""
+FLOAT_READ_INT_SETTINGS = frozenset(
+    {
+        "AUTOTHROTTLE_MAX_DELAY",
+        "AUTOTHROTTLE_START_DELAY",
+        "DNS_TIMEOUT",
+        "DOWNLOAD_DELAY",
+        "DOWNLOAD_DELAY_JITTER",
+        "DOWNLOAD_TIMEOUT",
+    }
+)
+"""Scrapy settings whose default is a whole number but which Scrapy reads as a float
+(getfloat): any finite number is fine. Every other int setting is read with getint and
+takes a whole number only."""
+SETTING_MINIMUMS: dict[str, float] = {
+    "MEDLINEPLUS_XML_MAX_BYTES": 1,
+    "MEDLINEPLUS_PARSE_WORKERS": 0,
+}
+"""Least values of settings with no upper bound."""
 
 
 def _checked_override(name: str, value: str, default: Any) -> str:
@@ -250,9 +291,11 @@ def _checked_override(name: str, value: str, default: Any) -> str:
     readable: tuple[str, Callable[[str], object]] | None = None
     if isinstance(default, bool):
         readable = ("true or false", _boolean)
-    elif isinstance(default, int) and name.startswith(OWN_SETTING_PREFIXES):
+    elif isinstance(default, int) and (
+        name.startswith(OWN_SETTING_PREFIXES) or name not in FLOAT_READ_INT_SETTINGS
+    ):
         readable = ("a whole number", int)
-    elif isinstance(default, int | float):  # Scrapy reads some int defaults as floats
+    elif isinstance(default, int | float):
         readable = ("a number", _finite)
     elif isinstance(default, dict | BaseSettings):
         readable = ("a JSON object", json.loads)
@@ -264,6 +307,8 @@ def _checked_override(name: str, value: str, default: Any) -> str:
             raise UsageError(f"-s {name} takes {expected}, not {value!r}") from error
     if name in SETTING_RANGES:
         check_range(f"-s {name}", float(value), *SETTING_RANGES[name])
+    if name in SETTING_MINIMUMS:
+        check_range(f"-s {name}", float(value), SETTING_MINIMUMS[name])
     return value
 
 
@@ -291,12 +336,12 @@ def _read_xml_dump(from_xml: str, settings: Any, languages: str) -> list[str] | 
     opened: UsageError (exit 2) when the dump is no usable health-topic XML; None, with
     the error printed, when it cannot be fetched (exit 3)."""
     from crawler.discovery import DiscoveryError
-    from crawler.spiders.health_topics import read_xml_dump
-    from crawler.xml_dump import DumpUnreachableError
+    from crawler.xml_dump import DumpLimits, DumpUnreachableError, dump_topic_urls
 
     base_url = str(settings.get("MEDLINEPLUS_BASE_URL")).rstrip("/")
+    limits = DumpLimits.from_settings(settings)
     try:
-        return read_xml_dump(from_xml, base_url, parse_languages(languages), settings)
+        return dump_topic_urls(from_xml, base_url, parse_languages(languages), limits)
     except DiscoveryError as error:
         raise UsageError(f"--from-xml: {error}") from error
     except DumpUnreachableError as error:
@@ -332,9 +377,24 @@ def run(args: argparse.Namespace) -> int:
     from crawler.shutdown import CrawlShutdown
     from crawler.spiders.health_topics import HealthTopicsSpider
     from pipelines.errors import ArchiveError
+    from pipelines.layout import archive_folder_exists
     from pipelines.store import ArchiveStore
 
     settings = crawl_settings(args)
+    archive = Path(settings.get("ARCHIVE_PATH"))
+
+    def check_archive() -> None:
+        try:
+            ArchiveStore.open(archive).close()
+        except ArchiveError as unusable:
+            _notify_not_started(settings, str(unusable))
+            raise
+
+    # An archive that is there already is checked before the dump is fetched (a locked,
+    # read-only, damaged or newer one: exit 3); a new one is made only once the dump
+    # was read (a bad dump leaves nothing behind).
+    if archive_folder_exists(archive):
+        check_archive()
     xml_topics: list[str] | None = None
     if args.from_xml:
         xml_topics = _read_xml_dump(args.from_xml, settings, args.languages)
@@ -342,11 +402,7 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_ARCHIVE  # 3: the environment failed
     # Take the lock once before Scrapy starts: a locked or foreign archive is a clean
     # one-line error here rather than a failure inside the crawl.
-    try:
-        ArchiveStore.open(settings.get("ARCHIVE_PATH")).close()
-    except ArchiveError as unusable:
-        _notify_not_started(settings, str(unusable))
-        raise
+    check_archive()
 
     demote_startup_messages()
     process = CrawlerProcess(settings)
@@ -360,24 +416,57 @@ def run(args: argparse.Namespace) -> int:
         from_xml_topics=xml_topics,
         from_warc=args.from_warc,
         urls=args.urls,
+        urls_topics=args.urls_topics,
         url=args.url,
     )
     shutdown = CrawlShutdown(crawler)
     shutdown.install()
     process.start(install_signal_handlers=False)
+    shutdown.crawl_ended()
     stats = crawler.stats.get_stats() if crawler.stats is not None else {}
+    received = shutdown.received.name if shutdown.received is not None else None
+    exit_code, error = crawl_outcome(stats, received, str(archive))
+    if error is not None:
+        print(f"error: {error}", file=sys.stderr)
     if args.stats_json:
-        write_stats(args.stats_json, stats)
-    exit_code = stats.get("archive/run/exit_code")
+        try:
+            write_stats(args.stats_json, stats)
+        except OutputWriteError as failure:  # after the run's own error line
+            print(f"error: {failure}", file=sys.stderr)
+            exit_code = max(exit_code, EXIT_ARCHIVE)
+        except OSError as failure:
+            print(f"error: --stats-json: {os_error_line(failure)}", file=sys.stderr)
+            exit_code = max(exit_code, EXIT_ARCHIVE)
+    return exit_code
+
+
+def crawl_outcome(
+    stats: dict[str, Any], signal: str | None, archive: str
+) -> tuple[int, str | None]:
+    """The crawl's exit code, as its pipeline recorded it in `stats`, and its error line
+    (None on success): a crawl that exits non-zero says why on one line."""
+    from pipelines.snapshot import EXIT_CODE, RUN_ERROR, RUN_REASONS
+
+    stopped = f"stopped by {signal}; " if signal is not None else ""
+    exit_code = stats.get(EXIT_CODE)
     if exit_code is None:
-        logger.error("the crawl ended before its run could be committed")
-        return EXIT_FAILED
+        return EXIT_FAILED, f"{stopped}the crawl ended before its run could be committed"
     unreachable = stats.get(SITE_UNREACHABLE)
     if unreachable:  # nothing was committed
-        print(f"error: {unreachable}", file=sys.stderr)
-    elif exit_code == EXIT_ARCHIVE:
-        error = stats.get("archive/run/error", f"the archive {archive_path(args)} is unusable")
-        print(f"error: {error}", file=sys.stderr)
-    if shutdown.received is not None:  # stopped early: incomplete, whatever was committed
-        return max(int(exit_code), EXIT_FAILED)
-    return int(exit_code)
+        return int(exit_code), str(unreachable)
+    if exit_code == EXIT_ARCHIVE:
+        return int(exit_code), str(stats.get(RUN_ERROR, f"the archive {archive} is unusable"))
+    if exit_code == 0:
+        return 0, None
+    run_id, status = stats.get("archive/run/id"), stats.get("archive/run/status")
+    if status is None:
+        return int(exit_code), f"{stopped}nothing committed (no page was done)"
+    reasons: list[str] = list(stats.get(RUN_REASONS) or [])
+    committed = f"run {run_id} committed as {status}"
+    if not reasons:
+        return int(exit_code), f"{stopped}{committed}"
+    more = f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""
+    return (
+        int(exit_code),
+        f"{stopped}{committed}: {reasons[0]}{more}; see `medlineplus-archive runs`",
+    )

@@ -22,8 +22,9 @@ not record which page listed which topic), so none of them counts as unlisted. N
 when more of a language are unlisted than the shrink guard allows (see
 `pipelines.snapshot`): then none is requested, and the run records why.
 
-The XML dump is fetched and read before the crawl starts (see `crawler.xml_dump`): the
-crawl command hands its topic URLs over as `from_xml_topics`.
+The XML dump is fetched and read before the crawl starts (see `crawler.xml_dump`), and
+the URL file read: the crawl command hands their topic URLs over as `from_xml_topics`
+and `urls_topics` (an unreadable input is a usage error, not a failed run).
 
 Run it with `medlineplus-archive crawl` or `scrapy crawl health_topics -a base_url=...`.
 """
@@ -129,6 +130,7 @@ class HealthTopicsSpider(Spider):
         from_xml_topics: Iterable[str] | None = None,
         from_warc: str | None = None,
         urls: str | None = None,
+        urls_topics: Iterable[str] | None = None,
         url: str | Iterable[str] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -146,6 +148,8 @@ class HealthTopicsSpider(Spider):
         """The topic URLs of the XML dump `from_xml`, when the caller has read it."""
         self.from_warc = from_warc
         self.urls_file = urls
+        self.urls_topics = list(urls_topics) if urls_topics is not None else None
+        """The URLs of the file `urls`, when the caller has read it."""
         self.single_urls = _as_list(url)
         self.scheduled: set[str] = set()
         """Canonical URLs of the topic pages requested so far."""
@@ -282,8 +286,11 @@ class HealthTopicsSpider(Spider):
                     yield item
         elif source == "urls":
             assert self.urls_file is not None
-            text = _read_local(self.urls_file).decode("utf-8", errors="replace")
-            for request in self._topic_requests(url_list(text)):
+            listed = self.urls_topics
+            if listed is None:
+                text = _read_local(self.urls_file).decode("utf-8", errors="replace")
+                listed = list(url_list(text))
+            for request in self._topic_requests(listed):
                 yield request
         else:
             for request in self._topic_requests(self.single_urls):
@@ -321,7 +328,8 @@ class HealthTopicsSpider(Spider):
             return self.from_xml_topics
         assert self.from_xml is not None
         try:
-            return read_xml_dump(self.from_xml, self.base_url, self.languages, self.settings)
+            limits = DumpLimits.from_settings(self.settings)
+            return dump_topic_urls(self.from_xml, self.base_url, self.languages, limits)
         except (DiscoveryError, DumpUnreachableError) as error:
             logger.error("%s", error)
             self._inc("archive/discovery/xml_error")
@@ -628,21 +636,6 @@ def _warc_date(value: str) -> datetime:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
     except ValueError:
         return datetime.now(UTC)
-
-
-def read_xml_dump(
-    from_xml: str, base_url: str, languages: Iterable[Language], settings: Any
-) -> list[str]:
-    """The topic URLs in `languages` of the XML dump `from_xml` (a file, a URL, or "latest":
-    the newest dump linked from `base_url`'s xml.html), fetched with the crawl's
-    USER_AGENT and DOWNLOAD_TIMEOUT, and read within MEDLINEPLUS_XML_MAX_BYTES (see
-    `crawler.xml_dump.dump_topic_urls` for what it raises)."""
-    limits = DumpLimits(
-        max_bytes=settings.getint("MEDLINEPLUS_XML_MAX_BYTES"),
-        user_agent=str(settings.get("USER_AGENT")),
-        timeout=settings.getfloat("DOWNLOAD_TIMEOUT"),
-    )
-    return dump_topic_urls(from_xml, base_url, languages, limits)
 
 
 def _read_local(path: str) -> bytes:
