@@ -21,12 +21,14 @@ from collections.abc import Sequence
 
 from crawler.commands import (
     changes,
+    compact,
     crawl,
     extract,
     history,
     reextract,
     runs,
     snapshot,
+    vacuum,
     verify,
 )
 from crawler.commands.common import (
@@ -51,7 +53,18 @@ def build_parser() -> argparse.ArgumentParser:
         "are one line on stderr starting `error:`.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (crawl, extract, runs, snapshot, history, changes, verify, reextract):
+    for command in (
+        crawl,
+        extract,
+        runs,
+        snapshot,
+        history,
+        changes,
+        verify,
+        compact,
+        vacuum,
+        reextract,
+    ):
         command.register(commands)
     return parser
 

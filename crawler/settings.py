@@ -40,6 +40,11 @@ ARCHIVE_MAX_GONE_SHARE = 0.02
 gone (and more than 5) marks none and exits 1. Raise it (1 = no limit) for a deliberate
 large removal."""
 
+ARCHIVE_COMPACT_EVERY = 16
+"""After the crawl that completes them, merge the files of this many consecutive runs into
+one per table (and this many merged files into one again); 0 never merges during a crawl
+(run `medlineplus-archive compact` instead). Must be 0 or at least 2."""
+
 # --- politeness ----------------------------------------------------------------------
 ROBOTSTXT_OBEY = True
 DOWNLOAD_DELAY = 1.0

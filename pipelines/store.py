@@ -88,6 +88,7 @@ from pipelines.layout import (
     ROW_GROUP_ROWS,
     RUNS_DIR,
     STAGING_DIR,
+    VACUUMED_DIR,
     archive_folder_exists,
     check_run_id,
     check_schema_version,
@@ -483,6 +484,15 @@ class ArchiveStore:
         """Committed compaction ids, in commit order."""
         return tuple(self._committed.compaction_ids)
 
+    @property
+    def compactions(self) -> tuple[CompactionManifest, ...]:
+        """Manifests of the committed compactions, in commit order (read on first use)."""
+        parsed = self._committed.compactions
+        for name in self._committed.compaction_ids:
+            if name not in parsed:
+                parsed[name] = load_compaction(self.path / COMPACTIONS_DIR / f"{name}.json")
+        return tuple(parsed[name] for name in self._committed.compaction_ids)
+
     def close(self) -> None:
         """Abort a run still open and release the lock. Safe to call twice."""
         if self._writer is not None:
@@ -572,16 +582,23 @@ class ArchiveStore:
         columns: Sequence[str] | None,
         where: ds.Expression | None,
     ) -> pa.Table:
-        paths = [str(self._resolve(live.entry.path)) for live in files]
+        dataset = self._dataset(table, files)
         try:
-            dataset = ds.dataset(paths, schema=SCHEMAS[table], format="parquet")
             return dataset.to_table(columns=list(columns) if columns else None, filter=where)
         except (OSError, pa.ArrowInvalid) as error:
-            raise ArchiveCorruptError(
-                f"cannot read table {table} of {self.path}: {error}; "
-                "run `medlineplus-archive verify`",
-                path=self.path,
-            ) from error
+            raise _unreadable_table(table, self.path, error) from error
+
+    def dataset(self, table: TableName) -> ds.Dataset:
+        """Every committed row of `table` as a lazy pyarrow dataset over the files in use,
+        with the table's schema (for DuckDB, Polars or Acero queries)."""
+        return self._dataset(table, self.live_files(table))
+
+    def _dataset(self, table: TableName, files: Sequence[LiveFile]) -> ds.Dataset:
+        paths = [str(self._resolve(live.entry.path)) for live in files]
+        try:
+            return ds.dataset(paths, schema=SCHEMAS[table], format="parquet")
+        except (OSError, pa.ArrowInvalid) as error:
+            raise _unreadable_table(table, self.path, error) from error
 
     def read_versions(
         self, table: TableName, versions: pa.Table, *, columns: Sequence[str] | None = None
@@ -861,7 +878,10 @@ class ArchiveStore:
         if not self.policy.automatic:
             return
         try:
-            self.compact()
+            if self.policy.merge_on_commit:
+                self.compact()
+            else:
+                self._checkpoint_when_due(self.policy, compacted=False)
         except (OSError, ArchiveError, pa.ArrowException) as error:
             logger.warning(
                 "compacting %s after run %s failed: %s; the run is committed, and the next "
@@ -901,10 +921,16 @@ class ArchiveStore:
             # Compacted files keep the rows' order, but row positions are per file set.
             self._stored = None
             self._selector = None
-        checkpointed = len(committed.checkpoint.run_ids) if committed.checkpoint else 0
-        if done or len(committed.run_ids) - checkpointed >= policy.checkpoint_every:
-            self.write_checkpoint()
+        self._checkpoint_when_due(policy, compacted=bool(done))
         return done
+
+    def _checkpoint_when_due(self, policy: CompactionPolicy, *, compacted: bool) -> None:
+        """Write a checkpoint after a compaction, or when `policy.checkpoint_every` runs
+        have been committed since the last one."""
+        committed = self._committed
+        checkpointed = len(committed.checkpoint.run_ids) if committed.checkpoint else 0
+        if compacted or len(committed.run_ids) - checkpointed >= policy.checkpoint_every:
+            self.write_checkpoint()
 
     def write_checkpoint(self) -> Path | None:
         """Save a checkpoint of the committed state now (see `pipelines.catalog`); returns
@@ -922,6 +948,13 @@ class ArchiveStore:
             self.path, committed.run_ids, committed.compaction_ids
         )
         return directory
+
+
+def _unreadable_table(table: TableName, root: Path, error: Exception) -> ArchiveCorruptError:
+    return ArchiveCorruptError(
+        f"cannot read table {table} of {root}: {error}; run `medlineplus-archive verify`",
+        path=root,
+    )
 
 
 def _any_between(sorted_values: Sequence[str], low: str, high: str) -> bool:
@@ -1069,7 +1102,7 @@ def _recover(root: Path, committed: _Committed) -> None:
         logger.warning("removed %s: staging of a run or compaction never committed", entry)
     for entry in _remove_temporary_checkpoints(root):
         logger.warning("removed %s: a checkpoint that was never completed", entry)
-    for manifests in (RUNS_DIR, COMPACTIONS_DIR):
+    for manifests in (RUNS_DIR, COMPACTIONS_DIR, VACUUMED_DIR):
         base = root / manifests
         for temporary in sorted(base.glob(".*.tmp")) if base.is_dir() else ():
             temporary.unlink()

@@ -70,6 +70,9 @@ DELAY = "`--delay` (finite, 0 to 3600)"
 CONCURRENCY = "`--concurrency` (1 to 64)"
 LIMIT = "`--limit` (1 or more)"
 SETTING = "a numeric `-s` setting (finite"
+COMPACT_EVERY = "`-s ARCHIVE_COMPACT_EVERY` (0, or 2 or more)"
+RETAIN_DAYS = "`vacuum --retain-days` (0 or more)"
+EVERY = "`compact --every` (2 or more)"
 WRONG_KIND = "a value of the wrong kind"
 BAD_DATE = "a date that is not a real `YYYY-MM-DD` date"
 UNKNOWN = "a run id or topic the archive does not have"
@@ -99,6 +102,15 @@ CRAWL_USAGE = [
         id="setting-concurrency",
     ),
     case(2, SETTING, "RETRY_BACKOFF_MAX", *CRAWL, "-s", "RETRY_BACKOFF_MAX=inf", id="setting-inf"),
+    case(
+        2,
+        COMPACT_EVERY,
+        "-s ARCHIVE_COMPACT_EVERY",
+        *CRAWL,
+        "-s",
+        "ARCHIVE_COMPACT_EVERY=1",
+        id="setting-compact-every",
+    ),
 ]
 
 READ_USAGE = [
@@ -110,11 +122,15 @@ READ_USAGE = [
     case(2, UNKNOWN, "no-such-run", "snapshot", "--as-of", "no-such-run", "--out", OUT, id="as-of"),
     case(2, UNKNOWN, "en/no-such-topic", "history", "no-such-topic", id="history-topic"),
     case(2, WRONG_KIND, "--format", "runs", "--format", "xml", id="runs-format"),
+    case(2, RETAIN_DAYS, "--retain-days", "vacuum", "--retain-days", "-1", id="vacuum-retain"),
+    case(2, EVERY, "--every", "compact", "--every", "1", id="compact-every"),
 ]
 
 NO_ARCHIVE_CASES = [
     case(2, NO_ARCHIVE, "no archive at", "runs", "--archive", EMPTY, id="runs"),
     case(2, NO_ARCHIVE, "no archive at", "changes", "--archive", EMPTY, id="changes"),
+    case(2, NO_ARCHIVE, "no archive at", "compact", "--archive", EMPTY, id="compact"),
+    case(2, NO_ARCHIVE, "no archive at", "vacuum", "--archive", EMPTY, id="vacuum"),
 ]
 
 NOT_A_FOLDER_CASES = [
@@ -128,6 +144,8 @@ NOT_A_FOLDER_CASES = [
         ("verify", ("verify",)),
         ("reextract", ("reextract",)),
         ("reextract-commit", ("reextract", "--commit")),
+        ("compact", ("compact",)),
+        ("vacuum", ("vacuum",)),
     )
     for where, archive in (("file", FILE), ("under-file", f"{FILE}/archive"))
 ]
@@ -136,6 +154,8 @@ NOT_A_FOLDER_CASES = [
 WRITERS = [
     ("crawl", ("crawl", "--base-url", SITE)),
     ("reextract-commit", ("reextract", "--commit")),
+    ("compact", ("compact",)),
+    ("vacuum", ("vacuum",)),
 ]
 LOCKED_CASES = [
     case(3, LOCKED, "another crawl is writing", *command, "--archive", ARCHIVE, id=name)

@@ -233,6 +233,13 @@ def _checked_override(name: str, value: str, default: Any) -> str:
             raise UsageError(f"-s {name} takes {expected}, not {value!r}") from error
     if name in SETTING_RANGES:
         check_range(f"-s {name}", float(value), *SETTING_RANGES[name])
+    if name == "ARCHIVE_COMPACT_EVERY":
+        from pipelines.compaction import policy_every
+
+        try:
+            policy_every(int(value))
+        except ValueError as error:
+            raise UsageError(f"-s {name} {error}") from error
     return value
 
 
