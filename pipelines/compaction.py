@@ -16,7 +16,8 @@ A merge (`run_merge`) never changes a committed file. In order:
    `_staging/<compaction_id>/<table>.parquet`;
 2. each new file is moved into its table directory (`<table>/compacted-<id>.parquet`);
 3. `_compactions/<id>.json` is written atomically: the commit point;
-4. each input is moved from its table directory to `_retired/<table>/` (never deleted);
+4. each input is moved from its table directory to `_retired/<table>/` (deleted only by
+   `pipelines.vacuum`, days later);
 5. the staging directory is removed.
 
 A merge killed before step 3 never happened: recovery removes its staging files and the

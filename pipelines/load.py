@@ -258,7 +258,9 @@ class Archive(Generic[Frame]):
 
         return self._convert(compare(self._as_pandas(), a, b, language=language).to_table())
 
-    def duckdb(self, connection: duckdb.DuckDBPyConnection | None = None) -> Any:
+    def duckdb(
+        self, connection: duckdb.DuckDBPyConnection | None = None
+    ) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection (`connection`, else a new in-memory one) with this archive's
         tables and as-of questions registered as views and table macros (see
         `pipelines.sql.register_archive`); needs `pip install 'medlineplus-archive[duckdb]'`."""

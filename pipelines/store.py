@@ -8,9 +8,9 @@ happened: readers ignore its files and the next writer removes them.
 
 After a commit the store compacts (`pipelines.compaction`): runs' small files are
 merged into larger ones by a compaction manifest, and the files replaced move to
-`_retired/`; nothing committed is ever deleted or rewritten. Readers follow the
-manifests: the files in use are each run's own files, except those a committed
-compaction replaced. A checkpoint (`pipelines.catalog`) saves that list and the
+`_retired/`; nothing committed is ever rewritten, and only `pipelines.vacuum` deletes
+anything (retired files, days later). Readers follow the manifests: the files in use
+are each run's own files, except those a committed compaction replaced. A checkpoint (`pipelines.catalog`) saves that list and the
 sightings log (`pipelines.versions`) so that opening a large archive stays fast.
 
 Runs are ordered by run id, which is also the order they were committed in: run ids

@@ -418,7 +418,8 @@ def _check_retired_files(
         elif moved_size is None:
             message = (
                 f"replaced by compaction {compaction.compaction_id} and missing from "
-                f"{RETIRED_DIR}/ (readers do not need it, but nothing archived is deleted); "
+                f"{RETIRED_DIR}/ and from every vacuum record (readers do not need it, but only "
+                "`vacuum` deletes retired files); "
                 f"{_RESTORE}"
             )
             problems.append(_problem("missing_file", retired_path(relative), item.run_id, message))
