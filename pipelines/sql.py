@@ -26,6 +26,8 @@ USING (language, slug, last_updated, content_hash);
 ```
 
 Without an ORDER BY, SQL gives rows in no particular order; the loaders sort by topic.
+Like an `Archive`, the views show the archive as it was when opened: after a later crawl
+(which may compact, moving files away), register a freshly opened archive again.
 """
 
 from __future__ import annotations
