@@ -3,10 +3,11 @@
 `register_archive(store, connection)` (what `Archive.duckdb()` calls) registers, in a
 DuckDB connection (temporary objects: nothing is written to a database file):
 
-* views over the committed files in use (lazy pyarrow datasets, the archive's Arrow
-  types, each row once): `runs`, `observations`, `journal_articles` (every row, as the
-  `Archive` methods of the same names give them), `topic_versions`, `link_versions`,
-  `clinical_trial_versions` (every stored version's rows);
+* views over the committed files in use (DuckDB's own `read_parquet` of the files the
+  manifests list, each row once; DuckDB types of the archive's Arrow types): `runs`,
+  `observations`, `journal_articles` (every row, as the `Archive` methods of the same
+  names give them), `topic_versions`, `link_versions`, `clinical_trial_versions` (every
+  stored version's rows);
 * table macros answering as `Archive.topics(as_of=...)` does: `topics_as_of(DATE)`
   (valid time: each live topic's newest version dated on or before the day) and
   `topics_as_of_run(RUN_ID)` (transaction time: what the archive held right after
@@ -38,7 +39,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.schema import TableName
+from pipelines.schema import SCHEMAS, TableName
 from pipelines.store import ArchiveStore
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 
 EVENTS_VIEW = "_archive_events"
 STORED_VIEW = "_archive_stored"
-DATASET_VIEWS: dict[str, TableName] = {
+FILE_VIEWS: dict[str, TableName] = {
     "runs": "runs",
     "observations": "observations",
     "journal_articles": "journal_articles",
@@ -111,8 +112,16 @@ def register_archive(
         ) from error
     if connection is None:
         connection = duckdb.connect()
-    for view, table in DATASET_VIEWS.items():
-        connection.register(view, store.dataset(table))
+    for view, table in FILE_VIEWS.items():
+        paths = [str(path) for path in store.files(table)]
+        if paths:
+            files = ", ".join(_literal(path) for path in paths)
+            connection.execute(
+                f"CREATE OR REPLACE TEMP VIEW {view} AS "
+                f"SELECT * FROM read_parquet([{files}], union_by_name = true)"
+            )
+        else:  # an archive without runs
+            connection.register(view, SCHEMAS[table].empty_table())
     events, stored = _selection_tables(store)
     connection.register(EVENTS_VIEW, events)
     connection.register(STORED_VIEW, stored)

@@ -10,8 +10,9 @@ After a commit the store compacts (`pipelines.compaction`): runs' small files ar
 merged into larger ones by a compaction manifest, and the files replaced move to
 `_retired/`; nothing committed is ever rewritten, and only `pipelines.vacuum` deletes
 anything (retired files, days later). Readers follow the manifests: the files in use
-are each run's own files, except those a committed compaction replaced. A checkpoint (`pipelines.catalog`) saves that list and the
-sightings log (`pipelines.versions`) so that opening a large archive stays fast.
+are each run's own files, except those a committed compaction replaced. A checkpoint
+(`pipelines.catalog`) saves that list and the sightings log (`pipelines.versions`) so
+that opening a large archive stays fast.
 
 Runs are ordered by run id, which is also the order they were committed in: run ids
 start with their UTC start time, and `begin_run` refuses one that does not sort after
@@ -582,23 +583,16 @@ class ArchiveStore:
         columns: Sequence[str] | None,
         where: ds.Expression | None,
     ) -> pa.Table:
-        dataset = self._dataset(table, files)
-        try:
-            return dataset.to_table(columns=list(columns) if columns else None, filter=where)
-        except (OSError, pa.ArrowInvalid) as error:
-            raise _unreadable_table(table, self.path, error) from error
-
-    def dataset(self, table: TableName) -> ds.Dataset:
-        """Every committed row of `table` as a lazy pyarrow dataset over the files in use,
-        with the table's schema (for DuckDB, Polars or Acero queries)."""
-        return self._dataset(table, self.live_files(table))
-
-    def _dataset(self, table: TableName, files: Sequence[LiveFile]) -> ds.Dataset:
         paths = [str(self._resolve(live.entry.path)) for live in files]
         try:
-            return ds.dataset(paths, schema=SCHEMAS[table], format="parquet")
+            dataset = ds.dataset(paths, schema=SCHEMAS[table], format="parquet")
+            return dataset.to_table(columns=list(columns) if columns else None, filter=where)
         except (OSError, pa.ArrowInvalid) as error:
-            raise _unreadable_table(table, self.path, error) from error
+            raise ArchiveCorruptError(
+                f"cannot read table {table} of {self.path}: {error}; "
+                "run `medlineplus-archive verify`",
+                path=self.path,
+            ) from error
 
     def read_versions(
         self, table: TableName, versions: pa.Table, *, columns: Sequence[str] | None = None
@@ -948,13 +942,6 @@ class ArchiveStore:
             self.path, committed.run_ids, committed.compaction_ids
         )
         return directory
-
-
-def _unreadable_table(table: TableName, root: Path, error: Exception) -> ArchiveCorruptError:
-    return ArchiveCorruptError(
-        f"cannot read table {table} of {root}: {error}; run `medlineplus-archive verify`",
-        path=root,
-    )
 
 
 def _any_between(sorted_values: Sequence[str], low: str, high: str) -> bool:

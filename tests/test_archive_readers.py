@@ -15,6 +15,7 @@ import pyarrow as pa
 import pytest
 
 from pipelines.load import open_archive
+from pipelines.store import ArchiveStore
 from tests.test_archive_compaction import DAY, TWO, build
 
 
@@ -175,3 +176,12 @@ def test_duckdb_as_of_links_by_joining_the_versions(history: tuple[Path, list[st
     expected = archive.links(as_of=day)
     assert expected.num_rows > 0
     assert _sorted_rows(got.cast(expected.schema)) == _sorted_rows(expected)
+
+
+def test_duckdb_on_an_archive_without_runs(tmp_path: Path) -> None:
+    pytest.importorskip("duckdb")
+    ArchiveStore.open(tmp_path).close()
+    connection = open_archive(tmp_path).duckdb()
+    for view in ("runs", "observations", "topics", "links", "topic_versions"):
+        assert connection.sql(f"SELECT count(*) FROM {view}").fetchall() == [(0,)], view
+    assert connection.sql("SELECT * FROM topics_as_of(DATE '2024-01-01')").fetchall() == []
