@@ -137,11 +137,6 @@ def _converter(backend: Backend) -> Callable[[pa.Table], Any]:
     raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
 
 
-def _sorted(table: pa.Table, by: list[str]) -> pa.Table:
-    """`table` sorted (stably) by `by`."""
-    return table.sort_by([(name, "ascending") for name in by])
-
-
 class Archive(Generic[Frame]):
     """A read-only view of an archive's committed runs, as they were when it was opened.
 
@@ -272,7 +267,7 @@ class Archive(Generic[Frame]):
 
     def _frame(self, table: pa.Table, by: list[str]) -> Frame:
         """`table` sorted (stably) by `by`, as the backend's table."""
-        return self._convert(_sorted(table, by))
+        return self._convert(table.sort_by([(name, "ascending") for name in by]))
 
     def _as_pandas(self) -> Archive[pd.DataFrame]:
         """This archive with the pandas backend (what `pipelines.changes` works on)."""
