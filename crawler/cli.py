@@ -22,6 +22,7 @@ from importlib import metadata
 
 from crawler.commands import (
     changes,
+    compact,
     crawl,
     extract,
     feed,
@@ -31,6 +32,7 @@ from crawler.commands import (
     reextract,
     runs,
     snapshot,
+    vacuum,
     verify,
 )
 from crawler.commands.common import (
@@ -79,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
         changes,
         feed,
         verify,
+        compact,
+        vacuum,
         reextract,
         publish,
     ):

@@ -45,6 +45,11 @@ see crawler/notify.py."""
 ARCHIVE_NOTIFY_ALWAYS = False
 """Notify after every run, not only when something changed or the run did not succeed."""
 
+ARCHIVE_COMPACT_EVERY = 16
+"""After the crawl that completes them, merge the files of this many consecutive runs into
+one per table (and this many merged files into one again); 0 never merges during a crawl
+(run `medlineplus-archive compact` instead). Must be 0 or at least 2."""
+
 # --- politeness ----------------------------------------------------------------------
 ROBOTSTXT_OBEY = True
 DOWNLOAD_DELAY = 1.0

@@ -357,10 +357,13 @@ class ChangeSet:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per changed topic (see the module docstring), pyarrow dtypes."""
-        rows = [_frame_row(change) for change in self.changes]
-        table = pa.Table.from_pylist(rows, schema=CHANGES_FRAME_SCHEMA)
-        frame: pd.DataFrame = table.to_pandas(types_mapper=pd.ArrowDtype)
+        frame: pd.DataFrame = self.to_table().to_pandas(types_mapper=pd.ArrowDtype)
         return frame
+
+    def to_table(self) -> pa.Table:
+        """`to_frame`'s rows as an Arrow table (`CHANGES_FRAME_SCHEMA`)."""
+        rows = [_frame_row(change) for change in self.changes]
+        return pa.Table.from_pylist(rows, schema=CHANGES_FRAME_SCHEMA)
 
 
 def _frame_columns() -> list[pa.Field]:
@@ -465,13 +468,6 @@ def _language(language: str | None) -> Language | None:
     if language is not None:
         raise ValueError(f"language must be one of {', '.join(LANGUAGES)}, not {language!r}")
     return None
-
-
-def changes_frame(
-    archive: Archive, a: AsOf, b: AsOf, *, language: str | None = None
-) -> pd.DataFrame:
-    """`compare(...).to_frame()`: one row per changed topic."""
-    return compare(archive, a, b, language=language).to_frame()
 
 
 def _live_topics(archive: Archive, point: Point, language: str | None) -> pd.DataFrame:

@@ -16,7 +16,8 @@ A merge (`run_merge`) never changes a committed file. In order:
    `_staging/<compaction_id>/<table>.parquet`;
 2. each new file is moved into its table directory (`<table>/compacted-<id>.parquet`);
 3. `_compactions/<id>.json` is written atomically: the commit point;
-4. each input is moved from its table directory to `_retired/<table>/` (never deleted);
+4. each input is moved from its table directory to `_retired/<table>/` (deleted only by
+   `pipelines.vacuum`, days later);
 5. the staging directory is removed.
 
 A merge killed before step 3 never happened: recovery removes its staging files and the
@@ -58,16 +59,23 @@ from pipelines.schema import SCHEMA_VERSION, SCHEMAS, TABLES, file_schema_versio
 logger = logging.getLogger(__name__)
 
 
+DEFAULT_COMPACT_EVERY = 16
+"""Runs' files merged into one, by default (the setting ARCHIVE_COMPACT_EVERY)."""
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CompactionPolicy:
     """When to compact and checkpoint."""
 
-    fanout: int = 16
+    fanout: int = DEFAULT_COMPACT_EVERY
     """Merge this many consecutive files of one level into one file of the next level."""
     automatic: bool = True
     """Compact (and checkpoint) right after each commit; otherwise only on `compact()`."""
     checkpoint_every: int = 16
     """Write a checkpoint after a compaction, and at the latest after this many runs."""
+    merge_on_commit: bool = True
+    """With `automatic`, merge files after each commit too; False only checkpoints then
+    (files are merged by an explicit `compact()`: the `compact` command)."""
 
     def __post_init__(self) -> None:
         if self.fanout < 2:
@@ -79,6 +87,17 @@ class CompactionPolicy:
 DEFAULT_POLICY = CompactionPolicy()
 MANUAL_ONLY = CompactionPolicy(automatic=False)
 """Never compact or checkpoint on commit (tests, and archives kept one file per run)."""
+
+
+def policy_every(runs: int) -> CompactionPolicy:
+    """The policy of the crawl setting ARCHIVE_COMPACT_EVERY: merge `runs` (>= 2)
+    consecutive files into one after each commit, or (0) never merge on commit, leaving
+    it to the `compact` command (checkpoints are still written). ValueError otherwise."""
+    if runs == 0:
+        return CompactionPolicy(merge_on_commit=False)
+    if runs < 2:
+        raise ValueError(f"must be 0 (never) or at least 2, not {runs}")
+    return CompactionPolicy(fanout=runs)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ Layout of an archive directory::
     _catalog/<name>/                 checkpoints: the committed state, derived (rebuildable)
     _staging/<name>/                 a run or compaction being written (removed by recovery)
     _retired/<table>/<file>          files a compaction replaced: kept, out of the table dirs
+    _vacuumed/<id>.json              retired files `vacuum` deleted (written before deleting)
     <table>/part-<run_id>.parquet    one file per table per committed run, even an empty one
     <table>/compacted-<id>.parquet   one file per table per compaction: its inputs' rows
 
@@ -36,7 +37,7 @@ from pipelines.errors import (
     ArchiveNotFoundError,
     ArchiveSchemaError,
 )
-from pipelines.records import CompactionManifest, RunManifest
+from pipelines.records import CompactionManifest, RunManifest, VacuumRecord
 from pipelines.schema import SCHEMA_VERSION, TableName
 from pipelines.storage import ArchivePath
 
@@ -48,6 +49,7 @@ COMPACTIONS_DIR = "_compactions"
 CATALOG_DIR = "_catalog"
 STAGING_DIR = "_staging"
 RETIRED_DIR = "_retired"
+VACUUMED_DIR = "_vacuumed"
 PARQUET_COMPRESSION = "zstd"
 
 ROW_GROUP_ROWS: Mapping[str, int] = {
@@ -337,3 +339,21 @@ def load_compaction(path: ArchivePath) -> CompactionManifest:
             path=path,
         )
     return manifest
+
+
+def load_vacuum_record(path: Path) -> VacuumRecord:
+    """Read and check one vacuum record; ArchiveCorruptError when unusable."""
+    data = read_json(path, "vacuum record")
+    try:
+        record = VacuumRecord.from_json(data)
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise ArchiveCorruptError(
+            f"malformed vacuum record {path}: {error}; run `medlineplus-archive verify`",
+            path=path,
+        ) from error
+    if path.name != f"{record.vacuum_id}.json":
+        raise ArchiveCorruptError(
+            f"vacuum record {path} is for {record.vacuum_id!r}; restore the file's original name",
+            path=path,
+        )
+    return record

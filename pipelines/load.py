@@ -1,12 +1,22 @@
-"""Load the archive into pandas: `open_archive(path).topics(as_of=...)` and friends.
+"""Load the archive: `open_archive(path).topics(as_of=...)` and friends.
 
 Only committed runs are read (the files their manifests list), as of opening; nothing
 takes the lock, so loading works while a crawl is writing.
 
-Every column comes back as a `pandas.ArrowDtype` (the types_mapper of
-`pyarrow.Table.to_pandas`): dates stay dates (`date32[day][pyarrow]`), timestamps are
-`timestamp[us, tz=UTC][pyarrow]`, an int column with gaps stays int, lists stay lists.
-`pandas.read_parquet("<archive>/topics", dtype_backend="pyarrow")` gives the same dtypes.
+Every table method returns the backend chosen at opening, with the archive's Arrow types
+in all three (`pipelines.schema.SCHEMAS`, never inferred):
+
+* `backend="pandas"` (the default): a DataFrame whose every column is a
+  `pandas.ArrowDtype` (the types_mapper of `pyarrow.Table.to_pandas`): dates stay dates
+  (`date32[day][pyarrow]`), timestamps are `timestamp[us, tz=UTC][pyarrow]`, an int
+  column with gaps stays int, lists stay lists; no object columns.
+  `pandas.read_parquet("<archive>/topics", dtype_backend="pyarrow")` gives the same dtypes;
+* `backend="arrow"`: a `pyarrow.Table` of those types;
+* `backend="polars"`: a `polars.DataFrame` made from that table (`polars.from_arrow`:
+  Date, Datetime("us", "UTC"), List...); needs `pip install 'medlineplus-archive[polars]'`.
+
+`Archive.duckdb()` registers the same tables, and the as-of questions, as DuckDB views
+and table macros (`pipelines.sql`).
 
 The two clocks (DESIGN.md section 3):
 
@@ -27,9 +37,11 @@ ten-year archive reads little more than the snapshot itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, Literal, get_args, overload
 
 import pandas as pd
 import pyarrow as pa
@@ -43,8 +55,21 @@ from pipelines.storage import ArchivePath
 from pipelines.store import ArchiveStore
 from pipelines.versions import day_end
 
+if TYPE_CHECKING:
+    import duckdb
+    import polars as pl
+    from typing_extensions import TypeVar
+else:
+    from typing_extensions import TypeVar
+
 AsOf = date | str | None
 """None (now), a date (valid time) or a committed run id (transaction time)."""
+
+Backend = Literal["pandas", "arrow", "polars"]
+"""What the table methods return: pandas DataFrames, Arrow tables or Polars DataFrames."""
+BACKENDS: tuple[Backend, ...] = get_args(Backend)
+Frame = TypeVar("Frame", default=pd.DataFrame)
+"""The type of table an `Archive` returns (its backend's)."""
 
 _ORDER = ["run_id", "observed_at"]
 
@@ -69,11 +94,23 @@ class _DateCut:
         return pa.scalar(day_end(self.day), pa.timestamp("us", tz="UTC"))
 
 
-def open_archive(path: Path | str) -> Archive:
+@overload
+def open_archive(
+    path: Path | str, backend: Literal["pandas"] = "pandas"
+) -> Archive[pd.DataFrame]: ...
+@overload
+def open_archive(path: Path | str, backend: Literal["arrow"]) -> Archive[pa.Table]: ...
+@overload
+def open_archive(path: Path | str, backend: Literal["polars"]) -> Archive[pl.DataFrame]: ...
+def open_archive(path: Path | str, backend: Backend = "pandas") -> Archive[Any]:
     """Open the archive at `path` for reading (no lock; works during a crawl): a folder, or
     an `s3://bucket/prefix` it was published to (`pipelines.publish`; S3 settings from the
-    AWS environment variables, see `pipelines.storage`)."""
-    return Archive(ArchiveStore.open(path, read_only=True))
+    AWS environment variables, see `pipelines.storage`). Its table methods return
+    `backend`'s tables (see the module docstring).
+
+    ValueError for an unknown backend; ImportError when Polars is asked for and missing.
+    """
+    return Archive(ArchiveStore.open(path, read_only=True), backend)
 
 
 def _to_pandas(table: pa.Table) -> pd.DataFrame:
@@ -81,17 +118,54 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
     return frame
 
 
-def _sorted(table: pa.Table, by: list[str]) -> pd.DataFrame:
-    """`table` sorted (stably) by `by`, as a DataFrame with a fresh index."""
-    return _to_pandas(table.sort_by([(name, "ascending") for name in by]))
+def _to_arrow(table: pa.Table) -> pa.Table:
+    return table
 
 
-class Archive:
-    """A read-only view of an archive's committed runs, as they were when it was opened."""
+def _converter(backend: Backend) -> Callable[[pa.Table], Any]:
+    """The function turning the archive's Arrow tables into `backend`'s."""
+    if backend == "pandas":
+        return _to_pandas
+    if backend == "arrow":
+        return _to_arrow
+    if backend == "polars":
+        try:
+            import polars
+        except ImportError as error:
+            raise ImportError(
+                "open_archive(..., backend='polars') needs Polars: "
+                "pip install 'medlineplus-archive[polars]'"
+            ) from error
+        return polars.from_arrow
+    raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
 
-    def __init__(self, store: ArchiveStore) -> None:
+
+class Archive(Generic[Frame]):
+    """A read-only view of an archive's committed runs, as they were when it was opened.
+
+    Its table methods return `Frame`: the tables of the backend it was opened with.
+    """
+
+    @overload
+    def __init__(
+        self: Archive[pd.DataFrame], store: ArchiveStore, backend: Literal["pandas"] = "pandas"
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Archive[pa.Table], store: ArchiveStore, backend: Literal["arrow"]
+    ) -> None: ...
+    @overload
+    def __init__(
+        self: Archive[pl.DataFrame], store: ArchiveStore, backend: Literal["polars"]
+    ) -> None: ...
+    @overload
+    def __init__(self: Archive[Any], store: ArchiveStore, backend: Backend) -> None: ...
+    def __init__(self, store: ArchiveStore, backend: Backend = "pandas") -> None:
         self.store = store
         """The underlying store (opened read-only by `open_archive`)."""
+        self.backend: Backend = backend
+        """What the table methods return."""
+        self._convert: Callable[[pa.Table], Frame] = _converter(backend)
         self._tables: dict[TableName, pa.Table] = {}
 
     @property
@@ -105,17 +179,17 @@ class Archive:
         return self.store.run_ids
 
     def __repr__(self) -> str:
-        return f"<Archive {self.path} runs={len(self.run_ids)}>"
+        return f"<Archive {self.path} runs={len(self.run_ids)} backend={self.backend}>"
 
     # plain tables
 
-    def runs(self) -> pd.DataFrame:
+    def runs(self) -> Frame:
         """One row per committed run, oldest first."""
-        return _sorted(self._table("runs"), ["run_id"])
+        return self._frame(self._table("runs"), ["run_id"])
 
     def observations(
         self, run_id: str | None = None, *, slug: str | None = None, language: str | None = None
-    ) -> pd.DataFrame:
+    ) -> Frame:
         """Every fetch of every committed run, in order; of one run (`run_id`) and/or one
         topic (`slug`, `language`) only, when given: those read only what they need, where
         all of them is millions of rows in a long-kept archive."""
@@ -128,52 +202,52 @@ class Archive:
                 ds.field("slug") == slug if where is None else where & (ds.field("slug") == slug)
             )
         if run_id is None and where is None:
-            return _sorted(self._table("observations"), _ORDER)
+            return self._frame(self._table("observations"), _ORDER)
         if run_id is not None:
             self._check_run(run_id)
         runs = None if run_id is None else [run_id]
         table = self.store.read_table("observations", where=where, run_ids=runs)
-        return _sorted(table, _ORDER)
+        return self._frame(table, _ORDER)
 
     # versions
 
-    def topics(self, as_of: AsOf = None) -> pd.DataFrame:
+    def topics(self, as_of: AsOf = None) -> Frame:
         """One row per topic: its version as of `as_of` (see the module docstring)."""
         positions = self._selected_positions(as_of)
-        return _sorted(self.store.read_topic_rows(positions), list(TOPIC_KEY))
+        return self._frame(self.store.read_topic_rows(positions), list(TOPIC_KEY))
 
-    def topic(self, slug: str, language: str = "en", as_of: AsOf = None) -> pd.DataFrame:
+    def topic(self, slug: str, language: str = "en", as_of: AsOf = None) -> Frame:
         """The version of one topic as of `as_of`, as `topics(as_of)` selects it: one row,
         or none when the topic had no live version then."""
         _check_language(language)
         positions = self._selected_positions(as_of)
         selected = self.store.stored_versions().take(positions)
         mask = pc.and_(pc.equal(selected["slug"], slug), pc.equal(selected["language"], language))
-        return _to_pandas(self.store.read_topic_rows(pc.filter(positions, mask)))
+        return self._convert(self.store.read_topic_rows(pc.filter(positions, mask)))
 
-    def history(self, slug: str, language: str = "en") -> pd.DataFrame:
+    def history(self, slug: str, language: str = "en") -> Frame:
         """Every stored version of one topic, oldest first (empty when unknown)."""
         _check_language(language)
         stored = self.store.stored_versions()
         mask = pc.and_(pc.equal(stored["slug"], slug), pc.equal(stored["language"], language))
         positions = pc.indices_nonzero(mask)
-        return _sorted(self.store.read_topic_rows(positions), ["last_updated", *_ORDER])
+        return self._frame(self.store.read_topic_rows(positions), ["last_updated", *_ORDER])
 
     def links(
         self, slug: str | None = None, language: str | None = None, as_of: AsOf = None
-    ) -> pd.DataFrame:
+    ) -> Frame:
         """Links of the topics' versions as of `as_of`, in page order per topic."""
         return self._entries("links", slug, language, as_of)
 
     def clinical_trials(
         self, slug: str | None = None, language: str | None = None, as_of: AsOf = None
-    ) -> pd.DataFrame:
+    ) -> Frame:
         """Clinical-trial entries of the topics' versions as of `as_of`, in page order."""
         return self._entries("clinical_trials", slug, language, as_of)
 
     def journal_articles(
         self, slug: str | None = None, language: str | None = None, as_of: AsOf = None
-    ) -> pd.DataFrame:
+    ) -> Frame:
         """Journal articles by first sighting: all of them (None), those first seen in runs
         up to a run id, or first seen on or before a date (UTC)."""
         table = _filter_topic(self._table("journal_articles"), slug, language)
@@ -182,16 +256,38 @@ class Archive:
             table = table.filter(pc.less_equal(table["first_seen_run"], cut.last_run))
         elif isinstance(cut, _DateCut):
             table = table.filter(ds.field("first_seen_at") < cut.until)
-        return _sorted(table, [*TOPIC_KEY, "first_seen_run", "position"])
+        return self._frame(table, [*TOPIC_KEY, "first_seen_run", "position"])
 
-    def changes(self, a: AsOf, b: AsOf, *, language: str | None = None) -> pd.DataFrame:
+    def changes(self, a: AsOf, b: AsOf, *, language: str | None = None) -> Frame:
         """What changed between `a` and `b`: one row per changed topic
-        (`pipelines.changes.changes_frame`)."""
-        from pipelines.changes import changes_frame  # imports this module
+        (`pipelines.changes.ChangeSet.to_frame`)."""
+        from pipelines.changes import compare  # imports this module
 
-        return changes_frame(self, a, b, language=language)
+        return self._convert(compare(self._as_pandas(), a, b, language=language).to_table())
+
+    def duckdb(
+        self, connection: duckdb.DuckDBPyConnection | None = None
+    ) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection (`connection`, else a new in-memory one) with this archive's
+        tables and as-of questions registered as views and table macros (see
+        `pipelines.sql.register_archive`); needs `pip install 'medlineplus-archive[duckdb]'`."""
+        from pipelines.sql import register_archive
+
+        return register_archive(self.store, connection)
 
     # internals
+
+    def _frame(self, table: pa.Table, by: list[str]) -> Frame:
+        """`table` sorted (stably) by `by`, as the backend's table."""
+        return self._convert(table.sort_by([(name, "ascending") for name in by]))
+
+    def _as_pandas(self) -> Archive[pd.DataFrame]:
+        """This archive with the pandas backend (what `pipelines.changes` works on)."""
+        if self.backend == "pandas":
+            return self  # type: ignore[return-value]
+        view = Archive(self.store)
+        view._tables = self._tables
+        return view
 
     def _table(self, table: TableName) -> pa.Table:
         # Committed files never change, so a table read once is good for the Archive's life.
@@ -242,10 +338,10 @@ class Archive:
 
     def _entries(
         self, table: TableName, slug: str | None, language: str | None, as_of: AsOf
-    ) -> pd.DataFrame:
+    ) -> Frame:
         selected = _filter_topic(self._selected_versions(as_of), slug, language)
         # Rows come in run order, page order within a version; the sort is stable.
-        return _sorted(self.store.read_versions(table, selected), list(TOPIC_KEY))
+        return self._frame(self.store.read_versions(table, selected), list(TOPIC_KEY))
 
 
 def _filter_topic(table: pa.Table, slug: str | None, language: str | None) -> pa.Table:

@@ -339,6 +339,47 @@ class CompactionManifest:
         )
 
 
+VACUUM_FORMAT = "medlineplus-archive/vacuum-record"
+
+
+@dataclass(kw_only=True, slots=True, frozen=True)
+class VacuumRecord:
+    """The `_vacuumed/<vacuum_id>.json` file: written before `vacuum` deletes retired files,
+    it lists them, so that `verify` tells a file deleted on purpose from one lost."""
+
+    vacuum_id: str
+    """Unique and sortable: "<UTC time>-<random>"."""
+    vacuumed_at: datetime
+    """When the record was written (UTC)."""
+    retain_days: int
+    """Files retired fewer days ago than this were kept."""
+    files: tuple[ManifestFile, ...]
+    """The retired files deleted, as committed (`path` is where they were in use; they
+    were deleted from "_retired/<path>")."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as plain JSON types."""
+        return {
+            "format": VACUUM_FORMAT,
+            "vacuum_id": self.vacuum_id,
+            "vacuumed_at": self.vacuumed_at.isoformat(),
+            "retain_days": self.retain_days,
+            "files": [to_jsonable(entry) for entry in self.files],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> VacuumRecord:
+        """Parse a record; raises ValueError, TypeError or KeyError when malformed."""
+        if data.get("format") != VACUUM_FORMAT:
+            raise ValueError(f"not a vacuum record (format {data.get('format')!r})")
+        return cls(
+            vacuum_id=_decode(str, data["vacuum_id"]),
+            vacuumed_at=_decode(datetime, data["vacuumed_at"]),
+            retain_days=_decode(int, data["retain_days"]),
+            files=tuple(ManifestFile.from_json(entry) for entry in data["files"]),
+        )
+
+
 def decode_dataclass(cls: type[_Record], data: Mapping[str, Any]) -> _Record:
     """Build a flat record dataclass from the JSON `to_jsonable` made of it.
 

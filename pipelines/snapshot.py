@@ -41,6 +41,12 @@ from crawler.exit_codes import EXIT_ARCHIVE, EXIT_FAILED, EXIT_OK
 from crawler.items import HealthTopicPage, PageFailed, PageGone, PageNotModified
 from crawler.reachability import SITE_UNREACHABLE, unreachable_reason
 from crawler.urls import MEDLINEPLUS_ORIGIN
+from pipelines.compaction import (
+    DEFAULT_COMPACT_EVERY,
+    DEFAULT_POLICY,
+    CompactionPolicy,
+    policy_every,
+)
 from pipelines.dedupe import PageOutcomes
 from pipelines.errors import ArchiveError, ArchiveUnwritableError
 from pipelines.records import Observation, RunRecord, RunStatus
@@ -86,6 +92,15 @@ def settings_digest(settings: BaseSettings) -> str:
     return hashlib.sha256(encoded).hexdigest()[:16]
 
 
+def compaction_policy(settings: BaseSettings) -> CompactionPolicy:
+    """The policy of the setting ARCHIVE_COMPACT_EVERY; ValueError naming it when bad."""
+    every = settings.getint("ARCHIVE_COMPACT_EVERY", DEFAULT_COMPACT_EVERY)
+    try:
+        return policy_every(every)
+    except ValueError as error:
+        raise ValueError(f"ARCHIVE_COMPACT_EVERY {error}") from None
+
+
 def topic_url(topic: TopicKey) -> str:
     """The canonical URL of a topic."""
     prefix = "/spanish" if topic.language == "es" else ""
@@ -101,11 +116,14 @@ class SnapshotPipeline:
         archive_path: str,
         max_error_share: float,
         max_gone_share: float = 0.02,
+        policy: CompactionPolicy = DEFAULT_POLICY,
     ) -> None:
         self.crawler = crawler
         self.archive_path = archive_path
         self.max_error_share = max_error_share
         self.max_gone_share = max_gone_share
+        self.policy = policy
+        """When the store merges files and checkpoints after the commit."""
         self.store: ArchiveStore | None = None
         self.writer: RunWriter | None = None
         self.outcomes = PageOutcomes.of(crawler)
@@ -129,6 +147,7 @@ class SnapshotPipeline:
             crawler.settings.get("ARCHIVE_PATH"),
             crawler.settings.getfloat("ARCHIVE_MAX_ERROR_SHARE", 0.05),
             crawler.settings.getfloat("ARCHIVE_MAX_GONE_SHARE", 0.02),
+            compaction_policy(crawler.settings),
         )
         crawler.signals.connect(pipeline.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
@@ -138,7 +157,7 @@ class SnapshotPipeline:
     def open_spider(self) -> None:
         self.started_at = datetime.now(UTC)
         try:
-            self.store = ArchiveStore.open(self.archive_path)
+            self.store = ArchiveStore.open(self.archive_path, policy=self.policy)
             last = self.store.run_ids[-1] if self.store.run_ids else None
             run_id = new_run_id(self.started_at, after=last)
             self.writer = self.store.begin_run(run_id, self.started_at)

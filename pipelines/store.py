@@ -8,10 +8,11 @@ happened: readers ignore its files and the next writer removes them.
 
 After a commit the store compacts (`pipelines.compaction`): runs' small files are
 merged into larger ones by a compaction manifest, and the files replaced move to
-`_retired/`; nothing committed is ever deleted or rewritten. Readers follow the
-manifests: the files in use are each run's own files, except those a committed
-compaction replaced. A checkpoint (`pipelines.catalog`) saves that list and the
-sightings log (`pipelines.versions`) so that opening a large archive stays fast.
+`_retired/`; nothing committed is ever rewritten, and only `pipelines.vacuum` deletes
+anything (retired files, days later). Readers follow the manifests: the files in use
+are each run's own files, except those a committed compaction replaced. A checkpoint
+(`pipelines.catalog`) saves that list and the sightings log (`pipelines.versions`) so
+that opening a large archive stays fast.
 
 Runs are ordered by run id, which is also the order they were committed in: run ids
 start with their UTC start time, and `begin_run` refuses one that does not sort after
@@ -89,6 +90,7 @@ from pipelines.layout import (
     ROW_GROUP_ROWS,
     RUNS_DIR,
     STAGING_DIR,
+    VACUUMED_DIR,
     archive_folder_exists,
     check_run_id,
     check_schema_version,
@@ -518,6 +520,15 @@ class ArchiveStore:
         """Committed compaction ids, in commit order."""
         return tuple(self._committed.compaction_ids)
 
+    @property
+    def compactions(self) -> tuple[CompactionManifest, ...]:
+        """Manifests of the committed compactions, in commit order (read on first use)."""
+        parsed = self._committed.compactions
+        for name in self._committed.compaction_ids:
+            if name not in parsed:
+                parsed[name] = load_compaction(self.path / COMPACTIONS_DIR / f"{name}.json")
+        return tuple(parsed[name] for name in self._committed.compaction_ids)
+
     def close(self) -> None:
         """Abort a run still open and release the lock. Safe to call twice."""
         if self._writer is not None:
@@ -909,7 +920,10 @@ class ArchiveStore:
         if not self.policy.automatic:
             return
         try:
-            self.compact()
+            if self.policy.merge_on_commit:
+                self.compact()
+            else:
+                self._checkpoint_when_due(self.policy, compacted=False)
         except (OSError, ArchiveError, pa.ArrowException) as error:
             logger.warning(
                 "compacting %s after run %s failed: %s; the run is committed, and the next "
@@ -949,10 +963,16 @@ class ArchiveStore:
             # Compacted files keep the rows' order, but row positions are per file set.
             self._stored = None
             self._selector = None
-        checkpointed = len(committed.checkpoint.run_ids) if committed.checkpoint else 0
-        if done or len(committed.run_ids) - checkpointed >= policy.checkpoint_every:
-            self.write_checkpoint()
+        self._checkpoint_when_due(policy, compacted=bool(done))
         return done
+
+    def _checkpoint_when_due(self, policy: CompactionPolicy, *, compacted: bool) -> None:
+        """Write a checkpoint after a compaction, or when `policy.checkpoint_every` runs
+        have been committed since the last one."""
+        committed = self._committed
+        checkpointed = len(committed.checkpoint.run_ids) if committed.checkpoint else 0
+        if compacted or len(committed.run_ids) - checkpointed >= policy.checkpoint_every:
+            self.write_checkpoint()
 
     def write_checkpoint(self) -> Path | None:
         """Save a checkpoint of the committed state now (see `pipelines.catalog`); returns
@@ -1117,7 +1137,7 @@ def _recover(root: Path, committed: _Committed) -> None:
         logger.warning("removed %s: staging of a run or compaction never committed", entry)
     for entry in _remove_temporary_checkpoints(root):
         logger.warning("removed %s: a checkpoint that was never completed", entry)
-    for manifests in (RUNS_DIR, COMPACTIONS_DIR):
+    for manifests in (RUNS_DIR, COMPACTIONS_DIR, VACUUMED_DIR):
         base = root / manifests
         for temporary in sorted(base.glob(".*.tmp")) if base.is_dir() else ():
             temporary.unlink()

@@ -6,7 +6,8 @@ replaces files in use by files holding exactly their rows. Each file in use must
 with the size, sha256, row count and schema its manifest and the code expect (the row
 count and schema come from the Parquet footer, parsed from the bytes read for the
 digest: each file is read once). Files a compaction replaced must be in `_retired/`
-with their size (and their sha256 with `deep=True`). No version may be stored twice;
+with their size (and their sha256 with `deep=True`), unless a vacuum record
+(`_vacuumed/`) lists them as deleted on purpose. No version may be stored twice;
 table directories must hold nothing the manifests do not list. The newest checkpoint
 must agree with the manifests (with `deep=True`, its sightings log must also equal one
 rebuilt from the tables). Leftovers of a run or compaction that was never committed are
@@ -43,16 +44,18 @@ from pipelines.layout import (
     RETIRED_DIR,
     RUNS_DIR,
     STAGING_DIR,
+    VACUUMED_DIR,
     compacted_id,
     file_digest,
     json_names,
     load_compaction,
     load_manifest,
+    load_vacuum_record,
     part_run_id,
     read_marker,
     retired_path,
 )
-from pipelines.records import CompactionManifest, ManifestFile, RunManifest
+from pipelines.records import CompactionManifest, ManifestFile, RunManifest, VacuumRecord
 from pipelines.schema import (
     SCHEMA_VERSION,
     SCHEMAS,
@@ -86,7 +89,7 @@ ProblemKind = Literal[
 ]
 PROBLEM_KINDS: tuple[ProblemKind, ...] = get_args(ProblemKind)
 
-_Manifest = TypeVar("_Manifest", RunManifest, CompactionManifest)
+_Manifest = TypeVar("_Manifest", RunManifest, CompactionManifest, VacuumRecord)
 _RECOVER = "readers ignore it; the next `medlineplus-archive crawl` removes it"
 _RESTORE = "restore the file from a backup"
 _CHUNK = 1 << 20
@@ -137,6 +140,8 @@ def verify_archive(path: Path | str, *, deep: bool = False) -> list[Problem]:
     problems: list[Problem] = []
     runs = _load_all(root, RUNS_DIR, problems, load_manifest)
     compactions = _load_all(root, COMPACTIONS_DIR, problems, load_compaction)
+    vacuums = _load_all(root, VACUUMED_DIR, problems, load_vacuum_record)
+    vacuumed = {entry.path for record in vacuums for entry in record.files}
     files = FileSet()
     owned: dict[str, _Owned] = {}
     retired: dict[str, CompactionManifest] = {}
@@ -180,7 +185,7 @@ def verify_archive(path: Path | str, *, deep: bool = False) -> list[Problem]:
                 retired[entry.path] = compaction
     live = list(files)
     problems.extend(_check_live_files(root, [owned[item.entry.path] for item in live]))
-    problems.extend(_check_retired_files(root, retired, owned, deep=deep))
+    problems.extend(_check_retired_files(root, retired, owned, vacuumed, deep=deep))
     problems.extend(_duplicate_versions(root, files))
     problems.extend(_unlisted_files(root, files, retired, runs, compactions))
     problems.extend(_check_checkpoint(root, runs, compactions, files, deep=deep))
@@ -382,9 +387,12 @@ def _check_retired_files(
     root: Path,
     retired: dict[str, CompactionManifest],
     owned: dict[str, _Owned],
+    vacuumed: set[str],
     *,
     deep: bool,
 ) -> list[Problem]:
+    """Each file a compaction replaced is in `_retired/` with its size (and sha256 when
+    `deep`), or listed in `vacuumed` (paths as committed) and deleted."""
     problems = []
     to_hash = []
     in_tables: dict[str, dict[str, int]] = {table: _sizes(root / table) for table in TABLES}
@@ -405,10 +413,13 @@ def _check_retired_files(
                 "manifests do not); the next `medlineplus-archive crawl` moves it to _retired/"
             )
             problems.append(_problem("unretired_file", relative, item.run_id, message))
+        elif moved_size is None and relative in vacuumed:
+            continue
         elif moved_size is None:
             message = (
                 f"replaced by compaction {compaction.compaction_id} and missing from "
-                f"{RETIRED_DIR}/ (readers do not need it, but nothing archived is deleted); "
+                f"{RETIRED_DIR}/ and from every vacuum record (readers do not need it, but only "
+                "`vacuum` deletes retired files); "
                 f"{_RESTORE}"
             )
             problems.append(_problem("missing_file", retired_path(relative), item.run_id, message))

@@ -75,6 +75,9 @@ SETTING = "a numeric `-s` setting (finite"
 WHOLE = "not a whole number for a whole-number `-s` setting (`CONCURRENT_REQUESTS_PER_DOMAIN=1.5`)"
 XML_BYTES = "`MEDLINEPLUS_XML_MAX_BYTES` 1 or more"
 UNREADABLE = "an input file that cannot be read (`--urls`, `--from-xml`, a `--from-warc` that is no WARC file)"  # noqa: E501
+COMPACT_EVERY = "`-s ARCHIVE_COMPACT_EVERY` (0, or 2 or more)"
+RETAIN_DAYS = "`vacuum --retain-days` (0 or more)"
+EVERY = "`compact --every` (2 or more)"
 WRONG_KIND = "a value of the wrong kind"
 BAD_DATE = "a date that is not a real `YYYY-MM-DD` date"
 UNKNOWN = "a run id or topic the archive does not have"
@@ -120,6 +123,15 @@ CRAWL_USAGE = [
     case(2, UNREADABLE, "/proc/self/mem", *CRAWL, "--urls", "/proc/self/mem", id="urls-unreadable"),
     case(2, UNREADABLE, FILE, *CRAWL, "--from-warc", FILE, id="warc-not-a-warc"),
     case(2, UNREADABLE, EMPTY, *CRAWL, "--from-warc", EMPTY, id="warc-empty"),
+    case(
+        2,
+        COMPACT_EVERY,
+        "-s ARCHIVE_COMPACT_EVERY",
+        *CRAWL,
+        "-s",
+        "ARCHIVE_COMPACT_EVERY=1",
+        id="setting-compact-every",
+    ),
 ]
 
 READ_USAGE = [
@@ -155,6 +167,8 @@ READ_USAGE = [
     ),
     case(2, WRONG_KIND, "--format", "runs", "--format", "xml", id="runs-format"),
     case(2, DAYS, "--days", "feed", "--days", "0", id="feed-days"),
+    case(2, RETAIN_DAYS, "--retain-days", "vacuum", "--retain-days", "-1", id="vacuum-retain"),
+    case(2, EVERY, "--every", "compact", "--every", "1", id="compact-every"),
 ]
 
 NO_ARCHIVE_CASES = [
@@ -173,6 +187,8 @@ NO_ARCHIVE_CASES = [
         EMPTY,
         id="page",
     ),
+    case(2, NO_ARCHIVE, "no archive at", "compact", "--archive", EMPTY, id="compact"),
+    case(2, NO_ARCHIVE, "no archive at", "vacuum", "--archive", EMPTY, id="vacuum"),
 ]
 
 NOT_A_FOLDER_CASES = [
@@ -188,6 +204,8 @@ NOT_A_FOLDER_CASES = [
         ("verify", ("verify",)),
         ("reextract", ("reextract",)),
         ("reextract-commit", ("reextract", "--commit")),
+        ("compact", ("compact",)),
+        ("vacuum", ("vacuum",)),
     )
     for where, archive in (("file", FILE), ("under-file", f"{FILE}/archive"))
 ]
@@ -196,6 +214,8 @@ NOT_A_FOLDER_CASES = [
 WRITERS = [
     ("crawl", ("crawl", "--base-url", SITE)),
     ("reextract-commit", ("reextract", "--commit")),
+    ("compact", ("compact",)),
+    ("vacuum", ("vacuum",)),
 ]
 LOCKED_CASES = [
     case(3, LOCKED, "another crawl is writing", *command, "--archive", ARCHIVE, id=name)

@@ -309,6 +309,13 @@ def _checked_override(name: str, value: str, default: Any) -> str:
         check_range(f"-s {name}", float(value), *SETTING_RANGES[name])
     if name in SETTING_MINIMUMS:
         check_range(f"-s {name}", float(value), SETTING_MINIMUMS[name])
+    if name == "ARCHIVE_COMPACT_EVERY":
+        from pipelines.compaction import policy_every
+
+        try:
+            policy_every(int(value))
+        except ValueError as error:
+            raise UsageError(f"-s {name} {error}") from error
     return value
 
 

@@ -32,8 +32,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "verify",
         help="check manifests, files and digests; exit 1 on any problem",
         description="Check the archive against its run manifests: every manifest readable, "
-        "every listed file present with its size, sha256, row count and schema, no "
-        "version stored twice, no unlisted file in a table directory. Prints each problem "
+        "every file in use present with its size, sha256 (every byte hashed), row count "
+        "and schema, every WARC file's sha256 and its records' digests, every retired file "
+        "(in _retired/) present with its size unless `vacuum` deleted it, no version "
+        "stored twice, no unlisted file in a table directory, the newest checkpoint "
+        "listing the files the manifests do. --deep also hashes every retired file and "
+        "rebuilds the checkpoint's sightings log from the tables. Prints each problem "
         "on one line and exits 1 when there is any; otherwise prints `ok: N runs, M files "
         "verified` and exits 0. Leftovers of runs that were never committed (a crawl that "
         "was killed, or one running now) are printed as warnings on stderr: readers of "
@@ -48,6 +52,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         action="store_true",
         help="also fail on leftovers of uncommitted runs (e.g. in a check run when no crawl "
         "is running, before plain pandas/DuckDB readers that glob the table directories)",
+    )
+    parser.add_argument(
+        "--deep",
+        action="store_true",
+        help="also hash every retired file (about 3 times the bytes of the files in use "
+        "after years of compactions) and rebuild the sightings log from every observation "
+        "to compare it with the checkpoint's",
     )
     parser.set_defaults(run=run)
 
@@ -75,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     committed = {path.stem for path in manifest_paths(root)}
     problems: list[Problem] = []
     leftovers: list[Problem] = []
-    for problem in verify_archive(root):
+    for problem in verify_archive(root, deep=args.deep):
         if is_uncommitted_leftover(problem, committed) and not args.strict:
             leftovers.append(problem)
         else:
@@ -90,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_ARCHIVE
         return EXIT_FAILED
     files = sum(len(manifest.files) for manifest in manifests)
-    emit(f"ok: {len(manifests)} runs, {files} files verified\n")
+    depth = " (deep: retired files hashed, sightings log rebuilt)" if args.deep else ""
+    emit(f"ok: {len(manifests)} runs, {files} files verified{depth}\n")
     return EXIT_OK
 
 
