@@ -28,8 +28,15 @@ from typing import Any, Literal, NamedTuple, TypeGuard, get_args
 import pyarrow as pa
 
 from crawler.items import NOT_ARCHIVED, ClinicalTrial, HealthTopicPage, TopicLink
+from crawler.xml_dump import DumpTopic
 from pipelines.errors import InvalidRecordError
-from pipelines.records import JournalArticleRecord, Observation, RunRecord, VersionRecord
+from pipelines.records import (
+    JournalArticleRecord,
+    Observation,
+    RunRecord,
+    VersionRecord,
+    XmlRecord,
+)
 
 SCHEMA_VERSION = 1
 """Bumped whenever a table's columns change; readers refuse files from a newer version."""
@@ -39,7 +46,13 @@ TABLE_KEY = b"medlineplus_archive.table"
 """Parquet file metadata key holding the table name."""
 
 TableName = Literal[
-    "runs", "observations", "topics", "links", "clinical_trials", "journal_articles"
+    "runs",
+    "observations",
+    "topics",
+    "links",
+    "clinical_trials",
+    "journal_articles",
+    "xml_records",
 ]
 TABLES: tuple[TableName, ...] = get_args(TableName)
 
@@ -378,6 +391,13 @@ def _entry_columns(entry: type) -> list[_Column]:
     ]
 
 
+def _xml_record_columns() -> list[_Column]:
+    """The topic key, the run and dump day, then the rest of the record (fingerprint last)."""
+    record = {column.field.name: column for column in _record_columns(DumpTopic, ("record",))}
+    key = [record.pop(name) for name in TOPIC_KEY]
+    return [*key, *_record_columns(XmlRecord, skip=("record",)), *record.values()]
+
+
 _COLUMNS: dict[TableName, list[_Column]] = {
     "runs": _record_columns(RunRecord),
     "observations": _record_columns(Observation),
@@ -385,6 +405,7 @@ _COLUMNS: dict[TableName, list[_Column]] = {
     "links": _entry_columns(TopicLink),
     "clinical_trials": _entry_columns(ClinicalTrial),
     "journal_articles": _record_columns(JournalArticleRecord),
+    "xml_records": _xml_record_columns(),
 }
 
 

@@ -9,7 +9,7 @@ import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from crawler.commands.common import (
@@ -20,9 +20,14 @@ from crawler.commands.common import (
     archive_path,
 )
 from crawler.commands.output import output_path, write_text
+from crawler.incremental import PLANS, REVALIDATE_DAYS
 from crawler.reachability import SITE_UNREACHABLE
 from crawler.spiders.health_topics import SpiderArgumentError, parse_languages
-from crawler.xml_dump import LATEST
+from crawler.xml_dump import LATEST, Dump
+
+if TYPE_CHECKING:
+    from crawler.incremental import Plan
+    from pipelines.store import ArchiveStore
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +86,25 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--url", action="append", metavar="URL", help="crawl this topic page (repeatable)"
     )
     parser.add_argument(
+        "--plan",
+        choices=PLANS,
+        default="full",
+        help="full (default): fetch every topic the index (or --from-xml, --urls, --url) "
+        "lists. incremental: a daily run with --from-xml: fetch only the topics whose "
+        "XML record is new or changed since the dump the archive last stored, live "
+        "topics the dump no longer lists (to confirm gone with a 404), a rolling 1/N of "
+        "the others as conditional requests, and the A-Z index once a week, as a "
+        "cross-check (see README: Daily runs)",
+    )
+    parser.add_argument(
+        "--revalidate-days",
+        type=int,
+        default=REVALIDATE_DAYS,
+        metavar="N",
+        help=f"with --plan incremental: revalidate every page at least once in N daily "
+        f"runs, 1 to {REVALIDATE_DAYS_MOST} (default {REVALIDATE_DAYS})",
+    )
+    parser.add_argument(
         "--delay",
         type=float,
         default=1.0,
@@ -118,6 +142,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.set_defaults(run=run)
 
 
+REVALIDATE_DAYS_MOST = 366
+"""--revalidate-days at most: a year."""
 DELAY_RANGE = (0.0, 3600.0)
 """Seconds between requests (--delay, -s DOWNLOAD_DELAY): an hour at most."""
 CONCURRENCY_RANGE = (1, 64)
@@ -147,6 +173,12 @@ def _validate(args: argparse.Namespace) -> None:
     if args.limit is not None:
         check_range("--limit", args.limit, 1)
     check_range("--delay", args.delay, *DELAY_RANGE)
+    check_range("--revalidate-days", args.revalidate_days, 1, REVALIDATE_DAYS_MOST)
+    if args.plan == "incremental":
+        if not args.from_xml:
+            raise UsageError("--plan incremental takes the XML dump: add --from-xml")
+        if args.limit is not None:
+            raise UsageError("--limit is for --plan full: an incremental run fetches its plan")
     check_range("--concurrency", args.concurrency, *CONCURRENCY_RANGE)
     if args.base_url is not None:
         base = urlsplit(args.base_url)
@@ -255,8 +287,8 @@ def write_stats(given: str, stats: dict[str, Any]) -> None:
     write_text(output_path("--stats-json", given), lambda stream: stream.write(text))
 
 
-def _read_xml_dump(from_xml: str, settings: Any, languages: str) -> list[str] | None:
-    """The dump's topic URLs, read before the crawl starts and before the archive is
+def _read_xml_dump(from_xml: str, settings: Any, languages: str) -> Dump | None:
+    """The dump's records, read before the crawl starts and before the archive is
     opened: UsageError (exit 2) when the dump is no usable health-topic XML; None, with
     the error printed, when it cannot be fetched (exit 3)."""
     from crawler.discovery import DiscoveryError
@@ -273,6 +305,39 @@ def _read_xml_dump(from_xml: str, settings: Any, languages: str) -> list[str] | 
         return None
 
 
+def _incremental_plan(args: argparse.Namespace, dump: Dump, store: ArchiveStore) -> Plan:
+    """What this incremental run fetches (see `crawler.incremental`), logged."""
+    from datetime import UTC, datetime
+
+    from crawler.incremental import REASONS, plan_incremental
+
+    last_index_read = max(
+        (
+            manifest.run.started_at.date()
+            for manifest in store.manifests
+            if manifest.run.discovery in INDEX_READING and manifest.run.status != "failed"
+        ),
+        default=None,
+    )
+    plan = plan_incremental(
+        dump,
+        store.xml_fingerprints(),
+        store.index().live_topics,
+        languages=parse_languages(args.languages),
+        revalidate_days=args.revalidate_days,
+        last_index_read=last_index_read,
+        today=datetime.now(UTC).date(),
+    )
+    counts = ", ".join(f"{plan.count(reason)} {reason}" for reason in REASONS)
+    index = "; the A-Z index too" if plan.read_index else ""
+    logger.info("incremental plan for %s: %s%s", plan.day, counts, index)
+    return plan
+
+
+INDEX_READING = ("index", "incremental+index")
+"""Run discoveries that read the whole A-Z index."""
+
+
 def run(args: argparse.Namespace) -> int:
     _validate(args)
     from scrapy.crawler import CrawlerProcess
@@ -283,14 +348,21 @@ def run(args: argparse.Namespace) -> int:
     from pipelines.store import ArchiveStore
 
     settings = crawl_settings(args)
-    xml_topics: list[str] | None = None
+    xml_dump: Dump | None = None
     if args.from_xml:
-        xml_topics = _read_xml_dump(args.from_xml, settings, args.languages)
-        if xml_topics is None:
+        xml_dump = _read_xml_dump(args.from_xml, settings, args.languages)
+        if xml_dump is None:
             return EXIT_ARCHIVE  # 3: the environment failed
     # Take the lock once before Scrapy starts: a locked or foreign archive is a clean
     # one-line error here rather than a failure inside the crawl.
-    ArchiveStore.open(settings.get("ARCHIVE_PATH")).close()
+    store = ArchiveStore.open(settings.get("ARCHIVE_PATH"))
+    try:
+        plan = None
+        if args.plan == "incremental":
+            assert xml_dump is not None
+            plan = _incremental_plan(args, xml_dump, store)
+    finally:
+        store.close()
 
     demote_startup_messages()
     process = CrawlerProcess(settings)
@@ -301,7 +373,8 @@ def run(args: argparse.Namespace) -> int:
         languages=args.languages,
         limit=args.limit,
         from_xml=args.from_xml,
-        from_xml_topics=xml_topics,
+        xml_dump=xml_dump,
+        plan=plan,
         from_warc=args.from_warc,
         urls=args.urls,
         url=args.url,
