@@ -119,12 +119,16 @@ def test_incremental_run_fetches_only_its_plan_and_confirms_gone_by_404(
     assert _topic_paths(site) == expected
     for url in window:  # revalidated with the archived validators: 304
         (request,) = site.requests_for(_path(url))
-        assert request.header("If-None-Match") is not None and request.status == 304
+        assert request.header("If-None-Match") is not None
+        assert request.status == 304
     seen = last_run(archive).set_index("url")["outcome"]
-    assert seen[removed] == "gone" and seen[still_served] == "unchanged"
-    assert seen[changed] == "unchanged" and seen[new] == "new"
+    assert seen[removed] == "gone"
+    assert seen[still_served] == "unchanged"
+    assert seen[changed] == "unchanged"
+    assert seen[new] == "new"
     run = _runs(archive).iloc[-1]
-    assert run["discovery"] == "incremental+index" and run["status"] == "success"
+    assert run["discovery"] == "incremental+index"
+    assert run["status"] == "success"
     notes = " | ".join(run["notes"])
     assert "missing from the XML dump: 1 still served (not marked gone): en/tinnitus" in notes
     assert "1 answered 404/410 (marked gone): en/bronchitis" in notes
@@ -134,8 +138,10 @@ def test_incremental_run_fetches_only_its_plan_and_confirms_gone_by_404(
     )
     assert "en/wheezing) in the XML dump, not listed by the A-Z index" in notes
     stats = json.loads((tmp_path / "stats.json").read_text())
-    assert stats["archive/plan/changed"] == 1 and stats["archive/plan/new"] == 1
-    assert stats["archive/plan/missing"] == 2 and stats["archive/plan/revalidate"] == len(window)
+    assert stats["archive/plan/changed"] == 1
+    assert stats["archive/plan/new"] == 1
+    assert stats["archive/plan/missing"] == 2
+    assert stats["archive/plan/revalidate"] == len(window)
     stored = pd.read_parquet(archive / "xml_records")
     added = stored[~stored["run_id"].isin(baseline["run_id"])]
     assert sorted(added["slug"]) == ["acne", "wheezing"]
