@@ -179,3 +179,24 @@ def test_change_hidden_from_the_xml_is_found_within_n_runs(
     assert seen[f"{LIVE}{edited}"] == "same_date_edit"
     run_record = _runs(archive).iloc[-1]
     assert list(run_record["hidden_changes"]) == ["en/lupus: summary"], str(result)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (("--plan", "incremental"), "--plan incremental takes the XML dump: add --from-xml"),
+        (
+            ("--plan", "incremental", "--from-xml", str(FIXTURE_DUMP), "--limit", "3"),
+            "--limit is for --plan full",
+        ),
+        (("--revalidate-days", "0"), "--revalidate-days must be at least 1 and at most 366"),
+    ],
+)
+def test_incremental_usage_errors_exit_2_before_anything_is_written(
+    tmp_path: Path, options: tuple[str, ...], message: str
+) -> None:
+    archive = tmp_path / "archive"
+    result = crawl("http://127.0.0.1:9", archive, *options)
+    assert result.returncode == 2, result
+    assert result.stderr.startswith(f"error: {message}")
+    assert not archive.exists()
