@@ -4,6 +4,7 @@ traceback, and an archive left exactly as it was."""
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
