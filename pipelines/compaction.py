@@ -56,7 +56,14 @@ from pipelines.layout import (
     write_json_atomically,
 )
 from pipelines.records import CompactedTable, CompactionManifest, ManifestFile
-from pipelines.schema import SCHEMA_VERSION, SCHEMAS, TABLES, is_table_name, promote
+from pipelines.schema import (
+    SCHEMA_VERSION,
+    SCHEMAS,
+    TABLE_ADDED_IN,
+    TABLES,
+    is_table_name,
+    promote,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -121,9 +128,12 @@ def _units_of(files: Sequence[LiveFile]) -> list[Unit]:
     return [Unit(live.first_run, live.last_run, live.level) for live in files]
 
 
-def _covers(table_units: list[Unit], expected: Sequence[Unit]) -> bool:
-    """True when a table's units are `expected`, but for runs of a schema version that had
-    no such table (level-0 units: a compaction writes every table's file)."""
+def _covers(table: str, table_units: list[Unit], expected: Sequence[Unit]) -> bool:
+    """True when `table`'s units are `expected`, but, for a table added by a later schema
+    version, for runs committed before it (level-0 units: a compaction writes a file of
+    every table)."""
+    if table not in TABLE_ADDED_IN:
+        return table_units == list(expected)
     present = set(table_units)
     return table_units == [unit for unit in expected if unit in present] and all(
         unit.level == 0 for unit in expected if unit not in present
@@ -134,7 +144,7 @@ def units(files: FileSet) -> list[Unit] | None:
     """The run groups of the file set (those of the runs table, which every run commits),
     None when the tables disagree (damaged manifests)."""
     found = _units_of(files.files("runs"))
-    if not all(_covers(_units_of(files.files(table)), found) for table in TABLES):
+    if not all(_covers(table, _units_of(files.files(table)), found) for table in TABLES):
         return None
     return found
 
@@ -194,7 +204,7 @@ def _inputs(files: FileSet, table: str, merge: Merge) -> list[LiveFile]:
         for live in files.files(table)
         if merge.first_run <= live.first_run and live.last_run <= merge.last_run
     ]
-    if not _covers(_units_of(chosen), merge.units):
+    if not _covers(table, _units_of(chosen), merge.units):
         raise ArchiveCorruptError(
             f"compaction {merge.compaction_id}: the {table} files in use do not match the plan"
         )
