@@ -19,7 +19,15 @@ import pytest
 
 from pipelines.compaction import CompactionPolicy
 from pipelines.load import open_archive
-from pipelines.schema import TABLES
+from pipelines.schema import (
+    SCHEMA_VERSION,
+    SCHEMA_VERSION_KEY,
+    SCHEMAS,
+    TABLES,
+    promote,
+    version_schema,
+    version_tables,
+)
 from pipelines.store import ArchiveStore
 from pipelines.verify import verify_archive
 from tests.crawl_runner import QUICK, crawl, run_cli
@@ -209,3 +217,35 @@ def test_a_current_run_still_needs_every_table(extended: Path, tmp_path: Path) -
     kinds = {(problem.kind, problem.run_id) for problem in verify_archive(archive)}
     assert ("missing_table", data["run_id"]) in kinds
     assert all(run_id == data["run_id"] for kind, run_id in kinds if kind == "missing_table")
+
+
+def test_an_old_file_is_promoted_to_the_current_schema() -> None:
+    old_runs = pq.read_table(next((FIXTURE / "runs").glob("*.parquet")))
+    promoted = promote("runs", old_runs)
+    assert promoted.schema.equals(SCHEMAS["runs"], check_metadata=True)
+    assert promoted.column("notes").null_count == old_runs.num_rows
+    assert promoted.select(old_runs.column_names).equals(old_runs.cast(version_schema("runs", 1)))
+    assert "xml_records" not in version_tables(1)
+    with pytest.raises(KeyError):
+        version_schema("xml_records", 1)
+
+
+def test_a_file_whose_columns_are_not_those_of_its_version_is_refused() -> None:
+    """A version-1 file with the current columns, or a file of a newer version."""
+    current = SCHEMAS["runs"].empty_table()
+    claims_v1 = current.replace_schema_metadata(version_schema("runs", 1).metadata)
+    with pytest.raises(ValueError, match="columns"):
+        promote("runs", claims_v1)
+    newer = {**(current.schema.metadata or {}), SCHEMA_VERSION_KEY: b"%d" % (SCHEMA_VERSION + 1)}
+    with pytest.raises(ValueError, match="schema version"):
+        promote("runs", current.replace_schema_metadata(newer))
+
+
+def test_an_old_run_listing_a_newer_table_is_a_bad_manifest(tmp_path: Path) -> None:
+    archive = _copy(FIXTURE, tmp_path / "archive")
+    manifest = sorted((archive / "_runs").glob("*.json"))[0]
+    data = json.loads(manifest.read_text())
+    runs_entry = next(entry for entry in data["files"] if entry["table"] == "runs")
+    data["files"].append({**runs_entry, "table": "xml_records"})
+    manifest.write_text(json.dumps(data))
+    assert "bad_manifest" in {problem.kind for problem in verify_archive(archive)}
