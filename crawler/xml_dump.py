@@ -14,12 +14,19 @@ then crawled under all the usual rules.
 Bounds: at most `max_bytes` are downloaded and at most `max_bytes` of XML are read
 (decompressed from a zip, with a running count: a zip's stated sizes are not trusted).
 The content type and the first bytes must be those of XML or a zip. The XML is parsed
-as a stream, keeping only the elements still open: no DTD is loaded, no entity may be
+as a stream, keeping only the record being read: no DTD is loaded, no entity may be
 declared, nothing is fetched from the network.
+
+Each `<health-topic>` record is kept whole as a `DumpTopic` (title, summary,
+also-called, every site link with its categories and organisations, related topics, the
+language pair...) with a fingerprint of those fields, so that an incremental crawl can
+tell which topics changed since the previous dump (see `crawler.incremental`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import tempfile
 import urllib.error
@@ -27,8 +34,8 @@ import urllib.request
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from http.client import HTTPException
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -38,7 +45,7 @@ from lxml import etree
 
 from crawler.discovery import DiscoveryError, fetch_url, on_site
 from crawler.errors import CrawlerError
-from crawler.items import Language
+from crawler.items import Language, to_jsonable
 from crawler.urls import modern_url, topic_path
 
 LATEST = "latest"
@@ -59,6 +66,76 @@ _DUMP_NAME = re.compile(
 """Names of the daily dump: mplus_topics_2025-03-04.xml, mplus_topics_compressed_2025-03-04.zip."""
 _CLIENT_ERRORS_TO_RETRY = (408, 429)
 """4xx answers that say "not now" rather than "no such dump"."""
+
+
+@dataclass(frozen=True, slots=True)
+class DumpSite:
+    """One `<site>` of a record: a link the topic page lists, with its section."""
+
+    title: str
+    url: str
+    language_mapped_url: str | None = None
+    """The link's counterpart in the other language, when the dump names one."""
+    categories: list[str] = field(default_factory=list)
+    """Its `<information-category>` entries, e.g. "Start Here", "Encyclopedia"."""
+    organizations: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class DumpTopic:
+    """One `<health-topic>` record of the dump: what the XML says about a topic page.
+
+    Texts have their runs of white space collapsed (NLM re-indents the file now and
+    then); URLs are the modern https://medlineplus.gov ones. `fingerprint` is the sha256
+    of every other field, so two dumps agree on a topic exactly when it is equal.
+    """
+
+    url: str
+    """Canonical page URL."""
+    language: Language
+    slug: str
+    title: str
+    topic_id: str | None = None
+    """NLM's id attribute."""
+    meta_desc: str | None = None
+    date_created: str | None = None
+    """As written, MM/DD/YYYY."""
+    summary: str | None = None
+    """`<full-summary>`: the summary as escaped HTML text."""
+    also_called: list[str] = field(default_factory=list)
+    see_references: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+    related_topics: list[str] = field(default_factory=list)
+    """URLs of the `<related-topic>` entries."""
+    language_mapped_url: str | None = None
+    """URL of the `<language-mapped-topic>`: the same topic in the other language."""
+    mesh_headings: list[str] = field(default_factory=list)
+    primary_institute: str | None = None
+    sites: list[DumpSite] = field(default_factory=list)
+    fingerprint: str = ""
+    """sha256 (hex) of the fields above; set by `dump_topic`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Dump:
+    """The records of a dump in the languages asked for, and the day it was generated."""
+
+    dump_date: date | None
+    """The `date-generated` day of the root element; None when absent or unreadable."""
+    topics: list[DumpTopic]
+
+    @property
+    def urls(self) -> list[str]:
+        """The topic URLs, in the dump's order."""
+        return [topic.url for topic in self.topics]
+
+
+def fingerprint(topic: DumpTopic) -> str:
+    """sha256 (hex) of a record's fields but the fingerprint, as canonical JSON."""
+    fields = to_jsonable(topic)
+    fields.pop("fingerprint", None)
+    encoded = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
 class DumpUnreachableError(CrawlerError):
@@ -86,11 +163,11 @@ class DumpLimits:
         )
 
 
-def dump_topic_urls(
+def read_dump(
     source: str, base_url: str, languages: Iterable[Language], limits: DumpLimits
-) -> list[str]:
-    """The topic URLs in `languages` listed by the dump `source`: a local file, an http(s)
-    URL, or `latest` (found on `base_url`'s xml.html).
+) -> Dump:
+    """The records in `languages` of the dump `source`: a local file, an http(s) URL, or
+    `latest` (found on `base_url`'s xml.html).
 
     Raises DiscoveryError when the dump cannot be used (exit 2) and DumpUnreachableError
     when it cannot be fetched (exit 3).
@@ -101,10 +178,10 @@ def dump_topic_urls(
         with tempfile.TemporaryFile() as dump:
             _download(source, dump, limits, accept=_is_dump_type)
             dump.seek(0)
-            return topic_urls(dump, source, languages, limits.max_bytes)
+            return parse_dump(dump, source, languages, limits.max_bytes)
     try:
         with Path(source).open("rb") as dump:
-            return topic_urls(dump, source, languages, limits.max_bytes)
+            return parse_dump(dump, source, languages, limits.max_bytes)
     except OSError as error:
         raise DiscoveryError(f"{source}: cannot be read ({error.strerror or error})") from error
 
@@ -132,12 +209,10 @@ def latest_dump_url(page: bytes, page_url: str, base_url: str) -> str | None:
     return fetch_url(url, base_url) if on_site(url, base_url) else url
 
 
-def topic_urls(
-    dump: IO[bytes], source: str, languages: Iterable[Language], max_bytes: int
-) -> list[str]:
-    """The canonical topic URLs in `languages` of the dump in the seekable file `dump`:
-    plain XML, or a zip holding it. DiscoveryError when it is neither, damaged, over
-    `max_bytes` of XML, or lists no health topic in `languages`."""
+def parse_dump(dump: IO[bytes], source: str, languages: Iterable[Language], max_bytes: int) -> Dump:
+    """The records in `languages` of the dump in the seekable file `dump`: plain XML, or
+    a zip holding it. DiscoveryError when it is neither, damaged, over `max_bytes` of
+    XML, or lists no health topic in `languages`."""
     head = dump.read(len(_BYTE_ORDER_MARK) + 64)
     dump.seek(0)
     if head.startswith(_ZIP_MAGIC):
@@ -160,23 +235,26 @@ def topic_urls(
     return _wanted(_records(dump, source, max_bytes), source, set(languages))
 
 
-def _wanted(records: Iterator[tuple[str, str]], source: str, wanted: set[Language]) -> list[str]:
-    """The topic URLs of `records` in the `wanted` languages, each once, in order."""
-    urls: dict[str, None] = {}
+def _wanted(records: Iterator[_Record], source: str, wanted: set[Language]) -> Dump:
+    """The topic records of `records` in the `wanted` languages, each URL once, in order."""
+    topics: dict[str, DumpTopic] = {}
     listed = 0
-    for url, language in records:
+    dump_date = None
+    for record in records:
+        if isinstance(record, date):
+            dump_date = record
+            continue
         listed += 1
-        path = topic_path(url)
-        if path is not None and (_LANGUAGES.get(language) or path[1]) in wanted:
-            urls[url] = None
+        if record.language in wanted and record.url not in topics:
+            topics[record.url] = record
     if not listed:
         raise DiscoveryError(f"{source}: lists no <health-topic> record")
-    if not urls:
+    if not topics:
         chosen = ", ".join(sorted(wanted))
         raise DiscoveryError(
             f"{source}: lists no health-topic page in the chosen languages ({chosen})"
         )
-    return list(urls)
+    return Dump(dump_date, list(topics.values()))
 
 
 def _xml_member(archive: zipfile.ZipFile, source: str) -> zipfile.ZipInfo:
@@ -188,9 +266,14 @@ def _xml_member(archive: zipfile.ZipFile, source: str) -> zipfile.ZipInfo:
     return members[0]
 
 
-def _records(xml: IO[bytes], source: str, max_bytes: int) -> Iterator[tuple[str, str]]:
-    """(url, lower-case language) of each `<health-topic>` record, parsed `_CHUNK` bytes
-    at a time. Each element is dropped once parsed, so memory holds only the open ones."""
+_Record = DumpTopic | date
+"""What `_records` yields: the dump's date (first, when it has one), then topic records."""
+
+
+def _records(xml: IO[bytes], source: str, max_bytes: int) -> Iterator[_Record]:
+    """The dump's date, then each `<health-topic>` record of a topic page, parsed
+    `_CHUNK` bytes at a time. Each record is dropped once read, so memory holds only the
+    one being read."""
     parser = etree.XMLPullParser(
         events=("start", "end"),
         # NLM's dump is UTF-8; read as anything else (UTF-16 declared or guessed), a
@@ -221,12 +304,18 @@ def _records(xml: IO[bytes], source: str, max_bytes: int) -> Iterator[tuple[str,
                     if in_prolog:
                         _check_root(element, source)
                         in_prolog = False
+                        generated = _generated_on(element.get("date-generated"))
+                        if generated is not None:
+                            yield generated
                     depth += 1
                     continue
                 depth -= 1
+                if depth > 1:  # inside a record: kept until the record ends
+                    continue
                 if depth == 1 and element.tag == "health-topic":
-                    url = modern_url((element.get("url") or "").strip())
-                    yield url, (element.get("language") or "").strip().lower()
+                    topic = dump_topic(element)
+                    if topic is not None:
+                        yield topic
                 element.clear()
                 parent = element.getparent()
                 while parent is not None and element.getprevious() is not None:
@@ -234,6 +323,79 @@ def _records(xml: IO[bytes], source: str, max_bytes: int) -> Iterator[tuple[str,
         parser.close()
     except etree.XMLSyntaxError as error:
         raise DiscoveryError(f"{source}: not a readable XML file ({error})") from error
+
+
+def dump_topic(record: etree._Element) -> DumpTopic | None:
+    """The `<health-topic>` element `record` as a DumpTopic; None when its URL is no
+    health-topic page's."""
+    url = modern_url((record.get("url") or "").strip())
+    path = topic_path(url)
+    if path is None:
+        return None
+    slug, url_language = path
+    language = _LANGUAGES.get((record.get("language") or "").strip().lower(), url_language)
+
+    def texts(tag: str) -> list[str]:
+        return [_text(child) for child in record.iterchildren(tag)]
+
+    def first(tag: str) -> etree._Element | None:
+        return next(record.iterchildren(tag), None)
+
+    mapped = first("language-mapped-topic")
+    institute = first("primary-institute")
+    summary = first("full-summary")
+    topic = DumpTopic(
+        url=url,
+        language=language,
+        slug=slug,
+        title=_clean(record.get("title")),
+        topic_id=record.get("id"),
+        meta_desc=_clean(record.get("meta-desc")) or None,
+        date_created=record.get("date-created"),
+        summary=_text(summary) if summary is not None else None,
+        also_called=texts("also-called"),
+        see_references=texts("see-reference"),
+        groups=texts("group"),
+        related_topics=[
+            modern_url((child.get("url") or "").strip())
+            for child in record.iterchildren("related-topic")
+        ],
+        language_mapped_url=modern_url(mapped.get("url") or "") if mapped is not None else None,
+        mesh_headings=[
+            _text(descriptor)
+            for heading in record.iterchildren("mesh-heading")
+            for descriptor in heading.iterchildren("descriptor")
+        ],
+        primary_institute=_text(institute) if institute is not None else None,
+        sites=[
+            DumpSite(
+                title=_clean(site.get("title")),
+                url=(site.get("url") or "").strip(),
+                language_mapped_url=(site.get("language-mapped-url") or "").strip() or None,
+                categories=[_text(c) for c in site.iterchildren("information-category")],
+                organizations=[_text(o) for o in site.iterchildren("organization")],
+            )
+            for site in record.iterchildren("site")
+        ],
+    )
+    return replace(topic, fingerprint=fingerprint(topic))
+
+
+def _clean(text: str | None) -> str:
+    """`text` with runs of white space collapsed to one space, stripped."""
+    return " ".join((text or "").split())
+
+
+def _text(element: etree._Element) -> str:
+    return _clean("".join(str(text) for text in element.itertext()))
+
+
+def _generated_on(value: str | None) -> date | None:
+    """The day of a `date-generated` attribute ("03/04/2025 02:30:23"); None when absent."""
+    try:
+        return datetime.strptime((value or "").strip()[:10], "%m/%d/%Y").date()
+    except ValueError:
+        return None
 
 
 def _refuse_entity_declarations(prolog: bytes, source: str) -> None:

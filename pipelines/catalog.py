@@ -143,8 +143,19 @@ class FileSet:
             files = self._tables.get(part.table, [])
             paths = [live.entry.path for live in files]
             wanted = [entry.path for entry in part.inputs]
-            if not wanted:
-                raise ValueError(f"compaction {manifest.compaction_id} lists no {part.table} file")
+            merged = LiveFile(part.output, manifest.first_run, manifest.last_run, manifest.level)
+            if not wanted:  # the runs merged are older than the table
+                if any(
+                    manifest.first_run <= live.last_run and live.first_run <= manifest.last_run
+                    for live in files
+                ):
+                    raise ValueError(
+                        f"compaction {manifest.compaction_id} lists no {part.table} file "
+                        "of its runs, yet some are in use"
+                    )
+                start = sum(1 for live in files if live.last_run < manifest.first_run)
+                replaced[part.table] = [*files[:start], merged, *files[start:]]
+                continue
             try:
                 start = paths.index(wanted[0])
             except ValueError:
@@ -157,7 +168,6 @@ class FileSet:
                     f"compaction {manifest.compaction_id}: its {part.table} inputs are not "
                     "consecutive files in use"
                 )
-            merged = LiveFile(part.output, manifest.first_run, manifest.last_run, manifest.level)
             replaced[part.table] = [*files[:start], merged, *files[start + len(wanted) :]]
         self._tables.update(replaced)
 
@@ -282,8 +292,9 @@ def _load_checkpoint(directory: ArchivePath) -> Checkpoint:
     data = read_json(directory / CATALOG_FILE, "checkpoint")
     if not isinstance(data, dict) or data.get("format") != CATALOG_FORMAT:
         raise ValueError("not a catalog checkpoint")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise ValueError(f"schema version {data.get('schema_version')!r}")
+    version = data.get("schema_version")  # every version so far writes the same checkpoint
+    if not isinstance(version, int) or not 1 <= version <= SCHEMA_VERSION:
+        raise ValueError(f"schema version {version!r}")
     run_ids = tuple(decode_value(list[str], data["run_ids"]))
     last_run = decode_value(str, data["last_run"])
     if not run_ids or run_ids[-1] != last_run or list(run_ids) != sorted(set(run_ids)):

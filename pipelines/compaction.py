@@ -12,8 +12,10 @@ at most twice.
 A merge (`run_merge`) never changes a committed file. In order:
 
 1. each input is read and checked against its sha256 (a damaged file is never copied
-   into a fresh one), the rows are concatenated in run order and written, fsync'ed, to
-   `_staging/<compaction_id>/<table>.parquet`;
+   into a fresh one), its rows promoted to the current schema (inputs may be files of
+   older schema versions, see `pipelines.schema`), concatenated in run order and written,
+   fsync'ed, to `_staging/<compaction_id>/<table>.parquet` (one file per table, even
+   when no input has one: runs older than a table have no file of it);
 2. each new file is moved into its table directory (`<table>/compacted-<id>.parquet`);
 3. `_compactions/<id>.json` is written atomically: the commit point;
 4. each input is moved from its table directory to `_retired/<table>/` (deleted only by
@@ -34,6 +36,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,7 +57,14 @@ from pipelines.layout import (
     write_json_atomically,
 )
 from pipelines.records import CompactedTable, CompactionManifest, ManifestFile
-from pipelines.schema import SCHEMA_VERSION, SCHEMAS, TABLES, file_schema_version, is_table_name
+from pipelines.schema import (
+    SCHEMA_VERSION,
+    SCHEMAS,
+    TABLE_ADDED_IN,
+    TABLES,
+    is_table_name,
+    promote,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -133,18 +143,29 @@ def compaction_id(last_run: str, level: int) -> str:
     return f"{last_run}-L{level:02d}"
 
 
+def _units_of(files: Sequence[LiveFile]) -> list[Unit]:
+    return [Unit(live.first_run, live.last_run, live.level) for live in files]
+
+
+def _covers(table: str, table_units: list[Unit], expected: Sequence[Unit]) -> bool:
+    """True when `table`'s units are `expected`, but, for a table added by a later schema
+    version, for runs committed before it (level-0 units: a compaction writes a file of
+    every table)."""
+    if table not in TABLE_ADDED_IN:
+        return table_units == list(expected)
+    present = set(table_units)
+    return table_units == [unit for unit in expected if unit in present] and all(
+        unit.level == 0 for unit in expected if unit not in present
+    )
+
+
 def units(files: FileSet) -> list[Unit] | None:
-    """The run groups of the file set, None when the tables disagree (damaged manifests)."""
-    found: list[Unit] | None = None
-    for table in TABLES:
-        table_units = [
-            Unit(live.first_run, live.last_run, live.level) for live in files.files(table)
-        ]
-        if found is None:
-            found = table_units
-        elif table_units != found:
-            return None
-    return found or []
+    """The run groups of the file set (those of the runs table, which every run commits),
+    None when the tables disagree (damaged manifests)."""
+    found = _units_of(files.files("runs"))
+    if not all(_covers(table, _units_of(files.files(table)), found) for table in TABLES):
+        return None
+    return found
 
 
 def plan(files: FileSet, policy: CompactionPolicy) -> list[Merge]:
@@ -183,28 +204,26 @@ def read_checked(root: Path, entry: ManifestFile) -> pa.Table:
             path=path,
         )
     rows = pq.read_table(pa.BufferReader(data))
-    version = file_schema_version(rows.schema.metadata)
-    if version != SCHEMA_VERSION or not is_table_name(entry.table):
-        raise ArchiveCorruptError(
-            f"{path} has schema version {version}; only files of version {SCHEMA_VERSION} "
-            "are compacted",
-            path=path,
-        )
+    if not is_table_name(entry.table):
+        raise ArchiveCorruptError(f"{path}: unknown table {entry.table!r}", path=path)
     if rows.num_rows != entry.rows:
         raise ArchiveCorruptError(
             f"{path} holds {rows.num_rows} rows, its manifest says {entry.rows}", path=path
         )
-    return rows.cast(SCHEMAS[entry.table])
+    try:
+        return promote(entry.table, rows)
+    except ValueError as error:
+        raise ArchiveCorruptError(f"{path}: {error}; not compacting it", path=path) from error
 
 
 def _inputs(files: FileSet, table: str, merge: Merge) -> list[LiveFile]:
-    wanted = [(unit.first_run, unit.last_run, unit.level) for unit in merge.units]
+    """The files of `table` the merge replaces; none for runs older than the table."""
     chosen = [
         live
         for live in files.files(table)
         if merge.first_run <= live.first_run and live.last_run <= merge.last_run
     ]
-    if [(live.first_run, live.last_run, live.level) for live in chosen] != wanted:
+    if not _covers(table, _units_of(chosen), merge.units):
         raise ArchiveCorruptError(
             f"compaction {merge.compaction_id}: the {table} files in use do not match the plan"
         )
@@ -224,7 +243,9 @@ def run_merge(root: Path, files: FileSet, merge: Merge) -> CompactionManifest:
     try:
         for table in TABLES:
             inputs = _inputs(files, table, merge)
-            rows = pa.concat_tables([read_checked(root, live.entry) for live in inputs])
+            rows = pa.concat_tables(
+                [SCHEMAS[table].empty_table(), *(read_checked(root, live.entry) for live in inputs)]
+            )
             sha256, size = write_file_durably(
                 staging / f"{table}.parquet", parquet_bytes(rows.combine_chunks(), table)
             )

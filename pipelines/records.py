@@ -2,7 +2,8 @@
 
 `Observation` (one fetch of one page in one run) and `RunRecord` (one crawl run) are
 the observations and runs tables; `JournalArticleRecord` is the journal_articles table;
-`VersionRecord` stamps a `HealthTopicPage` with the run that stored it. `RunManifest`
+`VersionRecord` stamps a `HealthTopicPage` with the run that stored it, `XmlRecord` a
+record of NLM's XML dump (the xml_records table). `RunManifest`
 is the `_runs/<run_id>.json` file that commits a run, `CompactionManifest` the
 `_compactions/<id>.json` file that commits a compaction. Like the items, these classes
 are the single source of truth for their tables' columns (see `pipelines.schema`).
@@ -20,6 +21,7 @@ from datetime import date, datetime
 from typing import Any, Literal, TypeVar, get_args
 
 from crawler.items import HealthTopicPage, Language, to_jsonable
+from crawler.xml_dump import DumpTopic
 
 Outcome = Literal["new", "unchanged", "same_date_edit", "error", "gone"]
 """What one fetch of a page found.
@@ -124,6 +126,13 @@ class RunRecord:
     """How pages were found: "sitemap", "xml", "urls", "url"... as the crawler names it."""
     failure_reasons: list[str] = field(default_factory=list)
     """Why the run is "failed" or "partial", one reason per entry; empty for a success."""
+    notes: list[str] = field(default_factory=list)
+    """What the run found worth a look that does not make it fail: the incremental plan's
+    cross-check of the XML dump against the archive and the index (see
+    `crawler.incremental`), one finding per entry."""
+    hidden_changes: list[str] = field(default_factory=list)
+    """Page changes the XML dump did not show, found by revalidation: one entry per page,
+    "<language>/<slug>: <section>, <section>" (see `pipelines.xml_records`)."""
 
     def count(self, outcome: Outcome) -> int:
         """The run's count of observations with `outcome`."""
@@ -172,6 +181,21 @@ class VersionRecord:
     """The WARC file holding the raw page (warc/<run_id>.warc.gz), None when not kept."""
     warc_offset: int | None = None
     """Byte offset of the page's response record in `warc_file`."""
+
+
+@dataclass(kw_only=True, slots=True, frozen=True)
+class XmlRecord:
+    """A topic's record in NLM's XML dump, as stored: a row of the xml_records table.
+
+    A row is stored when a topic's record is first seen or its fingerprint changed, and
+    only once the run has fetched the page (see `pipelines.xml_records`)."""
+
+    record: DumpTopic
+    """The record; its (language, slug) names the topic, its fingerprint the version."""
+    run_id: str
+    """The run that stored it."""
+    dump_date: date | None
+    """The day the dump was generated (its date-generated attribute)."""
 
 
 @dataclass(kw_only=True, slots=True, frozen=True)

@@ -8,6 +8,16 @@ flattened to `<field>_<subfield>` columns. An all-None or empty batch therefore 
 same types as any other. Every schema carries `SCHEMA_VERSION` in its metadata, which
 Parquet keeps in each file.
 
+Schema evolution: a schema version may only add tables and add columns, never remove,
+rename or retype one (`TABLE_ADDED_IN`, `COLUMN_ADDED_IN` record what each version
+added). A column added after version 1 is nullable, whatever its annotation. Files of
+every version up to `SCHEMA_VERSION` stay readable, as they are: a file of version `v`
+has exactly the columns of `version_schema(table, v)`, and `promote` turns its rows into
+rows of the current schema, the columns added since being null; a run committed by an
+older version lists no file of a table added since, and has no rows in it. So an archive
+keeps working across upgrades, old files are never rewritten, and compaction merges
+files of any version into files of the current one.
+
 Tables are built column-wise: one Python list per column, then one Arrow array per list.
 A `TableBuilder` checks each row against the annotations as it is added (so a bad item
 fails where it is added) and converts the whole batch to Arrow once, at the end.
@@ -28,20 +38,41 @@ from typing import Any, Literal, NamedTuple, TypeGuard, get_args
 import pyarrow as pa
 
 from crawler.items import NOT_ARCHIVED, ClinicalTrial, HealthTopicPage, TopicLink
+from crawler.xml_dump import DumpTopic
 from pipelines.errors import InvalidRecordError
-from pipelines.records import JournalArticleRecord, Observation, RunRecord, VersionRecord
+from pipelines.records import (
+    JournalArticleRecord,
+    Observation,
+    RunRecord,
+    VersionRecord,
+    XmlRecord,
+)
 
-SCHEMA_VERSION = 1
-"""Bumped whenever a table's columns change; readers refuse files from a newer version."""
+SCHEMA_VERSION = 2
+"""Bumped whenever a table or a column is added (see the module docstring); readers refuse
+files from a newer version and read files of every older one."""
 SCHEMA_VERSION_KEY = b"medlineplus_archive.schema_version"
 """Parquet file metadata key holding the schema version (ASCII digits)."""
 TABLE_KEY = b"medlineplus_archive.table"
 """Parquet file metadata key holding the table name."""
 
 TableName = Literal[
-    "runs", "observations", "topics", "links", "clinical_trials", "journal_articles"
+    "runs",
+    "observations",
+    "topics",
+    "links",
+    "clinical_trials",
+    "journal_articles",
+    "xml_records",
 ]
 TABLES: tuple[TableName, ...] = get_args(TableName)
+
+TABLE_ADDED_IN: Mapping[TableName, int] = types.MappingProxyType({"xml_records": 2})
+"""The schema version that added a table; the others are in every version."""
+COLUMN_ADDED_IN: Mapping[tuple[TableName, str], int] = types.MappingProxyType(
+    {("runs", "notes"): 2, ("runs", "hidden_changes"): 2}
+)
+"""The schema version that added a column to a table that already existed."""
 
 TOPIC_KEY: tuple[str, ...] = ("language", "slug")
 """Columns naming a topic."""
@@ -378,19 +409,48 @@ def _entry_columns(entry: type) -> list[_Column]:
     ]
 
 
-_COLUMNS: dict[TableName, list[_Column]] = {
+def _xml_record_columns() -> list[_Column]:
+    """The topic key, the run and dump day, then the rest of the record (fingerprint last)."""
+    record = {column.field.name: column for column in _record_columns(DumpTopic, ("record",))}
+    key = [record.pop(name) for name in TOPIC_KEY]
+    return [*key, *_record_columns(XmlRecord, skip=("record",)), *record.values()]
+
+
+def _nullable_when_added(table: TableName, columns: list[_Column]) -> list[_Column]:
+    """`columns`, those added after version 1 made nullable (older files lack them)."""
+    names = {column.field.name for column in columns}
+    for added_table, name in COLUMN_ADDED_IN:
+        if added_table == table and name not in names:
+            raise TypeError(f"COLUMN_ADDED_IN names {table}.{name}, which is no column")
+    return [
+        dataclasses.replace(column, field=column.field.with_nullable(True))
+        if (table, column.field.name) in COLUMN_ADDED_IN
+        else column
+        for column in columns
+    ]
+
+
+_ANNOTATED_COLUMNS: dict[TableName, list[_Column]] = {
     "runs": _record_columns(RunRecord),
     "observations": _record_columns(Observation),
     "topics": _topic_columns(),
     "links": _entry_columns(TopicLink),
     "clinical_trials": _entry_columns(ClinicalTrial),
     "journal_articles": _record_columns(JournalArticleRecord),
+    "xml_records": _xml_record_columns(),
+}
+_COLUMNS: dict[TableName, list[_Column]] = {
+    table: _nullable_when_added(table, columns) for table, columns in _ANNOTATED_COLUMNS.items()
 }
 
 
+def _metadata(table: TableName, version: int) -> dict[bytes, bytes]:
+    return {SCHEMA_VERSION_KEY: str(version).encode("ascii"), TABLE_KEY: table.encode()}
+
+
 def _schema(table: TableName) -> pa.Schema:
-    metadata = {SCHEMA_VERSION_KEY: str(SCHEMA_VERSION).encode("ascii"), TABLE_KEY: table.encode()}
-    return pa.schema([column.field for column in _COLUMNS[table]], metadata=metadata)
+    fields = [column.field for column in _COLUMNS[table]]
+    return pa.schema(fields, metadata=_metadata(table, SCHEMA_VERSION))
 
 
 SCHEMAS: Mapping[TableName, pa.Schema] = types.MappingProxyType(
@@ -407,6 +467,48 @@ def is_table_name(name: str) -> TypeGuard[TableName]:
 def table_schema(table: TableName) -> pa.Schema:
     """The schema of `table`; KeyError for an unknown table."""
     return SCHEMAS[table]
+
+
+def version_tables(version: int) -> tuple[TableName, ...]:
+    """The tables of schema version `version`: those a run of that version commits."""
+    return tuple(table for table in TABLES if TABLE_ADDED_IN.get(table, 1) <= version)
+
+
+def version_schema(table: TableName, version: int) -> pa.Schema:
+    """The schema of `table`'s files written by schema version `version` (at most
+    `SCHEMA_VERSION`); KeyError when that version has no such table."""
+    if table not in version_tables(version) or version > SCHEMA_VERSION:
+        raise KeyError(f"schema version {version} has no table {table}")
+    current = SCHEMAS[table]
+    fields = [
+        current.field(name)
+        for name in current.names
+        if COLUMN_ADDED_IN.get((table, name), 1) <= version
+    ]
+    return pa.schema(fields, metadata=_metadata(table, version))
+
+
+def promote(table: TableName, rows: pa.Table) -> pa.Table:
+    """Rows read whole from a file of `table`, of any schema version up to the current one,
+    with the current schema: the columns added since the file's version are null.
+
+    ValueError when the file's version is unknown or newer, or its columns are not those
+    of its version."""
+    version = file_schema_version(rows.schema.metadata)
+    if version is None or not 1 <= version <= SCHEMA_VERSION:
+        raise ValueError(f"schema version {version}; this code reads 1 to {SCHEMA_VERSION}")
+    try:
+        expected = version_schema(table, version)
+    except KeyError as error:
+        raise ValueError(f"schema version {version} has no {table} table") from error
+    if rows.schema.names != expected.names:
+        raise ValueError(f"its columns are not those of the {table} table of version {version}")
+    current = SCHEMAS[table]
+    columns = [
+        rows.column(field.name) if field.name in expected.names else pa.nulls(len(rows), field.type)
+        for field in current
+    ]
+    return pa.Table.from_arrays(columns, names=current.names).cast(current)
 
 
 def file_schema_version(metadata: Mapping[bytes, bytes] | None) -> int | None:

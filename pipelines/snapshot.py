@@ -20,6 +20,11 @@ setting ARCHIVE_MAX_GONE_SHARE of the live topics) of a language leave in one ru
 (`gone_limit`): when more are missing from the index, the spider requests none of them;
 when more are found gone, none is marked gone (each is kept as an `error` observation).
 Either way the run is `partial`, exit 1.
+
+A crawl given NLM's XML dump stores the dump's new and changed records (see
+`pipelines.xml_records`). An incremental one (the spider's `plan`) also writes its
+cross-check (`crawler.incremental.cross_check`) into the run's `notes`, and the page
+changes the dump did not show into its `hidden_changes`: findings, not failures (exit 0).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from scrapy import signals
 from scrapy.utils.defer import deferred_from_coro
 
 from crawler.exit_codes import EXIT_ARCHIVE, EXIT_FAILED, EXIT_OK
+from crawler.incremental import REASONS, TopicId, cross_check
 from crawler.items import HealthTopicPage, PageFailed, PageGone, PageNotModified
 from crawler.reachability import SITE_UNREACHABLE, unreachable_reason
 from crawler.urls import MEDLINEPLUS_ORIGIN
@@ -49,8 +55,9 @@ from pipelines.compaction import (
 )
 from pipelines.dedupe import PageOutcomes
 from pipelines.errors import ArchiveError, ArchiveUnwritableError
-from pipelines.records import Observation, RunRecord, RunStatus
+from pipelines.records import SUCCESS_OUTCOMES, Observation, RunRecord, RunStatus
 from pipelines.store import ArchiveStore, RunWriter, TopicKey, new_run_id
+from pipelines.xml_records import changed_sections, records_to_store
 
 if TYPE_CHECKING:
     from scrapy import Spider
@@ -139,6 +146,12 @@ class SnapshotPipeline:
         held for the shrink guard until the end."""
         self.held_back = 0
         """Of those, the ones the shrink guard kept as `error` observations."""
+        self.served: set[TopicId] = set()
+        """Topics whose page answered 200 or 304 in this run."""
+        self.confirmed_gone: set[TopicId] = set()
+        """Topics this run marked gone."""
+        self.hidden_changes: list[str] = []
+        """Pages revalidated with an unchanged XML record that had changed, and where."""
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -214,6 +227,8 @@ class SnapshotPipeline:
             return
         self._write(writer, observation)
         self.pages_fetched += 1
+        if observation.outcome in SUCCESS_OUTCOMES:
+            self.served.add((item.language, item.slug))
         if isinstance(item, HealthTopicPage):
             observed_at = item.fetched_at or datetime.now(UTC)
             if observation.outcome != "unchanged" and writer.add_version(
@@ -224,6 +239,8 @@ class SnapshotPipeline:
             if added:
                 self._inc("archive/journal_articles/written", added)
             item.raw = None  # written to the WARC file with a new version, or not needed
+            if observation.outcome != "unchanged":
+                self._note_hidden_change(writer, item)
 
     def _observation(self, writer: RunWriter, item: Any) -> Observation | None:
         run_id = writer.run_id
@@ -279,6 +296,20 @@ class SnapshotPipeline:
             )
         return None
 
+    def _note_hidden_change(self, writer: RunWriter, page: HealthTopicPage) -> None:
+        """Count a new version of a page fetched only to revalidate it: the XML dump did
+        not show the change (per section, see `pipelines.xml_records`)."""
+        plan = getattr(self.crawler.spider, "plan", None)
+        previous = writer.index.latest.get(TopicKey(page.language, page.slug))
+        if plan is None or plan.fetch.get(page.url) != "revalidate" or previous is None:
+            return
+        assert self.store is not None
+        sections = changed_sections(self.store, page, previous, writer.run_id)
+        self.hidden_changes.append(f"{page.language}/{page.slug}: {', '.join(sections)}")
+        self._inc("archive/xml/hidden_changes")
+        for section in sections:
+            self._inc(f"archive/xml/hidden_changes/{section}")
+
     def _write(self, writer: RunWriter, observation: Observation) -> None:
         writer.add_observation(observation)
         self._inc(f"archive/observations/{observation.outcome}")
@@ -314,7 +345,10 @@ class SnapshotPipeline:
     def _commit(self, writer: RunWriter, spider: Spider, reason: str) -> None:
         incomplete = self._index_failures(spider) + self._mark_gone(writer, spider, reason)
         status, failures = self._status(spider, reason, writer, incomplete)
+        self._store_xml_records(writer, spider)
         record = self._run_record(writer, spider, reason, status, failures)
+        record.notes = self._cross_check(spider)
+        record.hidden_changes = self.hidden_changes
         self._set(RUN_COMMITTING, True)
         try:
             manifest = writer.commit(record)
@@ -327,6 +361,43 @@ class SnapshotPipeline:
         self._set(RUN_REASONS, failures)
         # a run stopped by a signal is incomplete whatever it holds
         self._set(EXIT_CODE, EXIT_FAILED if failures or reason == "shutdown" else EXIT_OK)
+
+    def _store_xml_records(self, writer: RunWriter, spider: Spider) -> None:
+        """The XML dump's records that are new or changed, of the pages this run fetched."""
+        dump = getattr(spider, "xml_dump", None)
+        if dump is None or self.store is None:
+            return
+        rows = records_to_store(
+            dump.topics, self.store.xml_fingerprints(), self.served, writer.run_id, dump.dump_date
+        )
+        writer.add_xml_records(rows)
+        self._inc("archive/xml_records/written", len(rows))
+
+    def _cross_check(self, spider: Spider) -> list[str]:
+        """An incremental run's notes (see `crawler.incremental.cross_check`), and its plan
+        in the stats."""
+        plan = getattr(spider, "plan", None)
+        if plan is None:
+            return []
+        for why in REASONS:
+            self._set(f"archive/plan/{why}", plan.count(why))
+        self._set("archive/plan/index", plan.read_index)
+        failed = {
+            failure.language for failure in getattr(spider, "failed_index_pages", {}).values()
+        }
+        notes = cross_check(
+            plan,
+            confirmed_gone=self.confirmed_gone,
+            served=self.served,
+            indexed=getattr(spider, "indexed", set()) if plan.read_index else None,
+            index_languages=[
+                language for language in getattr(spider, "languages", ()) if language not in failed
+            ],
+        )
+        for note in notes:
+            logger.warning("cross-check: %s", note)
+        self._set("archive/xml/cross_check_notes", len(notes))
+        return notes
 
     @staticmethod
     def _index_failures(spider: Spider) -> list[str]:
@@ -358,7 +429,9 @@ class SnapshotPipeline:
         held_back = self._shrink_guard(writer, self.answered_gone, unlisted)
         for item in self.answered_gone:
             observation = gone_observation(writer.run_id, item)
-            if held_back:
+            if not held_back:
+                self.confirmed_gone.add((item.language, item.slug))
+            else:
                 self.held_back += 1
                 observation = dataclasses.replace(
                     observation,
@@ -443,7 +516,7 @@ class SnapshotPipeline:
             )
         stats = self.crawler.stats
         discovered = int(stats.get_value("archive/discovery/topics", 0)) if stats else 0
-        if reason == "finished" and discovered == 0:
+        if reason == "finished" and discovered == 0 and getattr(spider, "plan", None) is None:
             failures.append("no topic page was discovered (index or URL list unreachable?)")
         if reason not in {"finished", "shutdown"}:
             failures.append(f"the crawl ended early ({reason}): see the log")

@@ -120,6 +120,7 @@ from pipelines.records import (
     RunManifest,
     RunRecord,
     VersionRecord,
+    XmlRecord,
 )
 from pipelines.schema import (
     SCHEMA_VERSION,
@@ -214,6 +215,7 @@ SPILL_ROWS: Mapping[TableName, int] = {
     "journal_articles": 8192,
     "observations": 32_768,
     "runs": 1 << 30,
+    "xml_records": 4096,
 }
 """Rows of a table a run keeps in memory before writing them on to its staging file."""
 
@@ -799,6 +801,14 @@ class ArchiveStore:
                 base = base.extended(versions, observations)
             self._log = base
         return self._log
+
+    def xml_fingerprints(self) -> dict[tuple[str, str], str]:
+        """Per topic (language, slug), the fingerprint of its XML record last stored."""
+        rows = self.read_table("xml_records", columns=["language", "slug", "fingerprint"])
+        return {
+            (language, slug): fingerprint
+            for language, slug, fingerprint in key_tuples(rows, ("language", "slug", "fingerprint"))
+        }
 
     def validators(self) -> dict[str, Validators]:
         """Per canonical URL, what to revalidate with (see `latest_validators`)."""
@@ -1418,6 +1428,14 @@ class RunWriter:
             self._spill("journal_articles")
             self._new_articles.update((page.language, page.slug, r.pmid) for r in records)
         return len(records)
+
+    def add_xml_records(self, records: Sequence[XmlRecord]) -> None:
+        """Store records of NLM's XML dump (see `pipelines.xml_records` for which)."""
+        for record in records:
+            self._check_open(record.run_id)
+        builder = self._builders["xml_records"]
+        builder.extend(_prepared(None, builder, records))
+        self._spill("xml_records")
 
     def outcome_counts(self) -> dict[Outcome, int]:
         """Observations added so far, per outcome (for the run record's counts)."""

@@ -57,13 +57,14 @@ from pipelines.layout import (
 )
 from pipelines.records import CompactionManifest, ManifestFile, RunManifest, VacuumRecord
 from pipelines.schema import (
-    SCHEMA_VERSION,
     SCHEMAS,
     TABLES,
     VERSION_KEY,
     TableName,
     file_schema_version,
     is_table_name,
+    version_schema,
+    version_tables,
 )
 from pipelines.versions import OBSERVATION_COLUMNS, VERSION_COLUMNS, VersionLog
 from pipelines.warc import valid_response_offsets
@@ -276,11 +277,12 @@ def _check_manifest(manifest: RunManifest) -> Iterator[Problem]:
     run_id = manifest.run_id
     manifest_path = f"{RUNS_DIR}/{run_id}.json"
     listed = [entry.table for entry in manifest.files]
-    for table in TABLES:
+    tables = version_tables(manifest.schema_version)
+    for table in tables:
         if table not in listed:
             yield _problem("missing_table", manifest_path, run_id, f"lists no file of {table}")
     for entry in manifest.files:
-        if not is_table_name(entry.table) or listed.count(entry.table) > 1:
+        if entry.table not in tables or listed.count(entry.table) > 1:
             message = f"lists an unknown or repeated table {entry.table!r}"
             yield _problem("bad_manifest", manifest_path, run_id, message)
         elif not _is_inside(entry.path):
@@ -291,7 +293,7 @@ def _check_manifest(manifest: RunManifest) -> Iterator[Problem]:
 def _check_compaction(compaction: CompactionManifest) -> str | None:
     """What is wrong with a compaction manifest on its own, None when nothing."""
     tables = [part.table for part in compaction.tables]
-    if sorted(tables) != sorted(TABLES):
+    if sorted(tables) != sorted(version_tables(compaction.schema_version)):
         return f"lists tables {sorted(tables)}, not one entry per table"
     for part in compaction.tables:
         paths = [part.output.path, *(entry.path for entry in part.inputs)]
@@ -367,11 +369,22 @@ def _check_file(root: Path, item: _Owned) -> Problem | None:
     if version != item.schema_version:
         message = f"schema version {version}, {item.owner}'s manifest says {item.schema_version}"
         return _problem("schema_mismatch", entry.path, run_id, message)
-    expected = SCHEMAS[entry.table] if is_table_name(entry.table) else None
-    if version == SCHEMA_VERSION and expected is not None and not schema.equals(expected):
+    expected = _schema_of(entry.table, version)
+    if expected is not None and not schema.equals(expected):
         message = f"columns differ from the {entry.table} schema of schema version {version}"
         return _problem("schema_mismatch", entry.path, run_id, message)
     return None
+
+
+def _schema_of(table: str, version: int | None) -> pa.Schema | None:
+    """The schema of `table`'s files of schema version `version`, None when unknown (the
+    table or version is reported on its own)."""
+    if version is None or not is_table_name(table):
+        return None
+    try:
+        return version_schema(table, version)
+    except KeyError:
+        return None
 
 
 def _sizes(directory: Path) -> dict[str, int]:

@@ -372,7 +372,7 @@ def test_a_parquet_snapshot_may_go_into_an_empty_directory(
 
 def test_verify_a_sound_archive(crawled: Crawled, capsys: pytest.CaptureFixture[str]) -> None:
     result = cli(capsys, "verify", "--archive", crawled.path)
-    assert (result.code, result.out, result.err) == (0, "ok: 2 runs, 12 files verified\n", "")
+    assert (result.code, result.out, result.err) == (0, "ok: 2 runs, 14 files verified\n", "")
     assert cli(capsys, "verify", "--strict", "--archive", crawled.path).code == 0
 
 
@@ -403,7 +403,7 @@ def test_verify_warns_about_leftovers_of_uncommitted_runs_and_strict_fails(
         archive / "topics" / f"part-{dead}.parquet",
     )
     lenient = cli(capsys, "verify", "--archive", archive)
-    assert (lenient.code, lenient.out) == (0, "ok: 2 runs, 12 files verified\n")
+    assert (lenient.code, lenient.out) == (0, "ok: 2 runs, 14 files verified\n")
     warnings = lenient.err.splitlines()
     assert [line.split(":")[0] for line in warnings] == ["warning", "warning"]
     assert f"topics/part-{dead}.parquet" in lenient.err

@@ -305,7 +305,7 @@ def test_a_crawl_killed_midway_never_happened(
 
     # The run never happened: verify passes (leftovers are warnings), readers ignore it.
     code, out, err = _verify(capsys, archive)
-    assert (code, out) == (0, "ok: 1 runs, 6 files verified\n"), err
+    assert (code, out) == (0, "ok: 1 runs, 7 files verified\n"), err
     staging_warning, part_warning = sorted(err.splitlines())
     assert staging_warning.startswith(f"warning: _staging/{killed_run}: staging of a run")
     assert part_warning.startswith(f"warning: topics/part-{killed_run}.parquet: left by run")
@@ -323,7 +323,7 @@ def test_a_crawl_killed_midway_never_happened(
     assert result.returncode == 0, result
     assert list((archive / "_staging").iterdir()) == []
     assert not orphan.exists()
-    assert _verify(capsys, archive, "--strict") == (0, "ok: 2 runs, 12 files verified\n", "")
+    assert _verify(capsys, archive, "--strict") == (0, "ok: 2 runs, 14 files verified\n", "")
     reader = open_archive(archive)
     assert reader.run_ids[0] == first_run
     assert len(reader.run_ids) == 2

@@ -267,6 +267,7 @@ def test_commit_writes_one_file_per_table_and_the_manifest_last(tmp_path: Path) 
         "links": 3,
         "clinical_trials": 1,
         "journal_articles": 2,
+        "xml_records": 0,
     }
     for table, entry in files.items():
         path = tmp_path / entry["path"]

@@ -4,6 +4,7 @@ traceback, and an archive left exactly as it was."""
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -83,7 +84,7 @@ def test_crawl_refuses_a_newer_schema(tmp_path: Path) -> None:
     archive = tmp_path / "archive"
     ArchiveStore.open(archive).close()
     marker = archive / "_archive.json"
-    marker.write_text(marker.read_text().replace('"schema_version": 1', '"schema_version": 99'))
+    marker.write_text(json.dumps({**json.loads(marker.read_text()), "schema_version": 99}))
     before = _tree_digest(archive)
     result = run_cli("crawl", "--archive", archive, "--url", "http://127.0.0.1:9/x.html")
     _assert_one_line_error(result, 3)

@@ -13,7 +13,7 @@ import pytest
 from crawler.discovery import DiscoveryError
 from crawler.items import Language
 from crawler.urls import topic_path
-from crawler.xml_dump import latest_dump_url, topic_urls
+from crawler.xml_dump import latest_dump_url, parse_dump
 
 MAX_BYTES = 200 * 1024 * 1024
 MIRROR = "http://127.0.0.1:8123"
@@ -22,7 +22,7 @@ MIRROR = "http://127.0.0.1:8123"
 def _urls(
     data: bytes, source: str, languages: list[Language], max_bytes: int = MAX_BYTES
 ) -> list[str]:
-    return topic_urls(io.BytesIO(data), source, languages, max_bytes)
+    return parse_dump(io.BytesIO(data), source, languages, max_bytes).urls
 
 
 def _zipped(xml: bytes, name: str = "mplus_topics_2025-03-04.xml") -> bytes:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
@@ -23,10 +24,17 @@ from crawler.commands.common import (
 )
 from crawler.commands.output import output_path, write_text
 from crawler.discovery import url_list
+from crawler.incremental import PLANS, REVALIDATE_DAYS
 from crawler.reachability import SITE_UNREACHABLE
 from crawler.spiders.health_topics import SpiderArgumentError, parse_languages
-from crawler.xml_dump import LATEST
+from crawler.xml_dump import LATEST, Dump
 from pipelines.errors import ArchiveCorruptError
+
+if TYPE_CHECKING:
+    from crawler.incremental import Plan
+    from pipelines.store import ArchiveStore
+
+logger = logging.getLogger(__name__)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -84,6 +92,25 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "--url", action="append", metavar="URL", help="crawl this topic page (repeatable)"
     )
     parser.add_argument(
+        "--plan",
+        choices=PLANS,
+        default="full",
+        help="full (default): fetch every topic the index (or --from-xml, --urls, --url) "
+        "lists. incremental: a daily run with --from-xml: fetch only the topics whose "
+        "XML record is new or changed since the dump the archive last stored, live "
+        "topics the dump no longer lists (to confirm gone with a 404), a rolling 1/N of "
+        "the others as conditional requests, and the A-Z index once a week, as a "
+        "cross-check (see README: Daily runs)",
+    )
+    parser.add_argument(
+        "--revalidate-days",
+        type=int,
+        default=REVALIDATE_DAYS,
+        metavar="N",
+        help=f"with --plan incremental: revalidate every page at least once in N daily "
+        f"runs, 1 to {REVALIDATE_DAYS_MOST} (default {REVALIDATE_DAYS})",
+    )
+    parser.add_argument(
         "--delay",
         type=float,
         default=1.0,
@@ -135,6 +162,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.set_defaults(run=run)
 
 
+REVALIDATE_DAYS_MOST = 366
+"""--revalidate-days at most: a year."""
 DELAY_RANGE = (0.0, 3600.0)
 """Seconds between requests (--delay, -s DOWNLOAD_DELAY): an hour at most."""
 CONCURRENCY_RANGE = (1, 64)
@@ -164,6 +193,12 @@ def _validate(args: argparse.Namespace) -> None:
     if args.limit is not None:
         check_range("--limit", args.limit, 1)
     check_range("--delay", args.delay, *DELAY_RANGE)
+    check_range("--revalidate-days", args.revalidate_days, 1, REVALIDATE_DAYS_MOST)
+    if args.plan == "incremental":
+        if not args.from_xml:
+            raise UsageError("--plan incremental takes the XML dump: add --from-xml")
+        if args.limit is not None:
+            raise UsageError("--limit is for --plan full: an incremental run fetches its plan")
     check_range("--concurrency", args.concurrency, *CONCURRENCY_RANGE)
     if args.base_url is not None:
         base = urlsplit(args.base_url)
@@ -338,17 +373,17 @@ def write_stats(given: str, stats: dict[str, Any]) -> None:
     write_text(output_path("--stats-json", given), lambda stream: stream.write(text))
 
 
-def _read_xml_dump(from_xml: str, settings: Any, languages: str) -> list[str] | None:
-    """The dump's topic URLs, read before the crawl starts and before the archive is
+def _read_xml_dump(from_xml: str, settings: Any, languages: str) -> Dump | None:
+    """The dump's records, read before the crawl starts and before the archive is
     opened: UsageError (exit 2) when the dump is no usable health-topic XML; None, with
     the error printed, when it cannot be fetched (exit 3)."""
     from crawler.discovery import DiscoveryError
-    from crawler.xml_dump import DumpLimits, DumpUnreachableError, dump_topic_urls
+    from crawler.xml_dump import DumpLimits, DumpUnreachableError, read_dump
 
     base_url = str(settings.get("MEDLINEPLUS_BASE_URL")).rstrip("/")
     limits = DumpLimits.from_settings(settings)
     try:
-        return dump_topic_urls(from_xml, base_url, parse_languages(languages), limits)
+        return read_dump(from_xml, base_url, parse_languages(languages), limits)
     except DiscoveryError as error:
         raise UsageError(f"--from-xml: {error}") from error
     except DumpUnreachableError as error:
@@ -374,6 +409,39 @@ def _notify_not_started(settings: Any, error: str) -> None:
     always = settings.getbool(NOTIFY_ALWAYS_SETTING)
     for shown in notify(settings.getlist(NOTIFY_SETTING), outcome, always=always):
         print(f"warning: {failed_line(shown)}", file=sys.stderr)
+
+
+def _incremental_plan(args: argparse.Namespace, dump: Dump, store: ArchiveStore) -> Plan:
+    """What this incremental run fetches (see `crawler.incremental`), logged."""
+    from datetime import UTC, datetime
+
+    from crawler.incremental import REASONS, plan_incremental
+
+    last_index_read = max(
+        (
+            manifest.run.started_at.date()
+            for manifest in store.manifests
+            if manifest.run.discovery in INDEX_READING and manifest.run.status != "failed"
+        ),
+        default=None,
+    )
+    plan = plan_incremental(
+        dump,
+        store.xml_fingerprints(),
+        store.index().live_topics,
+        languages=parse_languages(args.languages),
+        revalidate_days=args.revalidate_days,
+        last_index_read=last_index_read,
+        today=datetime.now(UTC).date(),
+    )
+    counts = ", ".join(f"{plan.count(reason)} {reason}" for reason in REASONS)
+    index = "; the A-Z index too" if plan.read_index else ""
+    logger.info("incremental plan for %s: %s%s", plan.day, counts, index)
+    return plan
+
+
+INDEX_READING = ("index", "incremental+index")
+"""Run discoveries that read the whole A-Z index."""
 
 
 def run(args: argparse.Namespace) -> int:
@@ -402,14 +470,22 @@ def run(args: argparse.Namespace) -> int:
     # was read (a bad dump leaves nothing behind).
     if archive_folder_exists(archive):
         check_archive()
-    xml_topics: list[str] | None = None
+    xml_dump: Dump | None = None
     if args.from_xml:
-        xml_topics = _read_xml_dump(args.from_xml, settings, args.languages)
-        if xml_topics is None:
+        xml_dump = _read_xml_dump(args.from_xml, settings, args.languages)
+        if xml_dump is None:
             return EXIT_ARCHIVE  # 3: the environment failed
     # Take the lock once before Scrapy starts: a locked or foreign archive is a clean
     # one-line error here rather than a failure inside the crawl.
     check_archive()
+    plan = None
+    if args.plan == "incremental":
+        assert xml_dump is not None
+        store = ArchiveStore.open(archive)
+        try:
+            plan = _incremental_plan(args, xml_dump, store)
+        finally:
+            store.close()
 
     demote_startup_messages()
     process = CrawlerProcess(settings)
@@ -420,7 +496,8 @@ def run(args: argparse.Namespace) -> int:
         languages=args.languages,
         limit=args.limit,
         from_xml=args.from_xml,
-        from_xml_topics=xml_topics,
+        xml_dump=xml_dump,
+        plan=plan,
         from_warc=args.from_warc,
         urls=args.urls,
         urls_topics=args.urls_topics,

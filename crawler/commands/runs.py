@@ -81,7 +81,7 @@ def versions_written(manifest: RunManifest) -> int:
 
 def _table_row(manifest: RunManifest) -> list[Any]:
     run = manifest.run
-    notes = list(run.failure_reasons)
+    notes = [*run.failure_reasons, *run.notes]
     if run.finish_reason and run.finish_reason != "finished":
         notes.insert(0, f"finish reason: {run.finish_reason}")
     return [

@@ -23,8 +23,11 @@ when more of a language are unlisted than the shrink guard allows (see
 `pipelines.snapshot`): then none is requested, and the run records why.
 
 The XML dump is fetched and read before the crawl starts (see `crawler.xml_dump`), and
-the URL file read: the crawl command hands their topic URLs over as `from_xml_topics`
-and `urls_topics` (an unreadable input is a usage error, not a failed run).
+the URL file read: the crawl command hands them over as `xml_dump` and `urls_topics`
+(an unreadable input is a usage error, not a failed run). An incremental crawl (`plan`,
+see `crawler.incremental`) fetches only the pages its plan names and, when the plan says
+so, reads the A-Z index as a cross-check (`indexed`): the topics it lists are compared
+with the dump's, not fetched, and none is taken as unlisted.
 
 Run it with `medlineplus-archive crawl` or `scrapy crawl health_topics -a base_url=...`.
 """
@@ -49,6 +52,7 @@ from twisted.python.failure import Failure
 from crawler.discovery import DiscoveryError, fetch_url, index_links, index_url, url_list
 from crawler.errors import ExtractionError, ExtractionStoppedError
 from crawler.extraction_pool import ExtractionPool
+from crawler.incremental import Plan, TopicId
 from crawler.items import (
     LANGUAGES,
     CrawlItem,
@@ -63,7 +67,7 @@ from crawler.parsing import parse_health_topic
 from crawler.parsing.health_topic import encoding_for
 from crawler.reachability import NETWORK_ERROR, network_error_text
 from crawler.urls import canonical_url, modern_url, topic_path
-from crawler.xml_dump import DumpLimits, DumpUnreachableError, dump_topic_urls
+from crawler.xml_dump import Dump, DumpLimits, DumpUnreachableError, read_dump
 from pipelines.snapshot import SnapshotPipeline
 from pipelines.warc import ArchivedResponse, iter_responses, raw_from_archived
 
@@ -127,7 +131,8 @@ class HealthTopicsSpider(Spider):
         languages: str | Iterable[str] | None = None,
         limit: str | int | None = None,
         from_xml: str | None = None,
-        from_xml_topics: Iterable[str] | None = None,
+        xml_dump: Dump | None = None,
+        plan: Plan | None = None,
         from_warc: str | None = None,
         urls: str | None = None,
         urls_topics: Iterable[str] | None = None,
@@ -144,8 +149,12 @@ class HealthTopicsSpider(Spider):
         if self.limit is not None and self.limit < 1:
             raise SpiderArgumentError("limit must be at least 1")
         self.from_xml = from_xml
-        self.from_xml_topics = list(from_xml_topics) if from_xml_topics is not None else None
-        """The topic URLs of the XML dump `from_xml`, when the caller has read it."""
+        self.xml_dump = xml_dump
+        """The XML dump `from_xml`, when the caller has read it."""
+        self.plan = plan
+        """An incremental crawl's plan (with `xml_dump`): only its pages are fetched."""
+        self.indexed: set[TopicId] = set()
+        """The topics the A-Z index listed, when an incremental crawl read it."""
         self.from_warc = from_warc
         self.urls_file = urls
         self.urls_topics = list(urls_topics) if urls_topics is not None else None
@@ -175,7 +184,10 @@ class HealthTopicsSpider(Spider):
 
     @property
     def discovery(self) -> str:
-        """Which discovery source this run uses: index, xml, warc, urls or url."""
+        """Which discovery source this run uses: index, xml, warc, urls or url; or
+        incremental (incremental+index when it reads the A-Z index too)."""
+        if self.plan is not None:
+            return "incremental+index" if self.plan.read_index else "incremental"
         if self.from_xml:
             return "xml"
         if self.from_warc:
@@ -273,7 +285,12 @@ class HealthTopicsSpider(Spider):
         if host:
             self.allowed_domains = [host]
         source = self.discovery
-        if source == "index":
+        if self.plan is not None:
+            for request in self._topic_requests(self.plan.fetch):
+                yield request
+            for language in self.languages if self.plan.read_index else ():
+                yield self._index_request(index_url(self.base_url, language), language)
+        elif source == "index":
             for language in self.languages:
                 yield self._index_request(index_url(self.base_url, language), language)
         elif source == "xml":
@@ -310,6 +327,9 @@ class HealthTopicsSpider(Spider):
         links = index_links(response.body, response.url, self.base_url)
         for page in links.index_pages:
             yield self._index_request(page, response.meta["index_language"])
+        if self.plan is not None:  # a cross-check only: the plan says what is fetched
+            self.indexed.update(filter(None, map(_topic_id, links.topic_pages)))
+            return
         yield from self._topic_requests(links.topic_pages)
 
     def index_failed(self, failure: Failure) -> None:
@@ -324,16 +344,16 @@ class HealthTopicsSpider(Spider):
     def _xml_topics(self) -> list[str]:
         """The XML dump's topic URLs: as the crawl command read them before the crawl, or
         (`scrapy crawl health_topics -a from_xml=...`) read now, within the same bounds."""
-        if self.from_xml_topics is not None:
-            return self.from_xml_topics
-        assert self.from_xml is not None
-        try:
-            limits = DumpLimits.from_settings(self.settings)
-            return dump_topic_urls(self.from_xml, self.base_url, self.languages, limits)
-        except (DiscoveryError, DumpUnreachableError) as error:
-            logger.error("%s", error)
-            self._inc("archive/discovery/xml_error")
-            return []
+        if self.xml_dump is None:
+            assert self.from_xml is not None
+            try:
+                limits = DumpLimits.from_settings(self.settings)
+                self.xml_dump = read_dump(self.from_xml, self.base_url, self.languages, limits)
+            except (DiscoveryError, DumpUnreachableError) as error:
+                logger.error("%s", error)
+                self._inc("archive/discovery/xml_error")
+                return []
+        return self.xml_dump.urls
 
     def _topic_requests(self, urls: Iterable[str]) -> Iterator[Request]:
         for url in urls:
@@ -636,6 +656,11 @@ def _warc_date(value: str) -> datetime:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
     except ValueError:
         return datetime.now(UTC)
+
+
+def _topic_id(url: str) -> TopicId | None:
+    path = topic_path(url)
+    return (path[1], path[0]) if path is not None else None
 
 
 def _read_local(path: str) -> bytes:
