@@ -27,6 +27,9 @@ MEDLINEPLUS_PARSE_WORKERS = 1
 """Processes that extract fetched pages beside the crawl's event loop (0: extract in the
 crawl's process). One keeps a local mirror crawl from being bound by parsing; more only
 help with more than two cores."""
+MEDLINEPLUS_STOP_DEADLINE = 25.0
+"""Seconds after a stop signal (SIGTERM, SIGINT, SIGHUP) before a crawl that has not
+stopped gracefully stops at once, committing nothing more (see `crawler.shutdown`)."""
 MEDLINEPLUS_GC_THRESHOLD = 10_000
 """Allocations between passes of Python's garbage collector while crawling (Python's
 default is 700: a pass every two or three pages; see `crawler.collector`). 0 leaves

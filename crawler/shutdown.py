@@ -7,7 +7,8 @@ was completed is committed as a `partial` run (the command then exits 1; when no
 was completed nothing is committed). Once the signal is EXTRACTION_GRACE seconds old, a
 page that has been in extraction that long is left out: the extraction workers are
 terminated, then killed (pages that reach extraction later are still extracted). A crawl
-that has still not stopped STOP_DEADLINE seconds after the signal (a server that answers
+that has still not stopped MEDLINEPLUS_STOP_DEADLINE seconds (default 25) after the
+signal (a server that answers
 too slowly, a parse that hangs the crawl's own process), or that gets a second signal,
 stops at once: nothing more is committed and the command exits 1. The run it was writing
 is left uncommitted, which readers never see and the next crawl clears away; but a run
@@ -49,9 +50,6 @@ EXTRACTION_GRACE = 3.0
 """Seconds after a stop signal before pages still being extracted are given up (a page
 takes a few milliseconds)."""
 
-STOP_DEADLINE = 25.0
-"""Seconds after a stop signal before the crawl stops at once, committing nothing."""
-
 EXTRACTION_CHECK = 1.0
 """Seconds between checks, after EXTRACTION_GRACE, for a page stuck in extraction."""
 
@@ -64,6 +62,8 @@ class CrawlShutdown:
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
+        self.deadline = crawler.settings.getfloat("MEDLINEPLUS_STOP_DEADLINE")
+        """Seconds after a stop signal before the crawl stops at once, committing nothing."""
         self.received: signal.Signals | None = None
         """The first stop signal received, None while none was."""
         self._deadline: threading.Timer | None = None
@@ -85,7 +85,7 @@ class CrawlShutdown:
         received = signal.Signals(signum)
         if self.received is None:
             self.received = received
-            self._deadline = threading.Timer(STOP_DEADLINE, self._overdue)
+            self._deadline = threading.Timer(self.deadline, self._overdue)
             self._deadline.daemon = True
             self._deadline.start()
             _reactor().callFromThread(self._stop, received)
@@ -129,10 +129,10 @@ class CrawlShutdown:
         committed; then once its commit is done."""
         while self._committing():
             time.sleep(COMMIT_POLL)
-        logger.error("the crawl did not stop within %.0f s of the signal", STOP_DEADLINE)
+        logger.error("the crawl did not stop within %.0f s of the signal", self.deadline)
         for handler in logging.getLogger().handlers:
             handler.flush()
-        self._end_now(f"no stop within {STOP_DEADLINE:.0f} s")
+        self._end_now(f"no stop within {self.deadline:.0f} s")
 
     def _end_now(self, why: str) -> None:
         """Kill the extraction workers and end the process, committing nothing more."""

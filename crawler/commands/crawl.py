@@ -173,8 +173,10 @@ SETTING_RANGES: dict[str, tuple[float, float]] = {
     "AUTOTHROTTLE_START_DELAY": DELAY_RANGE,
     "AUTOTHROTTLE_MAX_DELAY": DELAY_RANGE,
     "CONCURRENT_REQUESTS_PER_DOMAIN": CONCURRENCY_RANGE,
+    "MEDLINEPLUS_STOP_DEADLINE": (1.0, 600.0),
 }
-"""Settings an option also sets, or that bound the same wait: the option's range."""
+"""Settings an option also sets, or that bound the same wait: the option's range (and
+the stop deadline: at least a second, at most ten minutes)."""
 
 
 def check_range(name: str, value: float, low: float, high: float | None = None) -> None:
