@@ -33,6 +33,14 @@ Everything is computed on whole tables: merges on keys for classification and en
 matching, vectorised comparisons for fields; Python loops touch only changed topics
 (the summary's word diff, the order of reordered sections, building the result).
 
+A ChangeSet also carries the cross-check findings (`CrossCheckFinding`) of the runs in
+the compared range, as the incremental plan recorded them in each run's `notes` and
+`hidden_changes` (`pipelines.records.RunRecord`): the runs after point `a` up to and
+including point `b`. A run point includes that run; a date point the runs started by
+the end of that day (UTC); "latest" every committed run. When `b` is not after `a` the
+range is empty. Findings are not filtered by language, and old runs (written before
+these fields existed) have none.
+
 `ChangeSet.to_frame()` (and `Archive.changes(a, b)`) gives the result as a DataFrame
 with ONE ROW PER CHANGED TOPIC: `language, slug, kind, title, url`, the version at each
 point (`before_last_updated, before_content_hash, before_run_id`, `after_...`, null for
@@ -53,7 +61,7 @@ import typing
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -66,6 +74,7 @@ from crawler.items import LANGUAGES, Image, Institute, Language
 from pipelines.errors import ArchiveError, UnknownRunError
 from pipelines.load import Archive, AsOf
 from pipelines.schema import TOPIC_KEY, VERSION_KEY, arrow_type
+from pipelines.versions import day_end
 
 # --- vocabularies ---------------------------------------------------------------------
 
@@ -118,6 +127,12 @@ DIFF_OPS: tuple[DiffOp, ...] = get_args(DiffOp)
 PointKind = Literal["run", "date", "latest"]
 """A point of comparison: a committed run, a date (valid time), or the latest state."""
 POINT_KINDS: tuple[PointKind, ...] = get_args(PointKind)
+
+
+FindingKind = Literal["note", "hidden_change"]
+"""A cross-check finding: a run's note (topics in the XML dump and not in the archive or
+the index, or the reverse), or a page change the XML dump did not show."""
+FINDING_KINDS: tuple[FindingKind, ...] = get_args(FindingKind)
 
 
 class ChangePointError(ArchiveError):
@@ -334,6 +349,18 @@ class TopicChange:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class CrossCheckFinding:
+    """One cross-check line of a run in the compared range."""
+
+    run_id: str
+    """The run that recorded it."""
+    kind: FindingKind
+    """"note" or "hidden_change"."""
+    text: str
+    """The line as the run recorded it."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ChangeSet:
     """Every changed topic between two points, ordered by kind (`CHANGE_KINDS` order),
     then language and slug."""
@@ -347,6 +374,9 @@ class ChangeSet:
     topics_after: int
     """Topics live at the second point."""
     changes: tuple[TopicChange, ...]
+    cross_check: tuple[CrossCheckFinding, ...] = ()
+    """Cross-check findings of the runs in the compared range, oldest run first, each
+    run's notes before its hidden changes (see the module docstring)."""
 
     def counts(self) -> dict[ChangeKind, int]:
         """Changed topics per kind, every kind present (zeros included)."""
@@ -458,7 +488,44 @@ def compare(archive: Archive, a: AsOf, b: AsOf, *, language: str | None = None) 
         topics_before=len(before),
         topics_after=len(after),
         changes=changes,
+        cross_check=cross_check_findings(archive, from_point, to_point),
     )
+
+
+def cross_check_findings(
+    archive: Archive, from_point: Point, to_point: Point
+) -> tuple[CrossCheckFinding, ...]:
+    """The notes and hidden changes of the runs after `from_point` up to and including
+    `to_point` (see the module docstring for how each kind of point cuts the runs)."""
+    first, last = _runs_through(archive, from_point), _runs_through(archive, to_point)
+    findings: list[CrossCheckFinding] = []
+    for manifest in archive.store.manifests[first:last]:
+        run = manifest.run
+        findings += [CrossCheckFinding(run_id=run.run_id, kind="note", text=t) for t in run.notes]
+        findings += [
+            CrossCheckFinding(run_id=run.run_id, kind="hidden_change", text=text)
+            for text in run.hidden_changes
+        ]
+    return tuple(findings)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _runs_through(archive: Archive, point: Point) -> int:
+    """How many committed runs (oldest first) a point includes."""
+    run_ids = archive.run_ids
+    if point.kind == "run" and point.run_id is not None:
+        return run_ids.index(point.run_id) + 1
+    if point.kind == "date" and point.day is not None:
+        until = day_end(point.day)
+        return sum(
+            1
+            for manifest in archive.store.manifests
+            if (manifest.run.started_at - _EPOCH) // _MICROSECOND < until
+        )
+    return len(run_ids)
 
 
 def _language(language: str | None) -> Language | None:

@@ -204,9 +204,12 @@ def commit_run(
     *,
     gone: Iterable[tuple[Language, str]] = (),
     errors: Iterable[tuple[Language, str]] = (),
+    notes: Iterable[str] = (),
+    hidden_changes: Iterable[str] = (),
 ) -> str:
     """Crawl `pages` (classified like the dedupe pipeline does), then `gone` and `errors`
-    topics, as one committed run starting at `when`; returns the run id."""
+    topics, as one committed run starting at `when` whose record carries `notes` and
+    `hidden_changes` (as an incremental run's cross-check does); returns the run id."""
     run_id = new_run_id(when)
     with ArchiveStore.open(root) as store:
         writer = store.begin_run(run_id, when)
@@ -228,7 +231,10 @@ def commit_run(
             writer.add_observation(
                 observe(TopicKey(*topic), run_id, moment, "error", http_status=503, error="503")
             )
-        writer.commit(run_record(run_id, when, writer))
+        record = run_record(run_id, when, writer)
+        record.notes = list(notes)
+        record.hidden_changes = list(hidden_changes)
+        writer.commit(record)
     return run_id
 
 

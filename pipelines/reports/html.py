@@ -49,6 +49,7 @@ from pipelines.reports.labels import (
     by_section,
     displayed_fields,
     entry_move,
+    finding_line,
     human_date,
     language_label,
     no_changes_line,
@@ -219,6 +220,7 @@ def _document(changes: ChangeSet, archived: Mapping[VersionKey, str] | None) -> 
             "--format html --out FILE</code> writes them beside the report).</p>"
         )
     yield from _summary(changes)
+    yield from _cross_check(changes)
     for kind in CHANGE_KINDS:
         topics = [change for change in changes.changes if change.kind == kind]
         if not topics:
@@ -280,6 +282,22 @@ def _summary(changes: ChangeSet) -> Iterator[str]:
         yield "</ol></nav>"
     else:
         yield f'<p class="none">{_text(no_changes_line(changes))}.</p>'
+    yield "</section>"
+
+
+def _cross_check(changes: ChangeSet) -> Iterator[str]:
+    """The runs' cross-check findings, when there are any."""
+    if not changes.cross_check:
+        return
+    yield '<section id="cross-check">'
+    yield "<h2>Cross-check</h2>"
+    yield "<ul>"
+    for finding in changes.cross_check:
+        yield (
+            f'<li data-kind="{finding.kind}">run <code>{_text(finding.run_id)}</code>: '
+            f"{_text(finding_line(finding))}</li>"
+        )
+    yield "</ul>"
     yield "</section>"
 
 

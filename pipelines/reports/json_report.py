@@ -46,6 +46,11 @@ same archive and points always give the same bytes):
       [{"attribute": "title"|"url"|"organizations"|"badges"|"other_language_url"|
       "site_id"|"nih", "before": str|null, "after": str|null}] (lists joined with "; "
       or ", ", nih as "yes"/"no"; a moved entry may carry edits too)}.
+
+* cross_check: the cross-check findings of the runs in the compared range
+  (`pipelines.changes.CrossCheckFinding`), always present, [] when none: {"run_id",
+  "kind": "note"|"hidden_change", "text"}. Reports written before this key existed lack
+  it; the schema allows that.
 """
 
 from __future__ import annotations
@@ -104,6 +109,7 @@ def report_json(changes: ChangeSet) -> dict[str, Any]:
         "topics": {"before": changes.topics_before, "after": changes.topics_after},
         "counts": counts,
         "changes": [topic_json(change) for change in changes.changes],
+        "cross_check": [to_jsonable(finding) for finding in changes.cross_check],
     }
 
 

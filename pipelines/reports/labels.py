@@ -11,6 +11,7 @@ from pipelines.changes import (
     ChangedField,
     ChangeKind,
     ChangeSet,
+    CrossCheckFinding,
     EntryChange,
     FieldChanges,
 )
@@ -115,3 +116,11 @@ def no_changes_line(changes: ChangeSet) -> str:
     if changes.language is not None:
         line += f" ({language_label(changes.language)} topics)"
     return line
+
+
+def finding_line(finding: CrossCheckFinding) -> str:
+    """A cross-check finding as reports show it (run id aside): a note as recorded, a
+    hidden change as "page change not in the XML dump: en/slug: section, ..."."""
+    if finding.kind == "hidden_change":
+        return f"page change not in the XML dump: {finding.text}"
+    return finding.text

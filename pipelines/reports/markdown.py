@@ -35,6 +35,7 @@ from pipelines.reports.labels import (
     by_section,
     displayed_fields,
     entry_move,
+    finding_line,
     language_label,
     no_changes_line,
 )
@@ -86,6 +87,7 @@ def _lines(changes: ChangeSet) -> Iterator[str]:
     for kind in CHANGE_KINDS:
         yield f"| {KIND_LABELS[kind]} | {counts[kind]} | {KIND_DESCRIPTIONS[kind]} |"
     yield f"| **Total** | **{len(changes.changes)}** | |"
+    yield from _cross_check(changes)
     if not changes.changes:
         yield ""
         yield f"{escape(no_changes_line(changes))}."
@@ -101,6 +103,17 @@ def _lines(changes: ChangeSet) -> Iterator[str]:
         for change in topics:
             yield ""
             yield from _topic(change)
+
+
+def _cross_check(changes: ChangeSet) -> Iterator[str]:
+    """The runs' cross-check findings, when there are any."""
+    if not changes.cross_check:
+        return
+    yield ""
+    yield "## Cross-check"
+    yield ""
+    for finding in changes.cross_check:
+        yield f"- run {escape(finding.run_id)}: {escape(finding_line(finding))}"
 
 
 def _topic(change: TopicChange) -> Iterator[str]:
