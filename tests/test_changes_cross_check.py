@@ -4,6 +4,7 @@ compared range: a section in Markdown and HTML when there are any, a list in JSO
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from tests.changes_scenario import page
 
 NOTE = "en/asthma in the XML dump, not listed by the A-Z index"
 HIDDEN = "en/asthma: Learn More"
+OLD_ARCHIVE = Path(__file__).parent / "fixtures" / "archive_v1"
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +107,16 @@ def test_runs_without_findings_give_no_section(
     report = json.loads(text)
     jsonschema.Draft202012Validator(report_schema()).validate(report)
     assert report["cross_check"] == []
+
+
+def test_runs_of_an_old_archive_have_no_findings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """tests/fixtures/archive_v1: runs written before notes and hidden_changes existed."""
+    root = tmp_path / "archive"
+    shutil.copytree(OLD_ARCHIVE, root)
+    status, markdown = _changes(capsys, root)
+    assert status == 0
+    assert "Cross-check" not in markdown
+    _, text = _changes(capsys, root, "--format", "json")
+    assert json.loads(text)["cross_check"] == []
