@@ -280,7 +280,9 @@ class RunNotifier:
 
         urls = setting_urls(crawler.settings.get(NOTIFY_SETTING))
         if not urls:
-            raise NotConfigured(f"{NOTIFY_SETTING} is empty")
+            # no message: Scrapy logs a disabled component's message as a warning, and
+            # a crawl without notifications (the default) has nothing to warn about
+            raise NotConfigured
         check_urls(urls)
         notifier = cls(crawler, urls, crawler.settings.getbool(NOTIFY_ALWAYS_SETTING))
         crawler.signals.connect(notifier.engine_stopped, signal=signals.engine_stopped)
