@@ -24,9 +24,9 @@ import json
 import os
 import re
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -303,57 +303,60 @@ def manifest_paths(root: Path) -> list[Path]:
 
 def load_manifest(path: ArchivePath) -> RunManifest:
     """Read and check one run manifest; ArchiveCorruptError or ArchiveSchemaError when unusable."""
-    data = read_json(path, "manifest")
-    if isinstance(data, dict):
-        check_schema_version(data.get("schema_version"), path)
-    try:
-        manifest = RunManifest.from_json(data)
-    except (ValueError, TypeError, KeyError, AttributeError) as error:
-        raise ArchiveCorruptError(
-            f"malformed manifest {path}: {error}; run `medlineplus-archive verify`", path=path
-        ) from error
-    if path.name != f"{manifest.run_id}.json":
-        raise ArchiveCorruptError(
-            f"manifest {path} is for run {manifest.run_id!r}; restore the file's original name",
-            path=path,
-        )
-    return manifest
+    return _load_record(
+        path, "manifest", RunManifest.from_json, lambda manifest: manifest.run_id, of="run "
+    )
 
 
 def load_compaction(path: ArchivePath) -> CompactionManifest:
     """Read and check one compaction manifest; ArchiveCorruptError or ArchiveSchemaError."""
-    data = read_json(path, "compaction manifest")
-    if isinstance(data, dict):
-        check_schema_version(data.get("schema_version"), path)
-    try:
-        manifest = CompactionManifest.from_json(data)
-    except (ValueError, TypeError, KeyError, AttributeError) as error:
-        raise ArchiveCorruptError(
-            f"malformed compaction manifest {path}: {error}; run `medlineplus-archive verify`",
-            path=path,
-        ) from error
-    if path.name != f"{manifest.compaction_id}.json":
-        raise ArchiveCorruptError(
-            f"compaction manifest {path} is for {manifest.compaction_id!r}; "
-            "restore the file's original name",
-            path=path,
-        )
-    return manifest
+    return _load_record(
+        path,
+        "compaction manifest",
+        CompactionManifest.from_json,
+        lambda manifest: manifest.compaction_id,
+    )
 
 
 def load_vacuum_record(path: Path) -> VacuumRecord:
     """Read and check one vacuum record; ArchiveCorruptError when unusable."""
-    data = read_json(path, "vacuum record")
+    return _load_record(
+        path,
+        "vacuum record",
+        VacuumRecord.from_json,
+        lambda record: record.vacuum_id,
+        versioned=False,
+    )
+
+
+_Record = TypeVar("_Record", RunManifest, CompactionManifest, VacuumRecord)
+
+
+def _load_record(
+    path: ArchivePath,
+    what: str,
+    parse: Callable[[Any], _Record],
+    identity: Callable[[_Record], str],
+    *,
+    of: str = "",
+    versioned: bool = True,
+) -> _Record:
+    """The record (`what`) in the JSON file at `path`, parsed; ArchiveCorruptError when it
+    cannot be, or when the file is not named `<identity>.json` (`of` names what the
+    identity is, in the message); ArchiveSchemaError when `versioned` and of a schema
+    version this code cannot read."""
+    data = read_json(path, what)
+    if versioned and isinstance(data, dict):
+        check_schema_version(data.get("schema_version"), path)
     try:
-        record = VacuumRecord.from_json(data)
+        record = parse(data)
     except (ValueError, TypeError, KeyError, AttributeError) as error:
         raise ArchiveCorruptError(
-            f"malformed vacuum record {path}: {error}; run `medlineplus-archive verify`",
-            path=path,
+            f"malformed {what} {path}: {error}; run `medlineplus-archive verify`", path=path
         ) from error
-    if path.name != f"{record.vacuum_id}.json":
+    owner = identity(record)
+    if path.name != f"{owner}.json":
         raise ArchiveCorruptError(
-            f"vacuum record {path} is for {record.vacuum_id!r}; restore the file's original name",
-            path=path,
+            f"{what} {path} is for {of}{owner!r}; restore the file's original name", path=path
         )
     return record

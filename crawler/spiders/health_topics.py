@@ -403,17 +403,14 @@ class HealthTopicsSpider(Spider):
             return
         self.scheduled.add(canonical)
         self._inc("archive/discovery/topics")
-        slug, language = path
         fetched_at = _warc_date(archived.date)
         if archived.status in GONE_STATUSES:
-            yield PageGone(
-                url=canonical,
-                language=language,
-                slug=slug,
-                source_url=archived.fetched_from,
-                fetched_at=fetched_at,
-                http_status=archived.status,
-                reason=f"HTTP {archived.status} (replayed)",
+            yield gone_page(
+                canonical,
+                archived.fetched_from,
+                fetched_at,
+                archived.status,
+                f"HTTP {archived.status} (replayed)",
             )
             return
         headers = {name.lower(): value for name, value in archived.headers}
@@ -477,15 +474,12 @@ class HealthTopicsSpider(Spider):
             return
         if response.status in GONE_STATUSES:
             self._inc("archive/pages/gone")
-            yield PageGone(
-                url=canonical,
-                language=language,
-                slug=slug,
-                source_url=response.url,
-                fetched_at=now,
-                http_status=response.status,
-                reason=f"HTTP {response.status}"
-                + ("; no longer listed in the index" if unlisted else ""),
+            yield gone_page(
+                canonical,
+                response.url,
+                now,
+                response.status,
+                f"HTTP {response.status}" + ("; no longer listed in the index" if unlisted else ""),
             )
             return
         # the page is the topic fetched, after redirects between topic pages
@@ -545,15 +539,12 @@ class HealthTopicsSpider(Spider):
             yield self._follow(response, target)
             return
         self._inc("archive/pages/gone")
-        slug, language = topic_path(canonical) or ("", "en")
-        yield PageGone(
-            url=canonical,
-            language=language,
-            slug=slug,
-            source_url=response.url,
-            fetched_at=now,
-            http_status=response.status,
-            reason=f"redirects to {moved_to}; no longer listed in the index",
+        yield gone_page(
+            canonical,
+            response.url,
+            now,
+            response.status,
+            f"redirects to {moved_to}; no longer listed in the index",
         )
         if moved_to not in self.scheduled:
             yield self._topic_request(target, moved_to)
@@ -668,6 +659,23 @@ def _read_local(path: str) -> bytes:
         return Path(path).read_bytes()
     except OSError as error:
         raise SpiderArgumentError(f"cannot read {path}: {error.strerror or error}") from error
+
+
+def gone_page(
+    canonical: str, source_url: str, fetched_at: datetime, status: int, reason: str
+) -> PageGone:
+    """The `gone` item of the topic page at `canonical` (its slug and language come from
+    the URL)."""
+    slug, language = topic_path(canonical) or ("", "en")
+    return PageGone(
+        url=canonical,
+        language=language,
+        slug=slug,
+        source_url=source_url,
+        fetched_at=fetched_at,
+        http_status=status,
+        reason=reason,
+    )
 
 
 def failed_page(
