@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from crawler.items import RawResponse
+from crawler.items import HealthTopicPage, RawResponse
 from pipelines.errors import LostManifestError, RepairRefusedError
 from pipelines.load import open_archive
 from pipelines.repair import repair_archive
@@ -36,7 +36,7 @@ def _fingerprint(root: Path) -> dict[str, str]:
     }
 
 
-def _page_with_raw(text: str, day: date) -> object:
+def _page_with_raw(text: str, day: date) -> HealthTopicPage:
     page = make_page(text=text, last_updated=day)
     page.raw = RawResponse(
         url=page.url,
@@ -56,7 +56,7 @@ def three_runs(tmp_path: Path) -> tuple[Path, list[str]]:
     """Three committed runs, each storing a new version of asthma with its raw page."""
     root = tmp_path / "archive"
     run_ids = [
-        commit_run(root, at(day), [_page_with_raw(f"Asthma, edition {index}.", day)])  # type: ignore[list-item]
+        commit_run(root, at(day), [_page_with_raw(f"Asthma, edition {index}.", day)])
         for index, day in enumerate(DAYS)
     ]
     return root, run_ids
