@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from crawler.items import HealthTopicPage, RawResponse
+from pipelines.catalog import read_checkpoint
 from pipelines.errors import LostManifestError, RepairRefusedError
 from pipelines.load import open_archive
 from pipelines.repair import repair_archive
@@ -81,6 +82,29 @@ def test_a_rebuilt_manifest_equals_the_lost_one_but_for_its_commit_time(
     assert verify_archive(root) == []
     assert open_archive(root).topics().equals(topics)
     assert repair_archive(root) == []  # nothing left to repair
+
+
+def test_a_checkpoint_of_the_three_runs_is_ignored_until_the_repair_and_used_after(
+    three_runs: tuple[Path, list[str]],
+) -> None:
+    root, run_ids = three_runs
+    with ArchiveStore.open(root) as store:
+        checkpoint = store.write_checkpoint()
+    assert checkpoint is not None
+    topics = open_archive(root).topics()
+    (root / "_runs" / f"{run_ids[1]}.json").unlink()
+    without = [run_ids[0], run_ids[2]]
+    assert read_checkpoint(root, without, []) is None
+    assert ArchiveStore.open(root, read_only=True).read_table("topics").num_rows == 2
+
+    repair_archive(root)
+
+    used = read_checkpoint(root, run_ids, [])
+    assert used is not None
+    assert used.directory == checkpoint
+    assert ArchiveStore.open(root, read_only=True).read_table("topics").num_rows == 3
+    assert open_archive(root).topics().equals(topics)
+    assert verify_archive(root) == []
 
 
 def test_writers_refuse_a_lost_manifest_and_move_nothing(
