@@ -430,9 +430,9 @@ class ArchiveStore:
         move leftovers of runs and compactions that were never committed to
         `_quarantine/`, and finish moving the files a committed compaction replaced to
         `_retired/`; LostManifestError, with nothing moved, when an older run's manifest
-        is missing. Read-only: no lock, no recovery,
-        no creation; files without a manifest are ignored. The committed runs are read
-        once, at opening. `policy` says when a writer compacts.
+        is missing. Read-only: no lock, no recovery, no creation; files without a
+        manifest are ignored. The committed runs are read once, at opening. `policy`
+        says when a writer compacts.
 
         ArchiveNotAFolderError when `path` is a file or goes through one;
         ArchiveUnwritableError when a writer cannot write there (a read-only or full disk).

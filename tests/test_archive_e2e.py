@@ -5,7 +5,7 @@
 * pandas, DuckDB and the loader agree on the rows and read dates as dates, lists as lists.
 * A crawl killed with SIGKILL never happened: `verify` passes (its leftovers are
   warnings, failures only with --strict), readers see the committed runs only, and the
-  next crawl removes the leftovers and commits.
+  next crawl moves the leftovers to _quarantine/ and commits.
 """
 
 from __future__ import annotations

@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
 
 def is_uncommitted_leftover(problem: Problem, committed: set[str]) -> bool:
     """True for what a run without a manifest left: staging, a temporary manifest, or a
-    part file of a run id that has no manifest (recovery removes all of them). A stray
+    part file of a run id that has no manifest (recovery quarantines all of them). A stray
     file that names no run is a problem, never a leftover."""
     if problem.kind == "uncommitted_leftover":
         return True
