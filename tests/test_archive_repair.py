@@ -7,8 +7,11 @@ on crawled runs, is in test_archive_commands.py.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import logging
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -18,14 +21,16 @@ import pytest
 
 from crawler.items import HealthTopicPage, RawResponse
 from pipelines.catalog import read_checkpoint
-from pipelines.errors import LostManifestError, RepairRefusedError
+from pipelines.errors import ArchiveLockedError, LostManifestError, RepairRefusedError
 from pipelines.load import open_archive
+from pipelines.records import RunManifest
 from pipelines.repair import repair_archive
-from pipelines.store import ArchiveStore
+from pipelines.store import ArchiveStore, write_locked
 from pipelines.verify import verify_archive
 from tests.archive_factory import at, commit_run, make_page
 
 DAYS = [date(2024, 3, day) for day in (1, 2, 3)]
+FIXTURE_V1 = Path(__file__).parent / "fixtures" / "archive_v1"
 
 
 def _fingerprint(root: Path) -> dict[str, str]:
@@ -196,3 +201,58 @@ def test_repair_refuses_damaged_files_and_changes_nothing(
     assert str(raised.value).isprintable()  # one line, whatever the damaged bytes hold
     assert "nothing was changed" in str(raised.value)
     assert _fingerprint(root) == before
+
+
+def test_repair_rebuilds_a_run_of_schema_version_1(tmp_path: Path) -> None:
+    root = Path(shutil.copytree(FIXTURE_V1, tmp_path / "archive"))
+    first, _ = sorted(path.stem for path in (root / "_runs").glob("*.json"))
+    lost = root / "_runs" / f"{first}.json"
+    original = RunManifest.from_json(json.loads(lost.read_text()))
+    assert original.schema_version == 1
+    lost.unlink()
+
+    (rebuilt,) = repair_archive(root)
+
+    assert rebuilt == dataclasses.replace(original, committed_at=rebuilt.committed_at)
+    assert verify_archive(root) == []
+
+
+def test_repair_refuses_while_a_crawl_holds_the_lock(
+    three_runs: tuple[Path, list[str]],
+) -> None:
+    root, run_ids = three_runs
+    (root / "_runs" / f"{run_ids[1]}.json").unlink()
+    with write_locked(root), pytest.raises(ArchiveLockedError):
+        repair_archive(root)
+    assert not (root / "_runs" / f"{run_ids[1]}.json").exists()
+
+
+def test_every_kind_of_crash_leftover_is_quarantined_and_logged(
+    three_runs: tuple[Path, list[str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    root, run_ids = three_runs
+    crashed = "29990101T000000Z-dead"
+    leftovers = {
+        f"_staging/{crashed}/topics.parquet": b"half a file",
+        f"_runs/.{crashed}.json.tmp": b"{",
+        f"topics/part-{crashed}.parquet": (root / "topics" / f"part-{run_ids[0]}.parquet"),
+        f"warc/{crashed}.warc.gz": (root / "warc" / f"{run_ids[0]}.warc.gz"),
+        f"links/compacted-{crashed}-L01.parquet": (root / "links" / f"part-{run_ids[0]}.parquet"),
+    }
+    contents = {}
+    for relative, content in leftovers.items():
+        data = content.read_bytes() if isinstance(content, Path) else content
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_bytes(data)
+        contents[relative] = data
+
+    with caplog.at_level(logging.WARNING, logger="pipelines.recovery"):
+        ArchiveStore.open(root).close()
+
+    (batch,) = (root / "_quarantine").iterdir()
+    for relative, data in contents.items():
+        assert not (root / relative).exists()
+        assert (batch / relative).read_bytes() == data
+    moved = [record.getMessage() for record in caplog.records if "moved" in record.getMessage()]
+    assert len(moved) == len(contents)
+    assert verify_archive(root) == []
