@@ -23,7 +23,9 @@ the repair (the original is lost with the manifest).
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -84,7 +86,7 @@ def repair_archive(path: Path | str) -> list[RunManifest]:
 def rebuild_manifest(root: Path, run_id: str, files: list[str]) -> RunManifest:
     """The manifest of run `run_id` rebuilt from its data `files` (relative paths), all
     checked; RepairRefusedError naming the file at fault."""
-    parts: dict[str, pq.ParquetFile] = {}
+    parts: dict[str, _Part] = {}
     warc = None
     for relative in files:
         if relative == warc_path(run_id):
@@ -93,9 +95,11 @@ def rebuild_manifest(root: Path, run_id: str, files: list[str]) -> RunManifest:
         table = relative.partition("/")[0]
         if not is_table_name(table) or relative != part_path(table, run_id):
             _refuse(root, relative, run_id, "not a file a run writes")
-        parts[table] = _open_parquet(root, relative, run_id)
+        parts[table] = _read_part(root, relative, run_id)
+    if not parts:
+        _refuse(root, files[0], run_id, "no Parquet part of the run is left")
     versions = {
-        table: file_schema_version(part.schema_arrow.metadata) for table, part in parts.items()
+        table: file_schema_version(part.rows.schema.metadata) for table, part in parts.items()
     }
     found = set(versions.values())
     if len(found) != 1 or None in found:
@@ -109,32 +113,25 @@ def rebuild_manifest(root: Path, run_id: str, files: list[str]) -> RunManifest:
         reason = f"its parts are not one per table of schema version {version} ({odd})"
         _refuse(root, files[0], run_id, reason)
     entries = []
-    topics: pa.Table | None = None
-    record: RunRecord | None = None
     for table in tables:
         relative = part_path(table, run_id)
         part = parts[table]
-        schema = version_schema(table, version)
-        if not part.schema_arrow.equals(schema):
+        if not part.rows.schema.equals(version_schema(table, version)):
             _refuse(root, relative, run_id, f"its columns are not those of the {table} table")
-        rows = _read(root, relative, run_id, part)
-        if rows.num_rows != part.metadata.num_rows:
-            _refuse(root, relative, run_id, "its row count differs from its footer's")
-        owners = set(rows[_RUN_COLUMNS.get(table, "run_id")].to_pylist())
+        owners = set(part.rows[_RUN_COLUMNS.get(table, "run_id")].to_pylist())
         if owners - {run_id}:
             _refuse(root, relative, run_id, f"it holds rows of other runs ({sorted(owners)})")
-        if table == "runs":
-            record = _run_record(root, relative, run_id, rows)
-        if table == "topics":
-            topics = rows
-        sha256, size = file_digest(root / relative)
         entries.append(
-            ManifestFile(table=table, path=relative, rows=rows.num_rows, bytes=size, sha256=sha256)
+            ManifestFile(
+                table=table,
+                path=relative,
+                rows=part.rows.num_rows,
+                bytes=part.size,
+                sha256=part.sha256,
+            )
         )
-    # every schema version has both tables
-    assert record is not None
-    assert topics is not None
-    warc_entry = _check_warc(root, run_id, warc, topics)
+    record = _run_record(root, part_path("runs", run_id), run_id, parts["runs"].rows)
+    warc_entry = _check_warc(root, run_id, warc, parts["topics"].rows)
     return RunManifest(
         run_id=run_id,
         schema_version=version,
@@ -145,18 +142,22 @@ def rebuild_manifest(root: Path, run_id: str, files: list[str]) -> RunManifest:
     )
 
 
-def _open_parquet(root: Path, relative: str, run_id: str) -> pq.ParquetFile:
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """A run's Parquet part, read once: its rows, and its bytes' sha256 and size."""
+
+    rows: pa.Table
+    sha256: str
+    size: int
+
+
+def _read_part(root: Path, relative: str, run_id: str) -> _Part:
     try:
-        return pq.ParquetFile(root / relative)
+        data = (root / relative).read_bytes()
+        rows = pq.read_table(pa.BufferReader(data))
     except (OSError, pa.ArrowException) as error:
         _refuse(root, relative, run_id, f"not readable Parquet ({_brief(error)})")
-
-
-def _read(root: Path, relative: str, run_id: str, part: pq.ParquetFile) -> pa.Table:
-    try:
-        return part.read()
-    except (OSError, pa.ArrowException) as error:
-        _refuse(root, relative, run_id, f"its rows cannot be read ({_brief(error)})")
+    return _Part(rows, hashlib.sha256(data).hexdigest(), len(data))
 
 
 def _run_record(root: Path, relative: str, run_id: str, rows: pa.Table) -> RunRecord:

@@ -167,6 +167,7 @@ def _rewrite(path: Path, change: str) -> None:
     [
         pytest.param("truncate_links", "not readable Parquet", id="truncated-part"),
         pytest.param("missing_links", "not one per table", id="missing-part"),
+        pytest.param("only_warc", "no Parquet part of the run is left", id="only-its-warc-left"),
         pytest.param("foreign_rows", "rows of other runs", id="rows-of-another-run"),
         pytest.param("dropped_column", "columns are not those", id="other-columns"),
         pytest.param("warc_bytes", "not a readable WARC file", id="damaged-warc"),
@@ -183,6 +184,9 @@ def test_repair_refuses_damaged_files_and_changes_nothing(
         links.write_bytes(links.read_bytes()[:100])
     elif damage == "missing_links":
         links.unlink()
+    elif damage == "only_warc":
+        for part in root.glob(f"*/part-{run_id}.parquet"):
+            part.unlink()
     elif damage == "foreign_rows":
         _rewrite(root / "topics" / f"part-{run_id}.parquet", "run_id")
     elif damage == "dropped_column":
