@@ -30,6 +30,7 @@ from crawler.commands import (
     page,
     publish,
     reextract,
+    repair,
     runs,
     snapshot,
     vacuum,
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         verify,
         compact,
         vacuum,
+        repair,
         reextract,
         publish,
     ):

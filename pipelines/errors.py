@@ -6,6 +6,7 @@ next, so the command line can print it as a one-line error without a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -93,6 +94,29 @@ class ObjectStorageError(ArchiveError):
 
 class ArchiveCorruptError(ArchiveError):
     """A committed file of the archive (marker, manifest or Parquet part) cannot be read."""
+
+
+class LostManifestError(ArchiveError):
+    """Runs older than the last committed run have data files but no manifest: their
+    manifests were lost (not a crash, whose files are newer). A writer refuses to open
+    the archive, moving nothing; `medlineplus-archive repair` rebuilds the manifests."""
+
+    def __init__(self, path: Path, files_by_run: Mapping[str, Sequence[str]]) -> None:
+        self.files_by_run = {run_id: list(files) for run_id, files in files_by_run.items()}
+        """Per run whose manifest is missing, its data files (relative to the archive)."""
+        runs = "; ".join(
+            f"run {run_id} ({', '.join(files)})" for run_id, files in self.files_by_run.items()
+        )
+        super().__init__(
+            f"{path}: the manifest of an older run is missing, though its files are there: "
+            f"{runs}; nothing was changed; run `medlineplus-archive repair --archive {path}` "
+            "to rebuild it from its files",
+            path=path,
+        )
+
+
+class RepairRefusedError(ArchiveCorruptError):
+    """`repair` found a run's files damaged or inconsistent, and changed nothing."""
 
 
 class UnknownRunError(ArchiveError):

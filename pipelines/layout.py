@@ -7,7 +7,8 @@ Layout of an archive directory::
     _runs/<run_id>.json              run manifests; a run is committed when its manifest exists
     _compactions/<id>.json           compaction manifests: which files replaced which
     _catalog/<name>/                 checkpoints: the committed state, derived (rebuildable)
-    _staging/<name>/                 a run or compaction being written (removed by recovery)
+    _staging/<name>/                 a run or compaction being written
+    _quarantine/<stamp>/<path>       what recovery rolled back (a crash's files), kept
     _retired/<table>/<file>          files a compaction replaced: kept, out of the table dirs
     _vacuumed/<id>.json              retired files `vacuum` deleted (written before deleting)
     <table>/part-<run_id>.parquet    one file per table per committed run, even an empty one
@@ -50,6 +51,7 @@ CATALOG_DIR = "_catalog"
 STAGING_DIR = "_staging"
 RETIRED_DIR = "_retired"
 VACUUMED_DIR = "_vacuumed"
+QUARANTINE_DIR = "_quarantine"
 PARQUET_COMPRESSION = "zstd"
 
 ROW_GROUP_ROWS: Mapping[str, int] = {

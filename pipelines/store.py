@@ -4,7 +4,8 @@ See `pipelines.layout` for the directory layout. Every run writes one file to ev
 table, zero rows included: a table directory then always holds the schema, and
 `pandas.read_parquet("<archive>/topics")` or a DuckDB glob needs no special case. A run
 is committed by writing its manifest last, atomically; a run without a manifest never
-happened: readers ignore its files and the next writer removes them.
+happened: readers ignore its files and the next writer moves them to `_quarantine/`
+(`pipelines.recovery`).
 
 After a commit the store compacts (`pipelines.compaction`): runs' small files are
 merged into larger ones by a compaction manifest, and the files replaced move to
@@ -38,7 +39,7 @@ import os
 import secrets
 import shutil
 import signal
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -60,12 +61,10 @@ from pipelines.catalog import (
     read_checkpoint,
     write_checkpoint,
 )
-from pipelines.catalog import remove_temporary_checkpoints as _remove_temporary_checkpoints
 from pipelines.compaction import (
     DEFAULT_POLICY,
     CompactionPolicy,
     plan,
-    retire_inputs,
     run_merge,
 )
 from pipelines.errors import (
@@ -86,15 +85,12 @@ from pipelines.layout import (
     LOCK_FILE,
     MARKER_FILE,
     PARQUET_COMPRESSION,
-    RETIRED_DIR,
     ROW_GROUP_ROWS,
     RUNS_DIR,
     STAGING_DIR,
-    VACUUMED_DIR,
     archive_folder_exists,
     check_run_id,
     check_schema_version,
-    compacted_id,
     file_digest,
     fsync_dir,
     json_names,
@@ -122,6 +118,7 @@ from pipelines.records import (
     VersionRecord,
     XmlRecord,
 )
+from pipelines.recovery import recover
 from pipelines.schema import (
     SCHEMA_VERSION,
     SCHEMAS,
@@ -429,11 +426,13 @@ class ArchiveStore:
         """Open the archive at `path`.
 
         For writing (the default): create the layout when the directory is missing or
-        empty (`create=True`), take the exclusive lock, and recover: remove leftovers of
-        runs and compactions that were never committed, and finish moving the files a
-        committed compaction replaced to `_retired/`. Read-only: no lock, no recovery,
-        no creation; files without a manifest are ignored. The committed runs are read
-        once, at opening. `policy` says when a writer compacts.
+        empty (`create=True`), take the exclusive lock, and recover (`pipelines.recovery`):
+        move leftovers of runs and compactions that were never committed to
+        `_quarantine/`, and finish moving the files a committed compaction replaced to
+        `_retired/`; LostManifestError, with nothing moved, when an older run's manifest
+        is missing. Read-only: no lock, no recovery, no creation; files without a
+        manifest are ignored. The committed runs are read once, at opening. `policy`
+        says when a writer compacts.
 
         ArchiveNotAFolderError when `path` is a file or goes through one;
         ArchiveUnwritableError when a writer cannot write there (a read-only or full disk).
@@ -460,7 +459,13 @@ class ArchiveStore:
             for directory in (RUNS_DIR, STAGING_DIR, *TABLES):
                 (root / directory).mkdir(exist_ok=True)
             committed = _read_committed(root)
-            _recover(root, committed)
+            recover(
+                root,
+                run_ids=committed.run_ids,
+                compaction_ids=committed.compaction_ids,
+                files=committed.files,
+                compactions=committed.compactions,
+            )
         except OSError as error:
             _release_lock(lock)
             raise ArchiveUnwritableError(root, error) from error
@@ -1127,82 +1132,29 @@ def _acquire_lock(root: Path) -> IO[str]:
     return lock
 
 
+@contextlib.contextmanager
+def write_locked(root: Path) -> Iterator[None]:
+    """Hold the archive's write lock, without recovering (for `pipelines.repair`).
+
+    ArchiveLockedError while a crawl holds it; ArchiveUnwritableError on a read-only or
+    full disk.
+    """
+    try:
+        lock = _acquire_lock(root)
+    except OSError as error:
+        raise ArchiveUnwritableError(root, error) from error
+    try:
+        yield
+    finally:
+        _release_lock(lock)
+
+
 def _release_lock(lock: IO[str]) -> None:
     with contextlib.closing(lock):
         lock.seek(0)
         lock.truncate()
         lock.flush()
         fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
-
-
-def _recover(root: Path, committed: _Committed) -> None:
-    """Undo what was never committed and finish what was: remove staging directories,
-    temporary manifests and checkpoints, and files no manifest commits; move the files a
-    committed compaction replaced, still in a table directory, to `_retired/`."""
-    for entry in sorted((root / STAGING_DIR).iterdir()):
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
-        logger.warning("removed %s: staging of a run or compaction never committed", entry)
-    for entry in _remove_temporary_checkpoints(root):
-        logger.warning("removed %s: a checkpoint that was never completed", entry)
-    for manifests in (RUNS_DIR, COMPACTIONS_DIR, VACUUMED_DIR):
-        base = root / manifests
-        for temporary in sorted(base.glob(".*.tmp")) if base.is_dir() else ():
-            temporary.unlink()
-            logger.warning("removed %s: a manifest that was never completed", temporary)
-    live = committed.files.paths()
-    runs = set(committed.run_ids)
-    warc_directory = root / WARC_DIR
-    for file in sorted(warc_directory.iterdir()) if warc_directory.is_dir() else ():
-        owner = file.name.removesuffix(".warc.gz")
-        if file.name.endswith(".warc.gz") and owner not in runs:
-            file.unlink()
-            logger.warning("removed %s: left by run %s, which was never committed", file, owner)
-    compactions = set(committed.compaction_ids)
-    replaced: dict[str, CompactionManifest] | None = None
-    for table in TABLES:
-        directory = root / table
-        for file in sorted(directory.iterdir()):
-            relative = f"{table}/{file.name}"
-            if relative in live or file.name.startswith("."):
-                continue
-            run_id, compaction = part_run_id(file.name), compacted_id(file.name)
-            if (run_id is not None and run_id not in runs) or (
-                compaction is not None and compaction not in compactions
-            ):
-                file.unlink()
-                owner = f"run {run_id}" if run_id is not None else f"compaction {compaction}"
-                logger.warning("removed %s: left by %s, which was never committed", file, owner)
-                continue
-            if run_id is None and compaction is None:
-                continue
-            if replaced is None:
-                replaced = _replaced_files(root, committed)
-            retiring = replaced.get(relative)
-            if retiring is not None:
-                retire_inputs(root, retiring)
-                logger.warning(
-                    "moved %s to %s: compaction %s replaced it",
-                    file,
-                    RETIRED_DIR,
-                    retiring.compaction_id,
-                )
-
-
-def _replaced_files(root: Path, committed: _Committed) -> dict[str, CompactionManifest]:
-    """Per path replaced by a committed compaction, that compaction."""
-    replaced = {}
-    for compaction in committed.compaction_ids:
-        manifest = committed.compactions.get(compaction)
-        if manifest is None:
-            manifest = load_compaction(root / COMPACTIONS_DIR / f"{compaction}.json")
-            committed.compactions[compaction] = manifest
-        for part in manifest.tables:
-            for entry in part.inputs:
-                replaced[entry.path] = manifest
-    return replaced
 
 
 # --- writing one run ------------------------------------------------------------------

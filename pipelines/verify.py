@@ -11,8 +11,10 @@ with their size (and their sha256 with `deep=True`), unless a vacuum record
 table directories must hold nothing the manifests do not list. The newest checkpoint
 must agree with the manifests (with `deep=True`, its sightings log must also equal one
 rebuilt from the tables). Leftovers of a run or compaction that was never committed are
-reported too (a crawl removes them when it next opens the archive; while a crawl is
-running they are its work in progress).
+reported too (a crawl moves them to `_quarantine/` when it next opens the archive; while
+a crawl is running they are its work in progress). Data files of a run older than the
+last committed one, with no manifest, are a lost manifest (`lost_manifest`, one problem
+per run naming its files): `medlineplus-archive repair` rebuilds it.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from pipelines.layout import (
     retired_path,
 )
 from pipelines.records import CompactionManifest, ManifestFile, RunManifest, VacuumRecord
+from pipelines.recovery import lost_runs
 from pipelines.schema import (
     SCHEMAS,
     TABLES,
@@ -83,6 +86,7 @@ ProblemKind = Literal[
     "orphan_part",
     "unexpected_file",
     "uncommitted_leftover",
+    "lost_manifest",
     "bad_compaction",
     "unretired_file",
     "bad_checkpoint",
@@ -91,7 +95,7 @@ ProblemKind = Literal[
 PROBLEM_KINDS: tuple[ProblemKind, ...] = get_args(ProblemKind)
 
 _Manifest = TypeVar("_Manifest", RunManifest, CompactionManifest, VacuumRecord)
-_RECOVER = "readers ignore it; the next `medlineplus-archive crawl` removes it"
+_RECOVER = "readers ignore it; the next `medlineplus-archive crawl` moves it to _quarantine/"
 _RESTORE = "restore the file from a backup"
 _CHUNK = 1 << 20
 
@@ -188,7 +192,9 @@ def verify_archive(path: Path | str, *, deep: bool = False) -> list[Problem]:
     problems.extend(_check_live_files(root, [owned[item.entry.path] for item in live]))
     problems.extend(_check_retired_files(root, retired, owned, vacuumed, deep=deep))
     problems.extend(_duplicate_versions(root, files))
-    problems.extend(_unlisted_files(root, files, retired, runs, compactions))
+    lost = lost_runs(root, list(by_run))
+    problems.extend(_lost_manifests(lost))
+    problems.extend(_unlisted_files(root, files, retired, runs, compactions, set(lost)))
     problems.extend(_check_checkpoint(root, runs, compactions, files, deep=deep))
     problems.extend(
         _check_warc(root, runs, [item.entry.path for item in live if item.entry.table == "topics"])
@@ -483,7 +489,10 @@ def _unlisted_files(
     retired: dict[str, CompactionManifest],
     runs: list[RunManifest],
     compactions: list[CompactionManifest],
+    lost: set[str],
 ) -> Iterator[Problem]:
+    """Files of the table directories no manifest lists (those of `lost` runs are
+    reported by `_lost_manifests`), and leftovers of what was never committed."""
     listed = files.paths() | set(retired)
     committed = {manifest.run_id for manifest in runs}
     compacted = {manifest.compaction_id for manifest in compactions}
@@ -496,6 +505,8 @@ def _unlisted_files(
             if relative in listed or file.name.startswith("."):
                 continue
             run_id, compaction = part_run_id(file.name), compacted_id(file.name)
+            if run_id in lost:
+                continue
             if run_id is None and compaction is None:
                 message = "not an archive file; move it out of the archive"
                 yield _problem("unexpected_file", relative, None, message)
@@ -540,6 +551,17 @@ def _unlisted_files(
             relative = f"{name}/{leftover.name}"
             message = f"{what} that was never committed; {_RECOVER}"
             yield _problem("uncommitted_leftover", relative, None, message)
+
+
+def _lost_manifests(lost: dict[str, list[str]]) -> Iterator[Problem]:
+    """One problem per run older than the last committed one whose files have no manifest."""
+    for run_id, files in lost.items():
+        message = (
+            f"missing: run {run_id} is older than the last committed run and its files "
+            f"{', '.join(files)} are there, but its manifest was lost, so readers ignore "
+            "them and crawls refuse to start; run `medlineplus-archive repair` to rebuild it"
+        )
+        yield _problem("lost_manifest", f"{RUNS_DIR}/{run_id}.json", run_id, message)
 
 
 def _check_checkpoint(

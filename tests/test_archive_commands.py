@@ -37,7 +37,7 @@ from pipelines.errors import (
     UnknownRunError,
 )
 from pipelines.load import open_archive
-from pipelines.schema import SCHEMAS, VERSION_KEY
+from pipelines.schema import SCHEMAS, TABLES, VERSION_KEY
 from pipelines.store import ArchiveStore
 from tests.archive_factory import at, commit_run, make_page
 from tests.crawl_runner import PERMISSIVE_ROBOTS, QUICK, crawl, run_cli
@@ -411,6 +411,74 @@ def test_verify_warns_about_leftovers_of_uncommitted_runs_and_strict_fails(
     strict = cli(capsys, "verify", "--strict", "--archive", archive)
     assert strict.code == 1
     assert len(strict.out.splitlines()) == 2
+
+
+def _rows_per_table(archive: Path) -> dict[str, int]:
+    store = ArchiveStore.open(archive, read_only=True)
+    return {table: store.read_table(table).num_rows for table in TABLES}
+
+
+def test_a_lost_manifest_stops_crawls_until_repair_rebuilds_it(
+    crawled: Crawled, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 15's acceptance: the manifest of a middle run is deleted; a crawl refuses
+    (exit 3, one line naming the run and `repair`, no file touched), verify names the
+    run (exit 1); after `repair`, verify passes, the rows are back and crawls run again."""
+    archive = copy_archive(crawled, tmp_path / "archive")
+    with SiteServer() as server:
+        server.replace_file("/robots.txt", PERMISSIVE_ROBOTS)
+        third = crawl(server.base_url, archive, *QUICK, "--url", ALLERGY_URL)
+        assert third.returncode == 0, third
+        first, middle, _ = sorted(path.stem for path in (archive / "_runs").glob("*.json"))
+        assert (first, middle) == crawled.run_ids
+        rows = _rows_per_table(archive)
+        (archive / "_runs" / f"{middle}.json").unlink()
+        assert _rows_per_table(archive)["topics"] < rows["topics"]  # readers lost the run
+        before = fingerprint(archive)
+
+        refused = crawl(server.base_url, archive, *QUICK, "--url", ALLERGY_URL)
+        assert refused.returncode == 3, refused
+        (line,) = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+        assert f"run {middle}" in line
+        assert f"warc/{middle}.warc.gz" in line
+        assert "medlineplus-archive repair" in line
+        assert fingerprint(archive) == before
+
+        verify = cli(capsys, "verify", "--archive", archive)
+        assert verify.code == 1
+        (problem,) = verify.out.splitlines()
+        assert problem.startswith(f"_runs/{middle}.json: missing: run {middle}")
+        assert f"topics/part-{middle}.parquet" in problem
+
+        repaired = cli(capsys, "repair", "--archive", archive)
+        assert (repaired.code, repaired.err) == (0, "")
+        assert repaired.out.startswith(f"rebuilt the manifest of run {middle}: runs 1,")
+        assert cli(capsys, "verify", "--archive", archive).out == "ok: 3 runs, 21 files verified\n"
+        assert _rows_per_table(archive) == rows
+
+        again = crawl(server.base_url, archive, *QUICK, "--url", ALLERGY_URL)
+        assert again.returncode == 0, again
+    after = cli(capsys, "verify", "--archive", archive)
+    assert (after.code, after.err) == (0, "")
+    assert cli(capsys, "repair", "--archive", archive).out == (
+        "nothing to repair: no run's manifest is missing\n"
+    )
+
+
+def test_repair_refuses_a_damaged_run_with_exit_3_and_changes_nothing(
+    crawled: Crawled, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    archive = copy_archive(crawled, tmp_path / "archive")
+    first, _ = crawled.run_ids
+    (archive / "_runs" / f"{first}.json").unlink()
+    part = archive / "topics" / f"part-{first}.parquet"
+    part.write_bytes(part.read_bytes()[:-100])
+    before = fingerprint(archive)
+    result = cli(capsys, "repair", "--archive", archive)
+    assert (result.code, result.out) == (3, "")
+    assert result.err.startswith(f"error: cannot repair run {first}: {part}: not readable Parquet")
+    assert len(result.err.splitlines()) == 1
+    assert fingerprint(archive) == before
 
 
 # --- bad input ------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 * pandas, DuckDB and the loader agree on the rows and read dates as dates, lists as lists.
 * A crawl killed with SIGKILL never happened: `verify` passes (its leftovers are
   warnings, failures only with --strict), readers see the committed runs only, and the
-  next crawl removes the leftovers and commits.
+  next crawl moves the leftovers to _quarantine/ and commits.
 """
 
 from __future__ import annotations
@@ -317,13 +317,18 @@ def test_a_crawl_killed_midway_never_happened(
     assert len(reader.topics()) == 2
     assert set(reader.observations()["run_id"]) == {first_run}
 
-    # The next crawl recovers (removes the leftovers) and commits.
+    # The next crawl recovers (moves the leftovers to _quarantine/) and commits.
     site_server.slow_down(0, slow_paths)
     result = crawl(site_server.base_url, archive, *QUICK, *urls)
     assert result.returncode == 0, result
     assert list((archive / "_staging").iterdir()) == []
     assert not orphan.exists()
-    assert _verify(capsys, archive, "--strict") == (0, "ok: 2 runs, 14 files verified\n", "")
+    (batch,) = (archive / "_quarantine").iterdir()
+    assert (batch / "topics" / orphan.name).is_file()
+    code, out, err = _verify(capsys, archive, "--strict")
+    assert (code, out) == (0, "ok: 2 runs, 14 files verified\n")
+    assert err.startswith(f"info: _quarantine/{batch.name}: ")  # one line, not a problem
+    assert len(err.splitlines()) == 1
     reader = open_archive(archive)
     assert reader.run_ids[0] == first_run
     assert len(reader.run_ids) == 2

@@ -407,7 +407,7 @@ def _duckdb_type(data_type: pa.DataType) -> str:
 
 @pytest.fixture
 def recovered_archive(three_runs: tuple[Path, list[str]]) -> Path:
-    """Three committed runs, plus leftovers of a crashed one that recovery removed."""
+    """Three committed runs, plus leftovers of a crashed one that recovery moved aside."""
     root, run_ids = three_runs
     (root / "topics" / "part-20990101T000000Z-dead.parquet").write_bytes(
         (root / "topics" / f"part-{run_ids[0]}.parquet").read_bytes()

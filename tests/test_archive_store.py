@@ -449,11 +449,12 @@ def _leave_uncommitted_run(root: Path, committed_run: str) -> str:
     return run_id
 
 
-def test_recovery_removes_an_uncommitted_run_that_readers_never_saw(
+def test_recovery_quarantines_an_uncommitted_run_that_readers_never_saw(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     committed = commit_run(tmp_path, at(DAY1), [make_page()])
     leftover = _leave_uncommitted_run(tmp_path, committed)
+    crashed_part = (tmp_path / "topics" / f"part-{leftover}.parquet").read_bytes()
 
     archive = open_archive(tmp_path)
     assert archive.run_ids == (committed,)
@@ -464,14 +465,20 @@ def test_recovery_removes_an_uncommitted_run_that_readers_never_saw(
         "uncommitted_leftover",
     }
 
-    with caplog.at_level(logging.WARNING, logger="pipelines.store"):
+    with caplog.at_level(logging.WARNING, logger="pipelines.recovery"):
         ArchiveStore.open(tmp_path).close()
     assert f"part-{leftover}.parquet" in caplog.text
     assert f"_staging/{leftover}" in caplog.text
     assert not list(tmp_path.glob(f"*/part-{leftover}.parquet"))
     assert list((tmp_path / "_staging").iterdir()) == []
+    # Moved aside, not deleted: one quarantine folder keeps the paths they had.
+    (batch,) = (tmp_path / "_quarantine").iterdir()
+    assert (batch / "topics" / f"part-{leftover}.parquet").read_bytes() == crashed_part
+    assert (batch / "observations" / f"part-{leftover}.parquet").is_file()
+    assert (batch / "_staging" / leftover / "links.parquet").read_bytes() == b"half a file"
     assert verify_archive(tmp_path) == []
     assert (tmp_path / "topics" / f"part-{committed}.parquet").is_file()
+    assert len(open_archive(tmp_path).topics()) == 1
 
 
 def test_a_crash_before_the_manifest_leaves_a_run_that_never_happened(

@@ -2,8 +2,10 @@
 
 The contract for leftovers of runs that were never committed (a crawl killed midway, or
 one running right now): a run without a manifest never happened, readers of manifests
-ignore its files and the next crawl removes them, so they are warnings, not problems,
-unless --strict is given.
+ignore its files and the next crawl moves them to `_quarantine/`, so they are warnings,
+not problems, unless --strict is given. Files recovery moved to `_quarantine/` are
+mentioned as `info:` lines, never problems. Files of an older run whose manifest was
+lost are a problem: `repair` rebuilds the manifest.
 """
 
 from __future__ import annotations
@@ -41,9 +43,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "on one line and exits 1 when there is any; otherwise prints `ok: N runs, M files "
         "verified` and exits 0. Leftovers of runs that were never committed (a crawl that "
         "was killed, or one running now) are printed as warnings on stderr: readers of "
-        "manifests ignore them and the next crawl removes them; --strict counts them as "
-        "problems. Exit 3 when the archive is not a folder or was written by a newer "
-        "medlineplus-archive. "
+        "manifests ignore them and the next crawl moves them to _quarantine/ (listed as "
+        "info lines); --strict counts them as problems. Files of an older run whose "
+        "manifest was lost are a problem (run `repair`). Exit 3 when the archive is not "
+        "a folder or was written by a newer medlineplus-archive. "
         "Read-only; takes no lock.",
     )
     add_archive_option(parser)
@@ -66,6 +69,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def run(args: argparse.Namespace) -> int:
     from pipelines.errors import ArchiveCorruptError, ArchiveError, ArchiveNotFoundError
     from pipelines.layout import archive_folder_exists
+    from pipelines.recovery import quarantine_batches
     from pipelines.store import load_manifest, manifest_paths, read_marker
     from pipelines.verify import verify_archive
 
@@ -91,6 +95,13 @@ def run(args: argparse.Namespace) -> int:
             leftovers.append(problem)
         else:
             problems.append(problem)
+    for batch in quarantine_batches(root):
+        print(
+            f"info: {batch.path}: {batch.files} file{'s' if batch.files != 1 else ''} of "
+            "an uncommitted run or compaction that recovery moved aside (readers ignore "
+            "them; delete the folder once you no longer need them)",
+            file=sys.stderr,
+        )
     for leftover in leftovers:
         print(f"warning: {_one_line(leftover)}{_plain_reader_note(leftover)}", file=sys.stderr)
     if problems:
@@ -108,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
 
 def is_uncommitted_leftover(problem: Problem, committed: set[str]) -> bool:
     """True for what a run without a manifest left: staging, a temporary manifest, or a
-    part file of a run id that has no manifest (recovery removes all of them). A stray
+    part file of a run id that has no manifest (recovery quarantines all of them). A stray
     file that names no run is a problem, never a leftover."""
     if problem.kind == "uncommitted_leftover":
         return True
