@@ -21,9 +21,9 @@ from weakref import WeakKeyDictionary
 from scrapy.exceptions import DropItem
 
 from crawler.items import HealthTopicPage, PageFailed, PageGone, PageNotModified
-from pipelines.errors import ArchiveNotFoundError
 from pipelines.records import Outcome
-from pipelines.store import ArchiveIndex, ArchiveStore, classify
+from pipelines.session import ArchiveSession
+from pipelines.store import ArchiveIndex, classify
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -67,11 +67,12 @@ class DedupePipeline:
 
     def __init__(
         self,
-        archive_path: str,
+        session: ArchiveSession,
         stats: StatsCollector | None = None,
         outcomes: PageOutcomes | None = None,
     ) -> None:
-        self.archive_path = archive_path
+        self.session = session
+        """The crawl's archive, whose index pages are classified against."""
         self.stats = stats
         self.outcomes = outcomes if outcomes is not None else PageOutcomes()
         self.index = ArchiveIndex.empty()
@@ -79,10 +80,10 @@ class DedupePipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler.settings.get("ARCHIVE_PATH"), crawler.stats, PageOutcomes.of(crawler))
+        return cls(ArchiveSession.of(crawler), crawler.stats, PageOutcomes.of(crawler))
 
     def open_spider(self) -> None:
-        self.index = _read_index(self.archive_path)
+        self.index = self.session.index()
         self.seen.clear()
         self.outcomes.clear()
 
@@ -103,12 +104,3 @@ class DedupePipeline:
     def _inc(self, key: str) -> None:
         if self.stats is not None:
             self.stats.inc_value(key)
-
-
-def _read_index(path: str) -> ArchiveIndex:
-    """The index of the committed runs at `path`; empty before the first crawl."""
-    try:
-        with ArchiveStore.open(path, read_only=True) as store:
-            return store.index()
-    except ArchiveNotFoundError:
-        return ArchiveIndex.empty()
