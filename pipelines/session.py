@@ -7,7 +7,7 @@ dedupe (the index) and the snapshot pipeline (the run writer). `ArchiveSession` 
 it once, taking the lock, recovering and building the index, and is a Scrapy
 extension: the components reach it with `ArchiveSession.of(crawler)`
 (`crawler.get_extension`), so they share one store and one index, which the run's
-commit keeps up to date.
+commit keeps up to date, and dedupe's outcome of each page (`PageOutcomes`).
 
 The crawl command opens the session before Scrapy starts, so an unusable archive is one
 `error:` line and exit 3 before anything is fetched, and hands it to its crawler
@@ -25,9 +25,11 @@ from typing import TYPE_CHECKING
 
 from scrapy import signals
 
+from crawler.items import HealthTopicPage
 from pipelines.compaction import DEFAULT_COMPACT_EVERY, CompactionPolicy, policy_every
 from pipelines.errors import ArchiveError, ArchiveUnwritableError
-from pipelines.store import ArchiveIndex, ArchiveStore
+from pipelines.records import Outcome
+from pipelines.store import ArchiveIndex, ArchiveStore, classify
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -48,6 +50,27 @@ def compaction_policy(settings: BaseSettings) -> CompactionPolicy:
         raise ValueError(f"ARCHIVE_COMPACT_EVERY {error}") from None
 
 
+class PageOutcomes:
+    """Dedupe's outcome ("new", "unchanged" or "same_date_edit") of each parsed page of one
+    crawl, by canonical URL: one per session, shared by the pipelines that need it."""
+
+    def __init__(self) -> None:
+        self._by_url: dict[str, Outcome] = {}
+
+    def record(self, page: HealthTopicPage, outcome: Outcome) -> None:
+        self._by_url[page.url] = outcome
+
+    def outcome(self, page: HealthTopicPage, index: ArchiveIndex) -> Outcome:
+        """What dedupe made of `page`, forgotten once asked (each page is asked once);
+        when DedupePipeline did not see it (taken out of ITEM_PIPELINES), `page`
+        classified against `index` here."""
+        recorded = self._by_url.pop(page.url, None)
+        return recorded if recorded is not None else classify(page, index)
+
+    def clear(self) -> None:
+        self._by_url.clear()
+
+
 class ArchiveSession:
     """A crawl's archive, open for writing from before the first request to the end."""
 
@@ -61,6 +84,8 @@ class ArchiveSession:
         the session is closed."""
         self.error = error
         """Why the archive could not be opened (None when it was)."""
+        self.outcomes = PageOutcomes()
+        """What dedupe made of each parsed page, for the snapshot pipeline."""
 
     @classmethod
     def open(cls, path: Path | str, policy: CompactionPolicy) -> ArchiveSession:

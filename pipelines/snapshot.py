@@ -47,7 +47,6 @@ from crawler.incremental import REASONS, TopicId, cross_check
 from crawler.items import HealthTopicPage, PageFailed, PageGone, PageNotModified
 from crawler.reachability import SITE_UNREACHABLE, unreachable_reason
 from crawler.urls import MEDLINEPLUS_ORIGIN
-from pipelines.dedupe import PageOutcomes
 from pipelines.errors import ArchiveError, ArchiveUnwritableError
 from pipelines.records import SUCCESS_OUTCOMES, Observation, RunRecord, RunStatus
 from pipelines.session import ArchiveSession
@@ -117,7 +116,7 @@ class SnapshotPipeline:
         self.max_gone_share = max_gone_share
         self.store: ArchiveStore | None = None
         self.writer: RunWriter | None = None
-        self.outcomes = PageOutcomes.of(crawler)
+        self.outcomes = session.outcomes
         """DedupePipeline's outcome of each parsed page (it runs before this one)."""
         self.started_at = datetime.now(UTC)
         self.extraction_failures: Counter[str] = Counter()

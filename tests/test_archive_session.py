@@ -54,6 +54,7 @@ def test_the_crawl_components_share_one_open_archive_and_one_index(
     assert snapshot.writer is not None
     assert snapshot.writer.index is index
     assert middleware.validators is index.validators
+    assert dedupe.outcomes is snapshot.outcomes is session.outcomes
 
     crawler.signals.send_catch_log(signals.engine_stopped)
     assert session.store is None
