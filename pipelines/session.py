@@ -19,7 +19,6 @@ engine stops.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,8 +33,6 @@ from pipelines.store import ArchiveIndex, ArchiveStore, classify
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.settings import BaseSettings
-
-logger = logging.getLogger(__name__)
 
 ARCHIVE_SESSION = "ARCHIVE_SESSION"
 """Setting: the session the crawl command opened for its crawler (see `hand_to`)."""
@@ -136,6 +133,14 @@ class ArchiveSession:
     def hand_to(self, crawler: Crawler) -> None:
         """Make this session the one of `crawler`'s crawl (before it starts)."""
         crawler.settings.set(ARCHIVE_SESSION, self, priority="cmdline")
+
+    def writable_store(self) -> ArchiveStore:
+        """The open archive; the ArchiveError that kept it from opening otherwise."""
+        if self.store is not None:
+            return self.store
+        if self.error is not None:
+            raise self.error
+        raise ArchiveError(f"the archive session of {self.path} is closed", path=self.path)
 
     def index(self) -> ArchiveIndex:
         """The index of the committed runs; empty when the archive could not be opened."""

@@ -151,11 +151,8 @@ class SnapshotPipeline:
     # --- start ----------------------------------------------------------------------------
     def open_spider(self) -> None:
         self.started_at = datetime.now(UTC)
-        self.store = self.session.store
-        if self.store is None:
-            self._unusable(self.session.error or ArchiveError("the archive session is closed"))
-            return
         try:
+            self.store = self.session.writable_store()
             last = self.store.run_ids[-1] if self.store.run_ids else None
             run_id = new_run_id(self.started_at, after=last)
             self.writer = self.store.begin_run(run_id, self.started_at)
