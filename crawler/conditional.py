@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Self
 
 from scrapy.exceptions import NotConfigured
 
-from pipelines.errors import ArchiveError
-from pipelines.store import Validators, read_validators
+from pipelines.session import ArchiveSession
+from pipelines.store import Validators
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -37,14 +37,9 @@ class ConditionalRequestMiddleware:
     def from_crawler(cls, crawler: Crawler) -> Self:
         if not crawler.settings.getbool("ARCHIVE_REVALIDATE", True):
             raise NotConfigured("ARCHIVE_REVALIDATE is off")
-        path = crawler.settings.get("ARCHIVE_PATH")
-        try:
-            validators = read_validators(path)
-        except ArchiveError as error:
-            # The snapshot pipeline reports an unusable archive and stops the crawl;
-            # here it only means there is nothing to revalidate against.
-            logger.debug("no validators from %s: %s", path, error)
-            validators = {}
+        # An archive that could not be opened has no validators; the snapshot pipeline
+        # reports it and stops the crawl.
+        validators = ArchiveSession.of(crawler).index().validators
         logger.info("revalidating against %d archived pages", len(validators))
         return cls(validators)
 

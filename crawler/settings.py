@@ -114,6 +114,7 @@ is two levels deep, request meta is copied on purpose), and every item and reque
 async callback passes through each of them."""
 EXTENSIONS = {
     "scrapy.extensions.throttle.AutoThrottle": None,
+    "pipelines.session.ArchiveSession": 0,
     "crawler.crawl_delay.CrawlDelayThrottle": 0,
     "crawler.progress.Progress": 500,
     "crawler.reactor_timers.ReactorTimerSweep": 510,

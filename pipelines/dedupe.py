@@ -9,21 +9,19 @@ version key (language, slug, last_updated, content_hash): a stored version is
 
 Items pass on as the spider made them (a feed export, `scrapy crawl health_topics -O
 items.jsonl`, writes each page's fields at the top level); the outcome travels beside
-them, in the crawl's `PageOutcomes`, for the pipelines after this one.
+them, in the crawl session's `PageOutcomes`, for the pipelines after this one.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, ClassVar, Self
-from weakref import WeakKeyDictionary
+from typing import TYPE_CHECKING, Any, Self
 
 from scrapy.exceptions import DropItem
 
 from crawler.items import HealthTopicPage, PageFailed, PageGone, PageNotModified
-from pipelines.errors import ArchiveNotFoundError
-from pipelines.records import Outcome
-from pipelines.store import ArchiveIndex, ArchiveStore, classify
+from pipelines.session import ArchiveSession, PageOutcomes
+from pipelines.store import ArchiveIndex, classify
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -34,44 +32,17 @@ logger = logging.getLogger(__name__)
 _OBSERVED = (HealthTopicPage, PageNotModified, PageFailed, PageGone)
 
 
-class PageOutcomes:
-    """Dedupe's outcome ("new", "unchanged" or "same_date_edit") of each parsed page of one
-    crawl, by canonical URL: one per crawler, shared by the pipelines that need it."""
-
-    _of_crawler: ClassVar[WeakKeyDictionary[Crawler, PageOutcomes]] = WeakKeyDictionary()
-
-    def __init__(self) -> None:
-        self._by_url: dict[str, Outcome] = {}
-
-    @classmethod
-    def of(cls, crawler: Crawler) -> PageOutcomes:
-        """The outcomes of `crawler`'s crawl."""
-        return cls._of_crawler.setdefault(crawler, cls())
-
-    def record(self, page: HealthTopicPage, outcome: Outcome) -> None:
-        self._by_url[page.url] = outcome
-
-    def outcome(self, page: HealthTopicPage, index: ArchiveIndex) -> Outcome:
-        """What dedupe made of `page`, forgotten once asked (each page is asked once);
-        when DedupePipeline did not see it (taken out of ITEM_PIPELINES), `page`
-        classified against `index` here."""
-        recorded = self._by_url.pop(page.url, None)
-        return recorded if recorded is not None else classify(page, index)
-
-    def clear(self) -> None:
-        self._by_url.clear()
-
-
 class DedupePipeline:
     """Drops within-run duplicates and classifies parsed pages (see the module docstring)."""
 
     def __init__(
         self,
-        archive_path: str,
+        session: ArchiveSession,
         stats: StatsCollector | None = None,
         outcomes: PageOutcomes | None = None,
     ) -> None:
-        self.archive_path = archive_path
+        self.session = session
+        """The crawl's archive, whose index pages are classified against."""
         self.stats = stats
         self.outcomes = outcomes if outcomes is not None else PageOutcomes()
         self.index = ArchiveIndex.empty()
@@ -79,10 +50,11 @@ class DedupePipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler.settings.get("ARCHIVE_PATH"), crawler.stats, PageOutcomes.of(crawler))
+        session = ArchiveSession.of(crawler)
+        return cls(session, crawler.stats, session.outcomes)
 
     def open_spider(self) -> None:
-        self.index = _read_index(self.archive_path)
+        self.index = self.session.index()
         self.seen.clear()
         self.outcomes.clear()
 
@@ -103,12 +75,3 @@ class DedupePipeline:
     def _inc(self, key: str) -> None:
         if self.stats is not None:
             self.stats.inc_value(key)
-
-
-def _read_index(path: str) -> ArchiveIndex:
-    """The index of the committed runs at `path`; empty before the first crawl."""
-    try:
-        with ArchiveStore.open(path, read_only=True) as store:
-            return store.index()
-    except ArchiveNotFoundError:
-        return ArchiveIndex.empty()

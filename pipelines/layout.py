@@ -3,7 +3,7 @@
 Layout of an archive directory::
 
     _archive.json                    marker: format and schema version (written at creation)
-    .lock                            flock'ed by the one process writing; holds its pid
+    .lock                            the writer's pid (the lock is the folder's, `pipelines.lock`)
     _runs/<run_id>.json              run manifests; a run is committed when its manifest exists
     _compactions/<id>.json           compaction manifests: which files replaced which
     _catalog/<name>/                 checkpoints: the committed state, derived (rebuildable)

@@ -46,10 +46,10 @@ from pipelines.layout import (
     read_marker,
     write_json_atomically,
 )
+from pipelines.lock import write_locked
 from pipelines.records import ManifestFile, RunManifest, RunRecord, decode_dataclass
 from pipelines.recovery import lost_runs
 from pipelines.schema import file_schema_version, is_table_name, version_schema, version_tables
-from pipelines.store import write_locked
 from pipelines.warc import warc_path
 
 logger = logging.getLogger(__name__)

@@ -1,7 +1,8 @@
 """Snapshot pipeline: every observation and new version of a crawl, committed as one run.
 
-Opens the archive for writing when the crawl starts (lock, recovery of uncommitted
-leftovers), buffers rows through the store's `RunWriter`, and when the spider closes
+Begins a run in the crawl's archive session (`pipelines.session`: the archive opened
+once, locked and recovered, before the crawl starts), buffers rows through the store's
+`RunWriter`, and when the spider closes
 marks topics gone, decides the run's status, and commits: one Parquet file per table,
 moved into place, the manifest written last. A crawl that dies before that leaves
 nothing the readers see; nor does a crawl that could not reach the site at all
@@ -36,7 +37,6 @@ import logging
 import math
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 from scrapy import signals
@@ -47,15 +47,9 @@ from crawler.incremental import REASONS, TopicId, cross_check
 from crawler.items import HealthTopicPage, PageFailed, PageGone, PageNotModified
 from crawler.reachability import SITE_UNREACHABLE, unreachable_reason
 from crawler.urls import MEDLINEPLUS_ORIGIN
-from pipelines.compaction import (
-    DEFAULT_COMPACT_EVERY,
-    DEFAULT_POLICY,
-    CompactionPolicy,
-    policy_every,
-)
-from pipelines.dedupe import PageOutcomes
 from pipelines.errors import ArchiveError, ArchiveUnwritableError
 from pipelines.records import SUCCESS_OUTCOMES, Observation, RunRecord, RunStatus
+from pipelines.session import ArchiveSession
 from pipelines.store import ArchiveStore, RunWriter, TopicKey, new_run_id
 from pipelines.xml_records import changed_sections, records_to_store
 
@@ -99,15 +93,6 @@ def settings_digest(settings: BaseSettings) -> str:
     return hashlib.sha256(encoded).hexdigest()[:16]
 
 
-def compaction_policy(settings: BaseSettings) -> CompactionPolicy:
-    """The policy of the setting ARCHIVE_COMPACT_EVERY; ValueError naming it when bad."""
-    every = settings.getint("ARCHIVE_COMPACT_EVERY", DEFAULT_COMPACT_EVERY)
-    try:
-        return policy_every(every)
-    except ValueError as error:
-        raise ValueError(f"ARCHIVE_COMPACT_EVERY {error}") from None
-
-
 def topic_url(topic: TopicKey) -> str:
     """The canonical URL of a topic."""
     prefix = "/spanish" if topic.language == "es" else ""
@@ -120,20 +105,18 @@ class SnapshotPipeline:
     def __init__(
         self,
         crawler: Crawler,
-        archive_path: str,
+        session: ArchiveSession,
         max_error_share: float,
         max_gone_share: float = 0.02,
-        policy: CompactionPolicy = DEFAULT_POLICY,
     ) -> None:
         self.crawler = crawler
-        self.archive_path = archive_path
+        self.session = session
+        """The crawl's archive (its store is `store` while the run is open)."""
         self.max_error_share = max_error_share
         self.max_gone_share = max_gone_share
-        self.policy = policy
-        """When the store merges files and checkpoints after the commit."""
         self.store: ArchiveStore | None = None
         self.writer: RunWriter | None = None
-        self.outcomes = PageOutcomes.of(crawler)
+        self.outcomes = session.outcomes
         """DedupePipeline's outcome of each parsed page (it runs before this one)."""
         self.started_at = datetime.now(UTC)
         self.extraction_failures: Counter[str] = Counter()
@@ -157,10 +140,9 @@ class SnapshotPipeline:
     def from_crawler(cls, crawler: Crawler) -> Self:
         pipeline = cls(
             crawler,
-            crawler.settings.get("ARCHIVE_PATH"),
+            ArchiveSession.of(crawler),
             crawler.settings.getfloat("ARCHIVE_MAX_ERROR_SHARE", 0.05),
             crawler.settings.getfloat("ARCHIVE_MAX_GONE_SHARE", 0.02),
-            compaction_policy(crawler.settings),
         )
         crawler.signals.connect(pipeline.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
@@ -170,7 +152,7 @@ class SnapshotPipeline:
     def open_spider(self) -> None:
         self.started_at = datetime.now(UTC)
         try:
-            self.store = ArchiveStore.open(self.archive_path, policy=self.policy)
+            self.store = self.session.writable_store()
             last = self.store.run_ids[-1] if self.store.run_ids else None
             run_id = new_run_id(self.started_at, after=last)
             self.writer = self.store.begin_run(run_id, self.started_at)
@@ -183,16 +165,14 @@ class SnapshotPipeline:
         """Give the run up on an archive that cannot be written (a full disk, a failing
         one): nothing is committed, and the crawl exits 3 naming the archive."""
         if isinstance(error, OSError):
-            error = ArchiveUnwritableError(Path(self.archive_path), error)
+            error = ArchiveUnwritableError(self.session.path, error)
         logger.error("archive unusable: %s", error)
         self._set(EXIT_CODE, EXIT_ARCHIVE)
         self._set(RUN_ERROR, str(error))
         writer, self.writer = self.writer, None
         if writer is not None:
             writer.abort()
-        if self.store is not None:
-            self.store.close()
-            self.store = None
+        self.store = None  # the session closes it
 
     def spider_opened(self) -> None:
         """Stop at once a crawl whose archive could not be opened: nothing would be kept."""
@@ -339,8 +319,7 @@ class SnapshotPipeline:
             self._unusable(error)
         finally:
             self.writer = None
-            store.close()
-            self.store = None
+            self.store = None  # the session closes it
 
     def _commit(self, writer: RunWriter, spider: Spider, reason: str) -> None:
         incomplete = self._index_failures(spider) + self._mark_gone(writer, spider, reason)

@@ -1,4 +1,4 @@
-"""The archive on disk: the write lock, committing runs, recovery, compaction, the index.
+"""The archive on disk: committing runs, recovery, compaction, the index.
 
 See `pipelines.layout` for the directory layout. Every run writes one file to every
 table, zero rows included: a table directory then always holds the schema, and
@@ -33,18 +33,17 @@ from __future__ import annotations
 import bisect
 import contextlib
 import errno
-import fcntl
 import logging
 import os
 import secrets
 import shutil
 import signal
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Literal, NamedTuple, Self, TypeVar
+from typing import Any, Literal, NamedTuple, Self, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -70,7 +69,6 @@ from pipelines.compaction import (
 from pipelines.errors import (
     ArchiveCorruptError,
     ArchiveError,
-    ArchiveLockedError,
     ArchiveNotAFolderError,
     ArchiveNotFoundError,
     ArchiveSchemaError,
@@ -106,6 +104,7 @@ from pipelines.layout import (
     write_file_durably,
     write_json_atomically,
 )
+from pipelines.lock import ArchiveLock
 from pipelines.records import (
     OUTCOMES,
     CompactionManifest,
@@ -380,11 +379,6 @@ def _read_committed(root: ArchivePath) -> _Committed:
 # --- the store ------------------------------------------------------------------------
 
 
-_BUILT_INDEXES: dict[Path, tuple[tuple[tuple[str, ...], tuple[str, ...]], ArchiveIndex]] = {}
-"""The last index built per archive path, with the committed runs and compactions it
-describes (an index is immutable: a commit makes a new one)."""
-
-
 class ArchiveStore:
     """An archive directory opened for writing (locked, recovered) or for reading.
 
@@ -398,7 +392,7 @@ class ArchiveStore:
         root: ArchivePath,
         committed: _Committed,
         *,
-        lock: IO[str] | None,
+        lock: ArchiveLock | None,
         policy: CompactionPolicy = DEFAULT_POLICY,
     ) -> None:
         self.root = root
@@ -449,7 +443,7 @@ class ArchiveStore:
             return cls(root, _read_committed(root), lock=None, policy=policy)
         try:
             _prepare_directory(root, create=create)
-            lock = _acquire_lock(root)
+            lock = ArchiveLock.acquire(root)
         except OSError as error:  # a read-only or full disk, no permission
             raise ArchiveUnwritableError(root, error) from error
         try:
@@ -467,10 +461,10 @@ class ArchiveStore:
                 compactions=committed.compactions,
             )
         except OSError as error:
-            _release_lock(lock)
+            lock.release()
             raise ArchiveUnwritableError(root, error) from error
         except BaseException:
-            _release_lock(lock)
+            lock.release()
             raise
         return cls(root, committed, lock=lock, policy=policy)
 
@@ -541,7 +535,7 @@ class ArchiveStore:
         if self._writer is not None:
             self._writer.abort()
         if self._lock is not None:
-            _release_lock(self._lock)
+            self._lock.release()
             self._lock = None
 
     def __enter__(self) -> Self:
@@ -820,19 +814,10 @@ class ArchiveStore:
         return dict(self.index().validators)
 
     def index(self) -> ArchiveIndex:
-        """The index of the committed runs (kept up to date by commits).
-
-        Built once per committed state in a process: a crawl's conditional-request
-        middleware, dedupe and snapshot pipelines each open the archive and share it.
-        """
+        """The index of the committed runs, built on first use and kept up to date by
+        commits (a crawl's components share it through `pipelines.session`)."""
         if self._index is None:
-            where, state = self.path.resolve(), (self.run_ids, self.compaction_ids)
-            built = _BUILT_INDEXES.get(where)
-            if built is not None and built[0] == state:
-                self._index = built[1]
-            else:
-                self._index = self._build_index()
-                _BUILT_INDEXES[where] = (state, self._index)
+            self._index = self._build_index()
         return self._index
 
     def _build_index(self) -> ArchiveIndex:
@@ -1111,50 +1096,6 @@ def _create_layout(root: Path) -> None:
         },
     )
     logger.info("created archive %s (schema version %s)", root, SCHEMA_VERSION)
-
-
-def _acquire_lock(root: Path) -> IO[str]:
-    lock = (root / LOCK_FILE).open("a+", encoding="ascii")
-    try:
-        try:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as error:
-            lock.seek(0)
-            holder = lock.read().strip()
-            raise ArchiveLockedError(root, int(holder) if holder.isdigit() else None) from error
-        lock.seek(0)
-        lock.truncate()
-        lock.write(f"{os.getpid()}\n")
-        lock.flush()  # fails on a full disk
-    except BaseException:
-        lock.close()
-        raise
-    return lock
-
-
-@contextlib.contextmanager
-def write_locked(root: Path) -> Iterator[None]:
-    """Hold the archive's write lock, without recovering (for `pipelines.repair`).
-
-    ArchiveLockedError while a crawl holds it; ArchiveUnwritableError on a read-only or
-    full disk.
-    """
-    try:
-        lock = _acquire_lock(root)
-    except OSError as error:
-        raise ArchiveUnwritableError(root, error) from error
-    try:
-        yield
-    finally:
-        _release_lock(lock)
-
-
-def _release_lock(lock: IO[str]) -> None:
-    with contextlib.closing(lock):
-        lock.seek(0)
-        lock.truncate()
-        lock.flush()
-        fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
 
 
 # --- writing one run ------------------------------------------------------------------

@@ -20,7 +20,7 @@ from crawler import settings as project_settings
 from pipelines.compaction import policy_every
 from pipelines.load import open_archive
 from pipelines.schema import TABLES
-from pipelines.snapshot import SnapshotPipeline, compaction_policy
+from pipelines.session import ArchiveSession, compaction_policy
 from pipelines.store import ArchiveStore
 from pipelines.vacuum import vacuum
 from pipelines.verify import verify_archive
@@ -283,7 +283,7 @@ def _settings(**values: Any) -> Settings:
     return settings
 
 
-def test_the_compaction_setting_reaches_the_crawl_pipeline(tmp_path: Path) -> None:
+def test_the_compaction_setting_reaches_the_crawl_archive_session(tmp_path: Path) -> None:
     assert compaction_policy(_settings()).fanout == 16
     assert compaction_policy(_settings(ARCHIVE_COMPACT_EVERY="4")).fanout == 4
     assert not compaction_policy(_settings(ARCHIVE_COMPACT_EVERY="0")).merge_on_commit
@@ -292,7 +292,10 @@ def test_the_compaction_setting_reaches_the_crawl_pipeline(tmp_path: Path) -> No
     crawler = get_crawler(
         settings_dict={"ARCHIVE_COMPACT_EVERY": "2", "ARCHIVE_PATH": str(tmp_path / "a")}
     )
-    assert SnapshotPipeline.from_crawler(crawler).policy == policy_every(2)
+    session = ArchiveSession.from_crawler(crawler)
+    assert session.store is not None
+    assert session.store.policy == policy_every(2)
+    session.close()
 
 
 @pytest.mark.parametrize(("every", "compactions"), [(2, 1), (0, 0)])

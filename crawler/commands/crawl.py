@@ -32,6 +32,7 @@ from pipelines.errors import ArchiveCorruptError
 
 if TYPE_CHECKING:
     from crawler.incremental import Plan
+    from pipelines.session import ArchiveSession
     from pipelines.store import ArchiveStore
 
 logger = logging.getLogger(__name__)
@@ -448,50 +449,76 @@ INDEX_READING = ("index", "incremental+index")
 
 def run(args: argparse.Namespace) -> int:
     _validate(args)
+    from pipelines.errors import ArchiveError
+    from pipelines.layout import archive_folder_exists
+    from pipelines.session import ArchiveSession, compaction_policy
+
+    settings = crawl_settings(args)
+    archive = Path(settings.get("ARCHIVE_PATH"))
+
+    def open_session() -> ArchiveSession:
+        # The crawl's one session: locked, recovered and indexed before Scrapy starts,
+        # so a locked, read-only, damaged or newer archive is a clean one-line error
+        # here rather than a failure inside the crawl.
+        try:
+            return ArchiveSession.open(archive, compaction_policy(settings))
+        except ArchiveError as unusable:
+            _notify_not_started(settings, str(unusable))
+            raise
+
+    # An archive that is there already is opened before the dump is fetched; a new one
+    # is made only once the dump was read (a bad dump leaves nothing behind).
+    session = open_session() if archive_folder_exists(archive) else None
+    try:
+        xml_dump: Dump | None = None
+        if args.from_xml:
+            xml_dump = _read_xml_dump(args.from_xml, settings, args.languages)
+            if xml_dump is None:
+                return EXIT_ARCHIVE  # 3: the environment failed
+        if session is None:
+            session = open_session()
+        plan = None
+        if args.plan == "incremental":
+            assert xml_dump is not None
+            assert session.store is not None
+            plan = _incremental_plan(args, xml_dump, session.store)
+        stats, received = _run_crawler(args, settings, session, xml_dump, plan)
+    finally:
+        if session is not None:
+            session.close()
+    exit_code, error = crawl_outcome(stats, received, str(archive))
+    if error is not None:
+        print(f"error: {error}", file=sys.stderr)
+    if args.stats_json:
+        try:
+            write_stats(args.stats_json, stats)
+        except OutputWriteError as failure:  # after the run's own error line
+            print(f"error: {failure}", file=sys.stderr)
+            exit_code = max(exit_code, EXIT_ARCHIVE)
+        except OSError as failure:
+            print(f"error: --stats-json: {os_error_line(failure)}", file=sys.stderr)
+            exit_code = max(exit_code, EXIT_ARCHIVE)
+    return exit_code
+
+
+def _run_crawler(
+    args: argparse.Namespace,
+    settings: Any,
+    session: ArchiveSession,
+    xml_dump: Dump | None,
+    plan: Plan | None,
+) -> tuple[dict[str, Any], str | None]:
+    """Run the crawl on `session`; its stats, and the signal that stopped it (if any)."""
     from scrapy.crawler import CrawlerProcess
 
     from crawler.log_formatter import demote_startup_messages
     from crawler.shutdown import CrawlShutdown
     from crawler.spiders.health_topics import HealthTopicsSpider
-    from pipelines.errors import ArchiveError
-    from pipelines.layout import archive_folder_exists
-    from pipelines.store import ArchiveStore
-
-    settings = crawl_settings(args)
-    archive = Path(settings.get("ARCHIVE_PATH"))
-
-    def check_archive() -> None:
-        try:
-            ArchiveStore.open(archive).close()
-        except ArchiveError as unusable:
-            _notify_not_started(settings, str(unusable))
-            raise
-
-    # An archive that is there already is checked before the dump is fetched (a locked,
-    # read-only, damaged or newer one: exit 3); a new one is made only once the dump
-    # was read (a bad dump leaves nothing behind).
-    if archive_folder_exists(archive):
-        check_archive()
-    xml_dump: Dump | None = None
-    if args.from_xml:
-        xml_dump = _read_xml_dump(args.from_xml, settings, args.languages)
-        if xml_dump is None:
-            return EXIT_ARCHIVE  # 3: the environment failed
-    # Take the lock once before Scrapy starts: a locked or foreign archive is a clean
-    # one-line error here rather than a failure inside the crawl.
-    check_archive()
-    plan = None
-    if args.plan == "incremental":
-        assert xml_dump is not None
-        store = ArchiveStore.open(archive)
-        try:
-            plan = _incremental_plan(args, xml_dump, store)
-        finally:
-            store.close()
 
     demote_startup_messages()
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(HealthTopicsSpider)
+    session.hand_to(crawler)
     process.crawl(
         crawler,
         base_url=settings.get("MEDLINEPLUS_BASE_URL"),
@@ -511,19 +538,7 @@ def run(args: argparse.Namespace) -> int:
     shutdown.crawl_ended()
     stats = crawler.stats.get_stats() if crawler.stats is not None else {}
     received = shutdown.received.name if shutdown.received is not None else None
-    exit_code, error = crawl_outcome(stats, received, str(archive))
-    if error is not None:
-        print(f"error: {error}", file=sys.stderr)
-    if args.stats_json:
-        try:
-            write_stats(args.stats_json, stats)
-        except OutputWriteError as failure:  # after the run's own error line
-            print(f"error: {failure}", file=sys.stderr)
-            exit_code = max(exit_code, EXIT_ARCHIVE)
-        except OSError as failure:
-            print(f"error: --stats-json: {os_error_line(failure)}", file=sys.stderr)
-            exit_code = max(exit_code, EXIT_ARCHIVE)
-    return exit_code
+    return stats, received
 
 
 def crawl_outcome(
