@@ -23,9 +23,10 @@ from crawler.items import HealthTopicPage, RawResponse
 from pipelines.catalog import read_checkpoint
 from pipelines.errors import ArchiveLockedError, LostManifestError, RepairRefusedError
 from pipelines.load import open_archive
+from pipelines.lock import write_locked
 from pipelines.records import RunManifest
 from pipelines.repair import repair_archive
-from pipelines.store import ArchiveStore, write_locked
+from pipelines.store import ArchiveStore
 from pipelines.verify import verify_archive
 from tests.archive_factory import at, commit_run, make_page
 
