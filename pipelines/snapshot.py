@@ -11,6 +11,11 @@ exits 3. A crawl that ends otherwise than `finished` or `shutdown` (a signal) is
 `failed` run; one stopped by a signal exits 1 whatever it commits. The crawl's stats
 carry its exit code and why (EXIT_CODE, RUN_REASONS, RUN_ERROR) for the command.
 
+A page's version is stored before its observation, in the same run, so no committed
+observation names a version that is not stored: a page whose version cannot be archived
+is an `error` observation, and so is a 304 for a page without a stored current version
+(the archive only revalidates those, see `ArchiveIndex.validators`).
+
 A topic is marked gone only on positive evidence from its own URL: it answered 404/410,
 or (a live topic the full index crawl no longer listed, which the spider requests to
 find out) it redirects to another topic page. Missing from the index is never evidence
@@ -252,8 +257,10 @@ class SnapshotPipeline:
             return
         if stored_now:
             self._inc("archive/versions/written")
-            if outcome == "unchanged":  # classified against another state of the archive
-                outcome = classify(page, writer.index)
+        if stored_now == (outcome == "unchanged"):
+            # classified against another state of the archive than this run's: the
+            # outcome follows what is stored, "unchanged" only for a version stored before
+            outcome = classify(page, writer.index)
         self._write(writer, self._page_observation(writer, page, outcome))
         self.served.add((page.language, page.slug))
         added = writer.add_journal_articles(page, writer.run_id, observed_at)

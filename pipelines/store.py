@@ -275,7 +275,8 @@ class ArchiveIndex:
     latest: Mapping[TopicKey, LatestVersion]
     """Per topic, the version it showed most recently (see `current_version_keys`)."""
     validators: Mapping[str, Validators]
-    """Per canonical URL, what to revalidate with (see `latest_validators`)."""
+    """Per canonical URL, what to revalidate with (see `latest_validators`), for the
+    topics whose latest sighting names a stored version (the others are fetched in full)."""
     journal_articles: frozenset[tuple[str, str, str]]
     """(language, slug, pmid) of every journal article stored."""
     live_topics: frozenset[TopicKey]

@@ -181,6 +181,16 @@ def test_a_page_whose_version_cannot_be_stored_is_an_error_observation(
     assert not (writer._staging / "run.warc.gz").exists()  # nothing written for it
 
 
+def test_an_outcome_follows_what_is_stored(pipeline: SnapshotPipeline) -> None:
+    writer = _writer(pipeline)
+    page = make_page("acne")
+    pipeline.outcomes.record(page, "unchanged")  # classified against another archive state
+    pipeline.process_item(page)
+    counts = writer.outcome_counts()
+    assert (counts["new"], counts["unchanged"]) == (1, 0)
+    assert writer.holds_version(version_key(page))
+
+
 def test_a_304_that_confirms_no_stored_version_is_an_error_observation(
     pipeline: SnapshotPipeline,
 ) -> None:
