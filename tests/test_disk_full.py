@@ -30,7 +30,7 @@ from crawler.items import EncodedExchange, PageNotModified
 from pipelines.load import open_archive
 from pipelines.schema import VERSION_KEY
 from pipelines.snapshot import EXIT_CODE, SnapshotPipeline
-from pipelines.store import RunWriter, version_key
+from pipelines.store import ArchiveStore, RunWriter, version_key
 from tests.archive_factory import at, commit_run, make_page, topic_url
 from tests.crawl_runner import QUICK, crawl
 from tests.site_server import SiteServer
@@ -82,6 +82,17 @@ def _comparable(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return kept.sort_values(keys).reset_index(drop=True).astype(str)
 
 
+def _assert_every_version_named_is_stored(archive: Path) -> None:
+    """Every `new` or `same_date_edit` observation's version is stored."""
+    observations = open_archive(archive).observations()
+    with ArchiveStore.open(archive, read_only=True) as store:
+        stored = store.stored_versions().select(list(VERSION_KEY)).to_pandas()
+    named = observations[observations["outcome"].isin(["new", "same_date_edit"])]
+    assert len(named)
+    found = named.merge(stored, on=list(VERSION_KEY), how="left", indicator=True)
+    assert (found["_merge"] == "both").all(), found
+
+
 def test_a_disk_full_for_a_moment_fails_the_run_and_the_next_crawl_completes_the_archive(
     quick_site: SiteServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -117,11 +128,8 @@ def test_a_disk_full_for_a_moment_fails_the_run_and_the_next_crawl_completes_the
         code, output = _verify(capsys, archive)
         assert code == 0, output
         reader = open_archive(archive)
-        observations = reader.observations()
-        stored = pd.read_parquet(archive / "topics", columns=list(VERSION_KEY))
-        named = observations[observations["outcome"].isin(["new", "same_date_edit"])]
-        missing = named.merge(stored, on=list(VERSION_KEY), how="left", indicator=True)
-        assert (missing["_merge"] == "both").all(), missing
+        assert len(reader.run_ids) == 1  # the first crawl's: the failed one committed nothing
+        _assert_every_version_named_is_stored(archive)
 
         _next_second()
         quick_site.clear_log()
@@ -129,6 +137,7 @@ def test_a_disk_full_for_a_moment_fails_the_run_and_the_next_crawl_completes_the
         assert last.returncode == 0, last
         code, output = _verify(capsys, archive)
         assert code == 0, output
+        _assert_every_version_named_is_stored(archive)
         repaired, expected = open_archive(archive), open_archive(clean)
         topic_keys = ["language", "slug"]
         pd.testing.assert_frame_equal(
