@@ -12,6 +12,11 @@ exits 3. A crawl that ends otherwise than `finished` or `shutdown` (a signal) is
 `failed` run; one stopped by a signal exits 1 whatever it commits. The crawl's stats
 carry its exit code and why (EXIT_CODE, RUN_REASONS, RUN_ERROR) for the command.
 
+A page's version is stored before its observation, in the same run, so no committed
+observation names a version that is not stored: a page whose version cannot be archived
+is an `error` observation, and so is a 304 for a page without a stored current version
+(the archive only revalidates those, see `ArchiveIndex.validators`).
+
 A topic is marked gone only on positive evidence from its own URL: it answered 404/410,
 or (a live topic the full index crawl no longer listed, which the spider requests to
 find out) it redirects to another topic page. Missing from the index is never evidence
@@ -47,10 +52,10 @@ from crawler.incremental import REASONS, TopicId, cross_check
 from crawler.items import HealthTopicPage, PageFailed, PageGone, PageNotModified
 from crawler.reachability import SITE_UNREACHABLE, unreachable_reason
 from crawler.urls import MEDLINEPLUS_ORIGIN
-from pipelines.errors import ArchiveError, ArchiveUnwritableError
-from pipelines.records import SUCCESS_OUTCOMES, Observation, RunRecord, RunStatus
+from pipelines.errors import ArchiveError, ArchiveUnwritableError, InvalidRecordError
+from pipelines.records import SUCCESS_OUTCOMES, Observation, Outcome, RunRecord, RunStatus
 from pipelines.session import ArchiveSession
-from pipelines.store import ArchiveStore, RunWriter, TopicKey, new_run_id
+from pipelines.store import ArchiveStore, RunWriter, TopicKey, classify, new_run_id
 from pipelines.xml_records import changed_sections, records_to_store
 
 if TYPE_CHECKING:
@@ -202,6 +207,9 @@ class SnapshotPipeline:
             self.pages_fetched += 1
             self.answered_gone.append(item)
             return
+        if isinstance(item, HealthTopicPage):
+            self._keep_page(writer, item)
+            return
         observation = self._observation(writer, item)
         if observation is None:
             return
@@ -209,40 +217,92 @@ class SnapshotPipeline:
         self.pages_fetched += 1
         if observation.outcome in SUCCESS_OUTCOMES:
             self.served.add((item.language, item.slug))
-        if isinstance(item, HealthTopicPage):
-            observed_at = item.fetched_at or datetime.now(UTC)
-            if observation.outcome != "unchanged" and writer.add_version(
-                item, writer.run_id, observed_at
-            ):
-                self._inc("archive/versions/written")
-            added = writer.add_journal_articles(item, writer.run_id, observed_at)
-            if added:
-                self._inc("archive/journal_articles/written", added)
-            item.raw = None  # written to the WARC file with a new version, or not needed
-            if observation.outcome != "unchanged":
-                self._note_hidden_change(writer, item)
+
+    def _keep_page(self, writer: RunWriter, page: HealthTopicPage) -> None:
+        """Store the version `page` shows, then its observation: an observation names a
+        version that is stored, in an earlier run or in this one, never a missing one. A
+        page whose version cannot be archived is an `error` observation; a storage error
+        (OSError) gives the whole run up (see `process_item`)."""
+        self.pages_answered += 1
+        self.pages_fetched += 1
+        observed_at = page.fetched_at or datetime.now(UTC)
+        outcome = self.outcomes.outcome(page, writer.index)
+        try:
+            stored_now = writer.add_version(page, writer.run_id, observed_at)
+        except InvalidRecordError as error:
+            logger.warning("%s", error)
+            self.extraction_failures[error.column] += 1
+            self._write(writer, self._page_error(writer, page, str(error), error.column))
+            page.raw = None
+            return
+        if stored_now:
+            self._inc("archive/versions/written")
+        if stored_now == (outcome == "unchanged"):
+            # classified against another state of the archive than this run's: the
+            # outcome follows what is stored, "unchanged" only for a version stored before
+            outcome = classify(page, writer.index)
+        self._write(writer, self._page_observation(writer, page, outcome))
+        self.served.add((page.language, page.slug))
+        added = writer.add_journal_articles(page, writer.run_id, observed_at)
+        if added:
+            self._inc("archive/journal_articles/written", added)
+        page.raw = None  # written to the WARC file with a new version, or not needed
+        if outcome != "unchanged":
+            self._note_hidden_change(writer, page)
+
+    @staticmethod
+    def _page_observation(
+        writer: RunWriter, page: HealthTopicPage, outcome: Outcome
+    ) -> Observation:
+        return Observation(
+            run_id=writer.run_id,
+            observed_at=page.fetched_at or datetime.now(UTC),
+            url=page.url,
+            source_url=page.source_url,
+            language=page.language,
+            slug=page.slug,
+            outcome=outcome,
+            http_status=page.http_status,
+            last_updated=page.last_updated,
+            content_hash=page.content_hash,
+            etag=page.etag,
+            last_modified=page.last_modified,
+        )
+
+    @staticmethod
+    def _page_error(
+        writer: RunWriter,
+        page: HealthTopicPage | PageNotModified,
+        error: str,
+        field: str | None = None,
+    ) -> Observation:
+        """The `error` observation of an answered page whose version is not stored."""
+        return Observation(
+            run_id=writer.run_id,
+            observed_at=page.fetched_at or datetime.now(UTC),
+            url=page.url,
+            source_url=page.source_url,
+            language=page.language,
+            slug=page.slug,
+            outcome="error",
+            http_status=page.http_status if isinstance(page, HealthTopicPage) else 304,
+            error=error,
+            error_field=field,
+        )
 
     def _observation(self, writer: RunWriter, item: Any) -> Observation | None:
         run_id = writer.run_id
-        if isinstance(item, HealthTopicPage):
-            self.pages_answered += 1
-            return Observation(
-                run_id=run_id,
-                observed_at=item.fetched_at or datetime.now(UTC),
-                url=item.url,
-                source_url=item.source_url,
-                language=item.language,
-                slug=item.slug,
-                outcome=self.outcomes.outcome(item, writer.index),
-                http_status=item.http_status,
-                last_updated=item.last_updated,
-                content_hash=item.content_hash,
-                etag=item.etag,
-                last_modified=item.last_modified,
-            )
         if isinstance(item, PageNotModified):
             self.pages_answered += 1
             latest = writer.index.latest.get(TopicKey(item.language, item.slug))
+            if latest is None or item.url not in writer.index.validators:
+                # Never asked with validators: nothing stored for it to confirm.
+                return self._page_error(
+                    writer,
+                    item,
+                    "answered 304 Not Modified, but the archive holds no current version"
+                    " of it to confirm; the next crawl fetches it in full",
+                )
             return Observation(
                 run_id=run_id,
                 observed_at=item.fetched_at,
@@ -253,8 +313,8 @@ class SnapshotPipeline:
                 outcome="unchanged",
                 http_status=304,
                 revalidated=True,
-                last_updated=latest.last_updated if latest else None,
-                content_hash=latest.content_hash if latest else None,
+                last_updated=latest.last_updated,
+                content_hash=latest.content_hash,
                 etag=item.etag,
                 last_modified=item.last_modified,
             )

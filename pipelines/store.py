@@ -18,32 +18,22 @@ that opening a large archive stays fast.
 Runs are ordered by run id, which is also the order they were committed in: run ids
 start with their UTC start time, and `begin_run` refuses one that does not sort after
 every committed run.
-
-Fault-injection hooks, for tests only: `RunWriter.commit` reads two environment
-variables naming one of its points, "commit" (before anything is written),
-"staging_written" (the run's files written and synced in its staging directory) or
-"parts_moved" (the files moved into the table directories, the manifest not written).
-``MEDLINEPLUS_ARCHIVE_CRASH_AT=<point>`` kills the process there with SIGKILL (a power
-cut); ``MEDLINEPLUS_ARCHIVE_FAIL_AT=<point>`` raises ``OSError(EROFS)`` there (a disk
-gone read-only). Unset, they cost one dictionary lookup per point.
 """
 
 from __future__ import annotations
 
 import bisect
 import contextlib
-import errno
 import logging
 import os
 import secrets
 import shutil
-import signal
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, NamedTuple, Self, TypeVar
+from typing import Any, Literal, NamedTuple, Self
 
 import numpy as np
 import pyarrow as pa
@@ -52,6 +42,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from crawler.items import LANGUAGES, EncodedExchange, HealthTopicPage
+from crawler.urls import topic_path
 from pipelines.catalog import (
     Checkpoint,
     FileSet,
@@ -145,7 +136,7 @@ from pipelines.versions import (
     matching_rows,
     validators_map,
 )
-from pipelines.warc import WARC_DIR, WarcFileWriter, WarcLocation, warc_path
+from pipelines.warc import WARC_DIR, WarcFileWriter, encode_exchange, warc_path
 
 __all__ = [
     "ARCHIVE_FORMAT",
@@ -180,20 +171,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-CRASH_AT_ENVIRONMENT = "MEDLINEPLUS_ARCHIVE_CRASH_AT"
-FAIL_AT_ENVIRONMENT = "MEDLINEPLUS_ARCHIVE_FAIL_AT"
-CommitPoint = Literal["commit", "staging_written", "parts_moved"]
-
-
-def _injected_fault(point: CommitPoint, path: Path) -> None:
-    """The test hook of the module docstring: crash or fail at `point` when asked to."""
-    if os.environ.get(CRASH_AT_ENVIRONMENT) == point:
-        os.kill(os.getpid(), signal.SIGKILL)
-    if os.environ.get(FAIL_AT_ENVIRONMENT) == point:
-        message = f"{os.strerror(errno.EROFS)} (fault injected at {point})"
-        raise OSError(errno.EROFS, message, str(path))
-
 
 RUN_COLUMN: Mapping[str, str] = {
     str(table): "first_seen_run" if table == "journal_articles" else "run_id" for table in TABLES
@@ -294,7 +271,8 @@ class ArchiveIndex:
     latest: Mapping[TopicKey, LatestVersion]
     """Per topic, the version it showed most recently (see `current_version_keys`)."""
     validators: Mapping[str, Validators]
-    """Per canonical URL, what to revalidate with (see `latest_validators`)."""
+    """Per canonical URL, what to revalidate with (see `latest_validators`), for the
+    topics whose latest sighting names a stored version (the others are fetched in full)."""
     journal_articles: frozenset[tuple[str, str, str]]
     """(language, slug, pmid) of every journal article stored."""
     live_topics: frozenset[TopicKey]
@@ -827,14 +805,15 @@ class ArchiveStore:
         stored = self.stored_versions()
         current = current_versions(log.events, stored)
         articles = self.read_table("journal_articles", columns=["language", "slug", "pmid"])
+        stored_keys = frozenset(VersionKey(*row) for row in key_tuples(stored, VERSION_KEY))
         return ArchiveIndex(
             run_ids=self.run_ids,
-            versions=frozenset(VersionKey(*row) for row in key_tuples(stored, VERSION_KEY)),
+            versions=stored_keys,
             latest={
                 TopicKey(language, slug): LatestVersion(last_updated, content_hash)
                 for language, slug, last_updated, content_hash in key_tuples(current, VERSION_KEY)
             },
-            validators=validators_map(log.validators),
+            validators=_revalidatable(validators_map(log.validators), log.events, stored_keys),
             journal_articles=frozenset(key_tuples(articles, ("language", "slug", "pmid"))),
             live_topics=frozenset(
                 TopicKey(*topic) for topic in live_topic_keys(log.events, stored)
@@ -909,6 +888,7 @@ class ArchiveStore:
                 run_ids=self.run_ids,
                 versions=versions,
                 articles=tables["journal_articles"],
+                events=self._log.events,
                 new_events=self._log.events.slice(before),
                 validators=self._log.validators,
                 observations=observations,
@@ -1029,11 +1009,13 @@ def _advance_index(
     run_ids: tuple[str, ...],
     versions: pa.Table,
     articles: pa.Table,
+    events: pa.Table,
     new_events: pa.Table,
     validators: pa.Table,
     observations: pa.Table,
 ) -> ArchiveIndex:
-    """The index after one more run, from the run's rows and the events it added."""
+    """The index after one more run, from the run's rows, the events log (`events`)
+    and the events the run added (`new_events`)."""
     stored = index.versions | {VersionKey(*row) for row in key_tuples(versions, VERSION_KEY)}
     latest = dict(index.latest)
     shown = new_events.filter(pc.is_valid(new_events["content_hash"]))
@@ -1059,11 +1041,31 @@ def _advance_index(
         run_ids=run_ids,
         versions=frozenset(stored),
         latest=latest,
-        validators=advanced,
+        validators=_revalidatable(advanced, events, frozenset(stored)),
         journal_articles=index.journal_articles
         | frozenset(key_tuples(articles, ("language", "slug", "pmid"))),
         live_topics=frozenset(live),
     )
+
+
+def _revalidatable(
+    validators: Mapping[str, Validators], events: pa.Table, stored: frozenset[VersionKey]
+) -> dict[str, Validators]:
+    """The `validators` of the topic pages whose latest sighting in `events` names a
+    stored version. A page whose version is missing (never stored, or lost) is fetched
+    in full: a 304 would confirm a version the archive does not hold."""
+    shown = key_tuples(last_events(events), (*VERSION_KEY, "gone"))
+    current = {
+        TopicKey(language, slug)
+        for language, slug, last_updated, content_hash, gone in shown
+        if not gone and VersionKey(language, slug, last_updated, content_hash) in stored
+    }
+    kept = {}
+    for url, known in validators.items():
+        path = topic_path(url)
+        if path is not None and TopicKey(path[1], path[0]) in current:
+            kept[url] = known
+    return kept
 
 
 def _prepare_directory(root: Path, *, create: bool) -> None:
@@ -1101,7 +1103,6 @@ def _create_layout(root: Path) -> None:
 # --- writing one run ------------------------------------------------------------------
 
 _WriterState = Literal["open", "committed", "aborted"]
-_Row = TypeVar("_Row")
 
 
 class RunWriter:
@@ -1166,19 +1167,25 @@ class RunWriter:
         self._outcomes[observation.outcome] += 1
         self._spill("observations")
 
+    def holds_version(self, key: VersionKey) -> bool:
+        """Whether version `key` is stored: committed before this run, or added to it."""
+        return key in self.index.versions or key in self._new_versions
+
     def add_version(self, page: HealthTopicPage, run_id: str, observed_at: datetime) -> bool:
         """Store `page` as a version (topics, links, clinical_trials rows), and its raw
         response (`page.raw`, when kept) in the run's WARC file.
 
         Returns False, writing nothing, when the version is already stored or was added
-        earlier in this run: a version is written once, ever.
+        earlier in this run: a version is written once, ever. Every row is checked
+        before anything is written, so an InvalidRecordError leaves the run as it was.
         """
         self._check_open(run_id)
         key = _checked_version_key(page)
-        if key in self.index.versions or key in self._new_versions:
+        if self.holds_version(key):
             logger.debug("version %s already stored", key)
             return False
-        where = self._archive_exchange(page)
+        exchange = _encoded_exchange(page)
+        where = self._warc_writer().next_location() if exchange is not None else None
         version = [
             VersionRecord(
                 page=page,
@@ -1196,24 +1203,13 @@ class RunWriter:
             (links, _prepared(page.url, links, link_rows(version))),
             (trials, _prepared(page.url, trials, clinical_trial_rows(version))),
         ]
+        if exchange is not None:
+            self._warc_writer().append(exchange)
         for builder, rows in prepared:
             builder.extend(rows)
             self._spill(builder.table)
         self._new_versions.add(key)
         return True
-
-    def _archive_exchange(self, page: HealthTopicPage) -> WarcLocation | None:
-        """Write `page.raw` (as received, or already encoded) to the run's WARC file."""
-        raw = page.raw
-        if raw is None:
-            return None
-        if isinstance(raw, EncodedExchange):
-            if raw.target_uri != page.url:
-                raise InvalidRecordError(
-                    "topics", "raw", f"WARC records of {raw.target_uri} given for {page.url}"
-                )
-            return self._warc_writer().append(raw)
-        return self._warc_writer().write(raw, page.url)
 
     def _spill(self, table: TableName) -> None:
         """Move `table`'s buffered rows to its staging file once there are SPILL_ROWS of
@@ -1354,12 +1350,10 @@ class RunWriter:
                 self._outcomes,
             )
         root = self._store.path
-        _injected_fault("commit", self._staging)
         staged_tables = [self._stage_table(table) for table in TABLES]
         entries = [entry for entry, _ in staged_tables]
         warc = self._stage_warc()
         fsync_dir(self._staging)
-        _injected_fault("staging_written", self._staging)
         if warc is not None:
             (root / WARC_DIR).mkdir(exist_ok=True)
             (self._staging / "run.warc.gz").replace(root / warc.path)
@@ -1375,7 +1369,6 @@ class RunWriter:
             (self._staging / f"{entry.table}.parquet").replace(target)
         for table in TABLES:
             fsync_dir(root / table)
-        _injected_fault("parts_moved", root / RUNS_DIR)
         manifest = RunManifest(
             run_id=self.run_id,
             schema_version=SCHEMA_VERSION,
@@ -1431,6 +1424,20 @@ def _prepared(url: str | None, builder: TableBuilder, rows: Sequence[Any]) -> li
         return builder.prepare(rows)
     except InvalidRecordError as error:
         raise InvalidRecordError(error.table, error.column, error.reason, url=url) from error
+
+
+def _encoded_exchange(page: HealthTopicPage) -> EncodedExchange | None:
+    """`page.raw` as WARC records filed under the page's URL (None when not kept)."""
+    raw = page.raw
+    if raw is None:
+        return None
+    if not isinstance(raw, EncodedExchange):
+        return EncodedExchange(target_uri=page.url, records=encode_exchange(raw, page.url))
+    if raw.target_uri != page.url:
+        raise InvalidRecordError(
+            "topics", "raw", f"WARC records of {raw.target_uri} given for {page.url}"
+        )
+    return raw
 
 
 def _checked_version_key(page: HealthTopicPage) -> VersionKey:

@@ -148,6 +148,10 @@ class WarcFileWriter:
         records = encode_exchange(raw, target_uri)
         return self.append(EncodedExchange(target_uri=target_uri, records=records))
 
+    def next_location(self) -> WarcLocation:
+        """Where the next exchange appended will start."""
+        return WarcLocation(file=self.relative_name, offset=self._stream.tell())
+
     def append(self, exchange: EncodedExchange) -> WarcLocation:
         """Append an exchange `encode_exchange` made; where its response record starts."""
         offset = self._stream.tell()

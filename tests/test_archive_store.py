@@ -10,7 +10,7 @@ import re
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -567,9 +567,16 @@ def test_a_reverted_page_makes_its_older_version_latest(tmp_path: Path) -> None:
         assert store.index().latest[TopicKey("en", "asthma")].content_hash == original.content_hash
 
 
-def _write_observations(root: Path, when: datetime, observations: list[Observation]) -> None:
+def _write_observations(
+    root: Path,
+    when: datetime,
+    observations: list[Observation],
+    versions: Sequence[HealthTopicPage] = (),
+) -> None:
     with ArchiveStore.open(root) as store:
         writer = store.begin_run(observations[0].run_id, when)
+        for page in versions:
+            writer.add_version(page, writer.run_id, when)
         for observation in observations:
             writer.add_observation(observation)
         writer.commit(run_record(writer.run_id, when, writer))
@@ -577,6 +584,7 @@ def _write_observations(root: Path, when: datetime, observations: list[Observati
 
 def test_validators_come_from_the_latest_successful_fetch_that_had_them(tmp_path: Path) -> None:
     kept, dropped, gone = make_page("kept"), make_page("dropped"), make_page("gone")
+    missing = make_page("missing")
     first, second = new_run_id(at(DAY1)), new_run_id(at(DAY2))
     _write_observations(
         tmp_path,
@@ -585,7 +593,10 @@ def test_validators_come_from_the_latest_successful_fetch_that_had_them(tmp_path
             observe(kept, first, at(DAY1, 1), "new", etag='"k1"', last_modified="Mon"),
             observe(dropped, first, at(DAY1, 2), "new", etag='"d1"'),
             observe(gone, first, at(DAY1, 3), "new", etag='"g1"'),
+            # Its version was never stored: it is fetched in full, not revalidated.
+            observe(missing, first, at(DAY1, 4), "new", etag='"m1"'),
         ],
+        versions=[kept, dropped, gone],
     )
     _write_observations(
         tmp_path,

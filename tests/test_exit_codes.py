@@ -18,7 +18,6 @@ import csv
 import json
 import os
 import re
-import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -34,6 +33,7 @@ from pipelines.store import ArchiveStore
 from tests.archive_factory import at, commit_run, make_page
 from tests.crawl_runner import QUICK, CrawlResult, run_cli
 from tests.site_server import SiteServer
+from tests.tmpfs import TMPFS_BYTES, Mount, mounted_tmpfs
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -298,33 +298,11 @@ def assert_one_error_line(result: CrawlResult, code: int, names: str) -> str:
     return errors[0]
 
 
-TMPFS_BYTES = 4 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Mount:
-    """A tmpfs mounted for one test, unmounted after it."""
-
-    path: Path
-
-    def run(self, *options: str) -> None:
-        subprocess.run(["mount", *options], check=True, capture_output=True, timeout=30)
-
-
 @pytest.fixture
 def tmpfs(tmp_path: Path) -> Iterator[Mount]:
     """A small tmpfs at tmp_path/disk; skips the test where mounting is not permitted."""
-    path = tmp_path / "disk"
-    path.mkdir()
-    mount = Mount(path)
-    try:
-        mount.run("-t", "tmpfs", "-o", f"size={TMPFS_BYTES}", "tmpfs", str(path))
-    except (OSError, subprocess.CalledProcessError) as error:
-        pytest.skip(f"cannot mount a tmpfs here: {error}")
-    try:
+    with mounted_tmpfs(tmp_path / "disk") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False, capture_output=True, timeout=30)
 
 
 def make_read_only(mount: Mount) -> None:

@@ -4,7 +4,8 @@ fault injected (tests/site_server.py, "Faults"), then what the archive holds.
 For every fault: each fetched URL ends in exactly one observation with the right
 outcome, retries are bounded, and the version archived before the fault is untouched.
 Then crashes (SIGKILL while fetching, while writing, between writing and committing) and
-a write failure: readers only ever see committed runs, and the next crawl recovers.
+a write failure, injected from outside the crawl's code (tests/faulty_cli.py): readers
+only ever see committed runs, and the next crawl recovers.
 """
 
 from __future__ import annotations
@@ -356,17 +357,18 @@ def _killed_during_fetching(server: SiteServer, archive: Path, log: Path) -> Non
     server.slow_down(0, KILLED)
 
 
-def _killed_by_hook(point: str) -> Callable[[SiteServer, Path, Path], None]:
+def _faulty_command(action: str, point: str, command: list[str]) -> list[str]:
+    """`command` (a `_crawl_command`) run through tests/faulty_cli.py, which makes the
+    crawl crash or fail at `point` of its commit."""
+    module = command.index("crawler.cli")
+    return [*command[:module], "tests.faulty_cli", action, point, *command[module + 1 :]]
+
+
+def _killed_at(point: str) -> Callable[[SiteServer, Path, Path], None]:
     def kill(server: SiteServer, archive: Path, log: Path) -> None:
-        environment = {**os.environ, "MEDLINEPLUS_ARCHIVE_CRASH_AT": point}
+        command = _faulty_command("crash", point, _crawl_command(server, archive, *KILLED))
         with log.open("w") as stderr:
-            completed = subprocess.run(
-                _crawl_command(server, archive, *KILLED),
-                stderr=stderr,
-                env=environment,
-                timeout=120,
-                check=False,
-            )
+            completed = subprocess.run(command, stderr=stderr, timeout=120, check=False)
         assert completed.returncode == -signal.SIGKILL, log.read_text()
 
     return kill
@@ -376,8 +378,8 @@ def _killed_by_hook(point: str) -> Callable[[SiteServer, Path, Path], None]:
     ("kill", "leftover_parts"),
     [
         pytest.param(_killed_during_fetching, False, id="while-fetching"),
-        pytest.param(_killed_by_hook("staging_written"), False, id="while-writing"),
-        pytest.param(_killed_by_hook("parts_moved"), True, id="before-the-manifest"),
+        pytest.param(_killed_at("staging_written"), False, id="while-writing"),
+        pytest.param(_killed_at("parts_moved"), True, id="before-the-manifest"),
     ],
 )
 def test_a_crawl_killed_at_any_point_never_happened(
@@ -426,15 +428,14 @@ def test_a_write_failure_aborts_the_run_and_keeps_the_earlier_ones(
     baseline: Baseline,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
     point: str,
 ) -> None:
     archive = copy_archive(baseline.archive, tmp_path)
     before = _file_digests(archive, baseline.run_id)
     _next_second()
-    monkeypatch.setenv("MEDLINEPLUS_ARCHIVE_FAIL_AT", point)
-    result: CrawlResult = crawl(quick_site.base_url, archive, *QUICK, *_url_options(*KILLED))
-    monkeypatch.delenv("MEDLINEPLUS_ARCHIVE_FAIL_AT")
+    command = _faulty_command("fail", point, _crawl_command(quick_site, archive, *KILLED))
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    result = CrawlResult(completed.returncode, completed.stdout, completed.stderr)
 
     assert result.returncode == 3, result
     (error,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
