@@ -29,6 +29,7 @@ from crawler.exit_codes import EXIT_ARCHIVE
 from crawler.items import EncodedExchange, PageNotModified
 from pipelines.load import open_archive
 from pipelines.schema import VERSION_KEY
+from pipelines.session import ArchiveSession
 from pipelines.snapshot import EXIT_CODE, SnapshotPipeline
 from pipelines.store import ArchiveStore, RunWriter, version_key
 from tests.archive_factory import at, commit_run, make_page, topic_url
@@ -166,15 +167,17 @@ def pipeline(tmp_path: Path) -> Iterator[SnapshotPipeline]:
     """A snapshot pipeline with its run open on an archive of one run (asthma); the run
     is aborted and the archive closed after the test."""
     commit_run(tmp_path / "archive", at(date(2024, 3, 1)), [make_page("asthma")])
-    crawler = get_crawler(settings_dict={"ARCHIVE_PATH": str(tmp_path / "archive")})
+    crawler = get_crawler(
+        settings_dict={
+            "ARCHIVE_PATH": str(tmp_path / "archive"),
+            "EXTENSIONS": {ArchiveSession: 0},
+        }
+    )
     built = SnapshotPipeline.from_crawler(crawler)
     built.open_spider()
     assert built.writer is not None
     yield built
-    if built.writer is not None:
-        built.writer.abort()
-    if built.store is not None:
-        built.store.close()
+    ArchiveSession.of(crawler).close()
 
 
 def _writer(pipeline: SnapshotPipeline) -> RunWriter:
