@@ -50,6 +50,9 @@ CATALOG_DIR = "_catalog"
 STAGING_DIR = "_staging"
 RETIRED_DIR = "_retired"
 VACUUMED_DIR = "_vacuumed"
+VIEWS_DIR = "_views"
+CURRENT_VIEW = "current"
+"""The glob readers' view of the committed files (`pipelines.glob_view`)."""
 PARQUET_COMPRESSION = "zstd"
 
 ROW_GROUP_ROWS: Mapping[str, int] = {

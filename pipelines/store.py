@@ -79,6 +79,7 @@ from pipelines.errors import (
     InvalidRecordError,
     RunStateError,
 )
+from pipelines.glob_view import publish_view, refresh_view
 from pipelines.layout import (
     ARCHIVE_FORMAT,
     COMPACTIONS_DIR,
@@ -461,6 +462,9 @@ class ArchiveStore:
                 (root / directory).mkdir(exist_ok=True)
             committed = _read_committed(root)
             _recover(root, committed)
+            refresh_view(
+                root, committed.files, len(committed.run_ids), len(committed.compaction_ids)
+            )
         except OSError as error:
             _release_lock(lock)
             raise ArchiveUnwritableError(root, error) from error
@@ -925,8 +929,19 @@ class ArchiveStore:
             )
 
     def _after_commit(self) -> None:
-        """Compact and checkpoint as the policy says; a failure here leaves the run
-        committed and is logged (the next writer's recovery finishes or undoes it)."""
+        """Show the run to glob readers, then compact and checkpoint as the policy says; a
+        failure here leaves the run committed and is logged (the next writer's recovery
+        finishes or undoes it)."""
+        try:
+            self._publish_view()
+        except OSError as error:
+            logger.warning(
+                "could not show run %s in %s/current: %s; glob readers see the previous "
+                "commit until the next crawl or `compact` rebuilds it",
+                self._committed.run_ids[-1],
+                self.path,
+                error,
+            )
         if not self.policy.automatic:
             return
         try:
@@ -943,6 +958,13 @@ class ArchiveStore:
                 error,
             )
             self._reload()
+
+    def _publish_view(self) -> None:
+        """Point `current/` at the files the committed state uses (`pipelines.glob_view`)."""
+        committed = self._committed
+        publish_view(
+            self.path, committed.files, len(committed.run_ids), len(committed.compaction_ids)
+        )
 
     def _reload(self) -> None:
         """Forget what is cached and read the committed state from disk again."""
@@ -973,6 +995,8 @@ class ArchiveStore:
             # Compacted files keep the rows' order, but row positions are per file set.
             self._stored = None
             self._selector = None
+        if done:
+            self._publish_view()
         self._checkpoint_when_due(policy, compacted=bool(done))
         return done
 

@@ -12,7 +12,9 @@ table directories must hold nothing the manifests do not list. The newest checkp
 must agree with the manifests (with `deep=True`, its sightings log must also equal one
 rebuilt from the tables). Leftovers of a run or compaction that was never committed are
 reported too (a crawl removes them when it next opens the archive; while a crawl is
-running they are its work in progress).
+running they are its work in progress). The glob readers' view (`current/`, see
+`pipelines.glob_view`) must hold exactly the files in use; an archive written before
+views existed has none until a writer opens it, and that is not a problem.
 """
 
 from __future__ import annotations
@@ -38,9 +40,11 @@ from pipelines.catalog import (
     read_checkpoint,
 )
 from pipelines.errors import ArchiveCorruptError, ArchiveSchemaError
+from pipelines.glob_view import view_disagreements
 from pipelines.layout import (
     CATALOG_DIR,
     COMPACTIONS_DIR,
+    CURRENT_VIEW,
     RETIRED_DIR,
     RUNS_DIR,
     STAGING_DIR,
@@ -87,6 +91,7 @@ ProblemKind = Literal[
     "unretired_file",
     "bad_checkpoint",
     "bad_warc_record",
+    "stale_view",
 ]
 PROBLEM_KINDS: tuple[ProblemKind, ...] = get_args(ProblemKind)
 
@@ -193,6 +198,7 @@ def verify_archive(path: Path | str, *, deep: bool = False) -> list[Problem]:
     problems.extend(
         _check_warc(root, runs, [item.entry.path for item in live if item.entry.table == "topics"])
     )
+    problems.extend(_check_view(root, files))
     return problems
 
 
@@ -540,6 +546,20 @@ def _unlisted_files(
             relative = f"{name}/{leftover.name}"
             message = f"{what} that was never committed; {_RECOVER}"
             yield _problem("uncommitted_leftover", relative, None, message)
+
+
+def _check_view(root: Path, files: FileSet) -> Iterator[Problem]:
+    """`current/` lists the files in use, each a link to its table directory's file."""
+    if not (root / CURRENT_VIEW).is_symlink():
+        return
+    differences = view_disagreements(root, files)
+    if differences:
+        shown = "; ".join(differences[:3]) + ("; ..." if len(differences) > 3 else "")
+        message = (
+            f"glob readers of {CURRENT_VIEW}/ see other files than the manifests commit "
+            f"({shown}); the next `medlineplus-archive crawl` or `compact` rebuilds it"
+        )
+        yield _problem("stale_view", CURRENT_VIEW, None, message)
 
 
 def _check_checkpoint(
