@@ -98,8 +98,8 @@ def view_disagreements(root: Path, files: FileSet) -> list[str]:
         for file in sorted(wanted & present):
             try:
                 same = (directory / file).samefile(root / table / file)
-            except OSError:
-                same = False
+            except OSError:  # a file in use that is gone: verify reports that already
+                continue
             if not same:
                 found.append(f"{table}/{file} is not a link to {table}/{file}")
     return found
@@ -141,7 +141,7 @@ def publish_view(root: Path, files: FileSet, runs: int, compactions: int) -> str
     if link.is_dir() and not link.is_symlink():
         # A copy of the archive that followed the link (`cp -r`, `shutil.copytree`): a
         # plain folder no writer keeps up to date.
-        logger.warning("removed %s: a folder, not the link to the view", link)
+        logger.info("removed %s: a folder, not the link to the view", link)
         shutil.rmtree(link)
     temporary = root / f".{CURRENT_VIEW}.tmp"
     temporary.unlink(missing_ok=True)
@@ -182,7 +182,7 @@ def refresh_view(root: Path, files: FileSet, runs: int, compactions: int) -> str
 
 
 def prune_views(root: Path, keep: set[str]) -> None:
-    """Remove the generations not in `keep`, and what a build killed half-way left."""
+    """Remove the generations not in `keep` (those a build killed half-way left too)."""
     views = root / VIEWS_DIR
     for entry in sorted(views.iterdir()) if views.is_dir() else ():
         if entry.name in keep:
@@ -191,4 +191,3 @@ def prune_views(root: Path, keep: set[str]) -> None:
             shutil.rmtree(entry)
         else:
             entry.unlink()
-    (root / f".{CURRENT_VIEW}.tmp").unlink(missing_ok=True)

@@ -12,6 +12,7 @@ Layout of an archive directory::
     _vacuumed/<id>.json              retired files `vacuum` deleted (written before deleting)
     <table>/part-<run_id>.parquet    one file per table per committed run, even an empty one
     <table>/compacted-<id>.parquet   one file per table per compaction: its inputs' rows
+    current -> _views/<generation>   glob readers' view: hard links to exactly the files in use
 
 Every file a reader uses is written here first in full, fsync'ed, and moved into place
 with `os.replace`; the JSON file that commits it is written last, atomically.

@@ -2,13 +2,15 @@
 
 See `pipelines.layout` for the directory layout. Every run writes one file to every
 table, zero rows included: a table directory then always holds the schema, and
-`pandas.read_parquet("<archive>/topics")` or a DuckDB glob needs no special case. A run
-is committed by writing its manifest last, atomically; a run without a manifest never
+`pandas.read_parquet("<archive>/current/topics")` or a DuckDB glob needs no special case.
+A run is committed by writing its manifest last, atomically; a run without a manifest never
 happened: readers ignore its files and the next writer removes them.
 
-After a commit the store compacts (`pipelines.compaction`): runs' small files are
-merged into larger ones by a compaction manifest, and the files replaced move to
-`_retired/`; nothing committed is ever rewritten, and only `pipelines.vacuum` deletes
+After a commit the store points `current/` at the files in use, for glob readers
+(`pipelines.glob_view`: one atomic rename per commit, again after the compactions that
+follow it, and at a writer's opening). Then it compacts (`pipelines.compaction`): runs'
+small files are merged into larger ones by a compaction manifest, and the files replaced
+move to `_retired/`; nothing committed is ever rewritten, and only `pipelines.vacuum` deletes
 anything (retired files, days later). Readers follow the manifests: the files in use
 are each run's own files, except those a committed compaction replaced. A checkpoint
 (`pipelines.catalog`) saves that list and the sightings log (`pipelines.versions`) so

@@ -99,6 +99,11 @@ _Manifest = TypeVar("_Manifest", RunManifest, CompactionManifest, VacuumRecord)
 _RECOVER = "readers ignore it; the next `medlineplus-archive crawl` removes it"
 _RESTORE = "restore the file from a backup"
 _CHUNK = 1 << 20
+_MANIFEST_PROBLEMS: frozenset[ProblemKind] = frozenset(
+    ("bad_manifest", "newer_schema", "missing_table", "bad_compaction")
+)
+"""Problems that leave which files are committed in question: the readers' view is not
+checked against the manifests then (it would only repeat them)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -198,7 +203,8 @@ def verify_archive(path: Path | str, *, deep: bool = False) -> list[Problem]:
     problems.extend(
         _check_warc(root, runs, [item.entry.path for item in live if item.entry.table == "topics"])
     )
-    problems.extend(_check_view(root, files))
+    if not any(problem.kind in _MANIFEST_PROBLEMS for problem in problems):
+        problems.extend(_check_view(root, files))
     return problems
 
 
