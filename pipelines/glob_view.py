@@ -164,8 +164,7 @@ def refresh_view(root: Path, files: FileSet, runs: int, compactions: int) -> str
         and generation_counts(name) == (runs, compactions)
         and _matches(root, name, expected_files(files))
     ):
-        prune_views(root, keep={name})
-        return None
+        return None  # the generation before it stays, for a reader that may be in it
     published = publish_view(root, files, runs, compactions)
     if name is None:
         logger.info("created %s/ (%s/%s) for glob readers", CURRENT_VIEW, VIEWS_DIR, published)

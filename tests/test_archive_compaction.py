@@ -23,6 +23,7 @@ from pipelines import catalog as catalog_module
 from pipelines import compaction as compaction_module
 from pipelines import layout as layout_module
 from pipelines import store as store_module
+from pipelines import vacuum as vacuum_module
 from pipelines.catalog import FileSet, LiveFile
 from pipelines.compaction import MANUAL_ONLY, CompactionPolicy, Merge, Unit, plan
 from pipelines.glob_view import current_generation, generation_counts
@@ -720,3 +721,41 @@ def test_a_merge_names_its_runs() -> None:
 def test_a_policy_refuses_a_fanout_below_two() -> None:
     with pytest.raises(ValueError, match="fanout"):
         CompactionPolicy(fanout=1)
+
+
+# --- the glob readers' view -------------------------------------------------------------
+
+
+def test_verify_reports_a_view_that_disagrees_and_a_writer_rebuilds_it(
+    compacted: tuple[Path, list[str]],
+) -> None:
+    root, _ = compacted
+    (linked,) = sorted((root / "current" / "topics").iterdir())[:1]
+    linked.unlink()
+    (problem,) = verify_archive(root)
+    assert (problem.kind, problem.path) == ("stale_view", "current")
+    assert f"topics/{linked.name} is missing" in problem.message
+    ArchiveStore.open(root, policy=MANUAL_ONLY).close()
+    assert verify_archive(root) == []
+    assert (root / "current" / "topics" / linked.name).exists()
+
+
+def test_a_reader_of_the_previous_view_still_reads_after_a_compaction(
+    plain: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    source, _ = plain
+    root = _copy(source, tmp_path / "archive")
+    before = (root / "current").resolve()
+    rows = len(pd.read_parquet(before / "topics"))
+    with ArchiveStore.open(root, policy=TWO) as store:
+        store.compact()
+    assert (root / "current").resolve() != before
+    assert not any((root / "topics").glob("part-*"))
+    assert len(pd.read_parquet(before / "topics")) == rows  # hard links outlive the move
+    assert len(pd.read_parquet(root / "current" / "topics")) == rows
+    with ArchiveStore.open(root) as store:
+        vacuum_module.vacuum(store, retain_days=0)
+    assert [path.name for path in (root / "_views").iterdir()] == [
+        (root / "current").resolve().name
+    ]
+    assert verify_archive(root, deep=True) == []
