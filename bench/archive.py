@@ -461,11 +461,20 @@ def bare_hash(paths: list[Path]) -> int:
 
 
 def sizes(root: Path) -> dict[str, int]:
-    return {
-        path.relative_to(root).as_posix(): path.stat().st_size
-        for path in root.rglob("*")
-        if path.is_file()
-    }
+    """Bytes per file under `root`, each stored file counted once: the glob readers' view
+    (`_views/`) holds hard links to the files in use, which add no bytes."""
+    found: dict[str, int] = {}
+    seen: set[tuple[int, int]] = set()
+    paths = sorted(root.rglob("*"), key=lambda path: path.relative_to(root).parts[0] == "_views")
+    for path in paths:
+        if not path.is_file() or path.is_symlink():
+            continue
+        status = path.stat()
+        if (status.st_dev, status.st_ino) in seen:
+            continue
+        seen.add((status.st_dev, status.st_ino))
+        found[path.relative_to(root).as_posix()] = status.st_size
+    return found
 
 
 def tree_bytes(root: Path, prefix: str | None = None, exclude: str | None = None) -> int:

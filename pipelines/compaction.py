@@ -24,11 +24,10 @@ A merge (`run_merge`) never changes a committed file. In order:
 
 A merge killed before step 3 never happened: recovery removes its staging files and the
 compacted files that no manifest lists. Killed after step 3, it happened: readers use
-the compacted files (from the manifests), and recovery finishes step 4, so a plain
-directory read (`pandas.read_parquet("<archive>/topics")`, a DuckDB glob) sees each row
-exactly once again. Between steps 2 and 4 a directory read made by someone else sees
-some rows twice, as it sees an uncommitted run's rows while a run is committed; readers
-that follow the manifests never do.
+the compacted files (from the manifests), and recovery finishes step 4. Between steps 2
+and 4 a table directory holds some rows twice; readers that follow the manifests never
+read them so, and glob readers read `current/` (`pipelines.glob_view`), which the store
+swaps to the merged files only once its merges are committed.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ Layout of an archive directory::
     _vacuumed/<id>.json              retired files `vacuum` deleted (written before deleting)
     <table>/part-<run_id>.parquet    one file per table per committed run, even an empty one
     <table>/compacted-<id>.parquet   one file per table per compaction: its inputs' rows
+    current -> _views/<generation>   glob readers' view: hard links to exactly the files in use
 
 Every file a reader uses is written here first in full, fsync'ed, and moved into place
 with `os.replace`; the JSON file that commits it is written last, atomically.
@@ -52,6 +53,9 @@ STAGING_DIR = "_staging"
 RETIRED_DIR = "_retired"
 VACUUMED_DIR = "_vacuumed"
 QUARANTINE_DIR = "_quarantine"
+VIEWS_DIR = "_views"
+CURRENT_VIEW = "current"
+"""The glob readers' view of the committed files (`pipelines.glob_view`)."""
 PARQUET_COMPRESSION = "zstd"
 
 ROW_GROUP_ROWS: Mapping[str, int] = {

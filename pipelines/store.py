@@ -2,14 +2,16 @@
 
 See `pipelines.layout` for the directory layout. Every run writes one file to every
 table, zero rows included: a table directory then always holds the schema, and
-`pandas.read_parquet("<archive>/topics")` or a DuckDB glob needs no special case. A run
-is committed by writing its manifest last, atomically; a run without a manifest never
+`pandas.read_parquet("<archive>/current/topics")` or a DuckDB glob needs no special case.
+A run is committed by writing its manifest last, atomically; a run without a manifest never
 happened: readers ignore its files and the next writer moves them to `_quarantine/`
 (`pipelines.recovery`).
 
-After a commit the store compacts (`pipelines.compaction`): runs' small files are
-merged into larger ones by a compaction manifest, and the files replaced move to
-`_retired/`; nothing committed is ever rewritten, and only `pipelines.vacuum` deletes
+After a commit the store points `current/` at the files in use, for glob readers
+(`pipelines.glob_view`: one atomic rename per commit, again after the compactions that
+follow it, and at a writer's opening). Then it compacts (`pipelines.compaction`): runs'
+small files are merged into larger ones by a compaction manifest, and the files replaced
+move to `_retired/`; nothing committed is ever rewritten, and only `pipelines.vacuum` deletes
 anything (retired files, days later). Readers follow the manifests: the files in use
 are each run's own files, except those a committed compaction replaced. A checkpoint
 (`pipelines.catalog`) saves that list and the sightings log (`pipelines.versions`) so
@@ -67,6 +69,7 @@ from pipelines.errors import (
     InvalidRecordError,
     RunStateError,
 )
+from pipelines.glob_view import publish_view, refresh_view
 from pipelines.layout import (
     ARCHIVE_FORMAT,
     COMPACTIONS_DIR,
@@ -437,6 +440,9 @@ class ArchiveStore:
                 compaction_ids=committed.compaction_ids,
                 files=committed.files,
                 compactions=committed.compactions,
+            )
+            refresh_view(
+                root, committed.files, len(committed.run_ids), len(committed.compaction_ids)
             )
         except OSError as error:
             lock.release()
@@ -895,8 +901,19 @@ class ArchiveStore:
             )
 
     def _after_commit(self) -> None:
-        """Compact and checkpoint as the policy says; a failure here leaves the run
-        committed and is logged (the next writer's recovery finishes or undoes it)."""
+        """Show the run to glob readers, then compact and checkpoint as the policy says; a
+        failure here leaves the run committed and is logged (the next writer's recovery
+        finishes or undoes it)."""
+        try:
+            self._publish_view()
+        except OSError as error:
+            logger.warning(
+                "could not show run %s in %s/current: %s; glob readers see the previous "
+                "commit until the next crawl or `compact` rebuilds it",
+                self._committed.run_ids[-1],
+                self.path,
+                error,
+            )
         if not self.policy.automatic:
             return
         try:
@@ -913,6 +930,13 @@ class ArchiveStore:
                 error,
             )
             self._reload()
+
+    def _publish_view(self) -> None:
+        """Point `current/` at the files the committed state uses (`pipelines.glob_view`)."""
+        committed = self._committed
+        publish_view(
+            self.path, committed.files, len(committed.run_ids), len(committed.compaction_ids)
+        )
 
     def _reload(self) -> None:
         """Forget what is cached and read the committed state from disk again."""
@@ -943,6 +967,8 @@ class ArchiveStore:
             # Compacted files keep the rows' order, but row positions are per file set.
             self._stored = None
             self._selector = None
+        if done:
+            self._publish_view()
         self._checkpoint_when_due(policy, compacted=bool(done))
         return done
 

@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pipelines.errors import ArchiveCorruptError, RunStateError
+from pipelines.glob_view import current_generation, prune_views
 from pipelines.layout import (
     VACUUMED_DIR,
     fsync_dir,
@@ -117,6 +118,10 @@ def vacuum(
     directory.mkdir(exist_ok=True)
     path = directory / f"{record.vacuum_id}.json"
     write_json_atomically(path, record.to_json())
+    # The generation before the current view may link retired files: it goes first, or
+    # their bytes would outlive the deletion.
+    current = current_generation(root)
+    prune_views(root, keep=set() if current is None else {current})
     touched = set()
     for entry in result.freed:
         retired = root / retired_path(entry.path)

@@ -14,7 +14,10 @@ rebuilt from the tables). Leftovers of a run or compaction that was never commit
 reported too (a crawl moves them to `_quarantine/` when it next opens the archive; while
 a crawl is running they are its work in progress). Data files of a run older than the
 last committed one, with no manifest, are a lost manifest (`lost_manifest`, one problem
-per run naming its files): `medlineplus-archive repair` rebuilds it.
+per run naming its files): `medlineplus-archive repair` rebuilds it. The glob readers'
+view (`current/`, see `pipelines.glob_view`) must hold exactly the files in use; an
+archive written before views existed has none until a writer opens it, and that is not a
+problem.
 """
 
 from __future__ import annotations
@@ -40,9 +43,11 @@ from pipelines.catalog import (
     read_checkpoint,
 )
 from pipelines.errors import ArchiveCorruptError, ArchiveSchemaError
+from pipelines.glob_view import view_disagreements
 from pipelines.layout import (
     CATALOG_DIR,
     COMPACTIONS_DIR,
+    CURRENT_VIEW,
     RETIRED_DIR,
     RUNS_DIR,
     STAGING_DIR,
@@ -91,6 +96,7 @@ ProblemKind = Literal[
     "unretired_file",
     "bad_checkpoint",
     "bad_warc_record",
+    "stale_view",
 ]
 PROBLEM_KINDS: tuple[ProblemKind, ...] = get_args(ProblemKind)
 
@@ -98,6 +104,11 @@ _Manifest = TypeVar("_Manifest", RunManifest, CompactionManifest, VacuumRecord)
 _RECOVER = "readers ignore it; the next `medlineplus-archive crawl` moves it to _quarantine/"
 _RESTORE = "restore the file from a backup"
 _CHUNK = 1 << 20
+_MANIFEST_PROBLEMS: frozenset[ProblemKind] = frozenset(
+    ("bad_manifest", "newer_schema", "missing_table", "bad_compaction")
+)
+"""Problems that leave which files are committed in question: the readers' view is not
+checked against the manifests then (it would only repeat them)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -199,6 +210,8 @@ def verify_archive(path: Path | str, *, deep: bool = False) -> list[Problem]:
     problems.extend(
         _check_warc(root, runs, [item.entry.path for item in live if item.entry.table == "topics"])
     )
+    if not any(problem.kind in _MANIFEST_PROBLEMS for problem in problems):
+        problems.extend(_check_view(root, files))
     return problems
 
 
@@ -562,6 +575,20 @@ def _lost_manifests(lost: dict[str, list[str]]) -> Iterator[Problem]:
             "them and crawls refuse to start; run `medlineplus-archive repair` to rebuild it"
         )
         yield _problem("lost_manifest", f"{RUNS_DIR}/{run_id}.json", run_id, message)
+
+
+def _check_view(root: Path, files: FileSet) -> Iterator[Problem]:
+    """`current/` lists the files in use, each a link to its table directory's file."""
+    if not (root / CURRENT_VIEW).is_symlink():
+        return
+    differences = view_disagreements(root, files)
+    if differences:
+        shown = "; ".join(differences[:3]) + ("; ..." if len(differences) > 3 else "")
+        message = (
+            f"glob readers of {CURRENT_VIEW}/ see other files than the manifests commit "
+            f"({shown}); the next `medlineplus-archive crawl` or `compact` rebuilds it"
+        )
+        yield _problem("stale_view", CURRENT_VIEW, None, message)
 
 
 def _check_checkpoint(

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import traceback
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
@@ -15,13 +18,16 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from crawler.cli import main as cli_main
 from crawler.items import HealthTopicPage
 from pipelines import catalog as catalog_module
 from pipelines import compaction as compaction_module
 from pipelines import layout as layout_module
 from pipelines import store as store_module
+from pipelines import vacuum as vacuum_module
 from pipelines.catalog import FileSet, LiveFile
 from pipelines.compaction import MANUAL_ONLY, CompactionPolicy, Merge, Unit, plan
+from pipelines.glob_view import current_generation, generation_counts
 from pipelines.load import Archive, open_archive
 from pipelines.records import ManifestFile
 from pipelines.schema import TABLES, TableName
@@ -131,7 +137,18 @@ def plain(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
 
 
 def _copy(source: Path, target: Path) -> Path:
-    shutil.copytree(source, target)
+    """A copy of the archive `source`, its links kept (the view's hard links, `current`)."""
+    copied: dict[tuple[int, int], str] = {}
+
+    def copy(from_path: str, to_path: str) -> None:
+        status = Path(from_path).stat()
+        first = copied.setdefault((status.st_dev, status.st_ino), to_path)
+        if first == to_path:
+            shutil.copy2(from_path, to_path)
+        else:
+            os.link(first, to_path)
+
+    shutil.copytree(source, target, symlinks=True, copy_function=copy)
     return target
 
 
@@ -367,7 +384,7 @@ def killed_at(step: int, monkeypatch: pytest.MonkeyPatch, root: Path) -> Iterato
         monkeypatch.undo()
 
 
-ALLOWED_BEFORE_RECOVERY = {"orphan_part", "uncommitted_leftover", "unretired_file"}
+ALLOWED_BEFORE_RECOVERY = {"orphan_part", "uncommitted_leftover", "unretired_file", "stale_view"}
 
 
 def _kinds(problems: list[Any]) -> list[str]:
@@ -376,13 +393,14 @@ def _kinds(problems: list[Any]) -> list[str]:
 
 def _kill_points(steps: list[str]) -> list[int]:
     """The first and last step of each run of steps of one kind (staging writes, moves
-    into the table directories, the manifest, retirements, the checkpoint): every kind of
-    state a kill can leave, without trying each of dozens of alike steps."""
+    into the table directories, a manifest, links of the readers' view, the view's swap,
+    retirements, the checkpoint): every kind of state a kill can leave, without trying
+    each of dozens of alike steps."""
 
     def kind(step: str) -> str:
         action, path = step.split(" ", 1)
         top = path.split("/")[0]
-        return f"{action} {top if top.startswith('_') else 'table'}"
+        return f"{action} {top if top.startswith(('_', '.')) else 'table'}"
 
     points = set()
     for index, step in enumerate(steps):
@@ -393,69 +411,145 @@ def _kill_points(steps: list[str]) -> list[int]:
     return sorted(points)
 
 
-def quick_answers(root: Path, run_ids: list[str]) -> dict[str, Any]:
-    archive = open_archive(root)
-    answers: dict[str, Any] = {"runs": archive.runs(), "observations": archive.observations()}
-    for cut in (None, run_ids[1], run_ids[-1], DAY + timedelta(days=2)):
-        answers[f"topics {cut}"] = archive.topics(as_of=cut)
-    answers["links"] = archive.links()
-    answers["history"] = archive.history("asthma")
-    answers["articles"] = archive.journal_articles()
-    with ArchiveStore.open(root, read_only=True) as store:
-        answers["index"] = store.index()
-    return answers
+def in_child_killed_at(step: int | None, root: Path, log: Path, action: Any) -> int:
+    """Run `action()` in a forked process that SIGKILLs itself just before its `step`-th
+    file-system step that others can see (a file written in full, a rename, a hard or
+    symbolic link), counting from 0 (None: never); the steps taken are appended to `log`,
+    one a line, named by kind and path. Returns the child's wait status."""
+    pid = os.fork()
+    if pid:
+        _, status = os.waitpid(pid, 0)
+        return status
+    try:  # the child: no return, no cleanup but its own exit
+        steps = log.open("a", encoding="utf-8", buffering=1)
+        taken = 0
+
+        def take(kind: str, path: Any) -> None:
+            nonlocal taken
+            if taken == step:
+                os.kill(os.getpid(), signal.SIGKILL)
+            relative = Path(path).absolute().relative_to(root).as_posix()
+            steps.write(f"{kind} {relative}\n")
+            taken += 1
+
+        def wrapped(kind: str, real: Any, where: int) -> Any:
+            def call(*arguments: Any, **options: Any) -> Any:
+                named = arguments[where]
+                top = Path(named).absolute().relative_to(root).parts[0]
+                take("retire" if top == "_retired" else kind, named)
+                return real(*arguments, **options)
+
+            return call
+
+        os.replace = wrapped("rename", os.replace, 1)
+        os.link = wrapped("link", os.link, 1)
+        os.symlink = wrapped("symlink", os.symlink, 1)
+        for module in (store_module, compaction_module, catalog_module):
+            module.write_file_durably = wrapped("write", module.write_file_durably, 0)  # type: ignore[attr-defined]
+        action()
+    except BaseException:  # noqa: BLE001 - the child reports and exits, whatever happened
+        traceback.print_exc()
+        os._exit(1)
+    os._exit(0)
 
 
-def assert_same_quick_answers(root: Path, expected: dict[str, Any], run_ids: list[str]) -> None:
-    got = quick_answers(root, run_ids)
-    for name, value in expected.items():
-        if isinstance(value, pd.DataFrame):
-            pd.testing.assert_frame_equal(got[name], value, obj=name)
-        else:
-            assert got[name] == value, name
+def _row_counts(frame: pd.DataFrame) -> Counter[str]:
+    """How many times each row is in `frame` (columns in name order)."""
+    ordered = frame[sorted(frame.columns)]
+    return Counter(repr(row) for row in ordered.itertuples(index=False, name=None))
 
 
-def test_a_compaction_killed_at_any_step_recovers_to_the_same_answers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def assert_globs_read_a_committed_state(root: Path, base_runs: int) -> int:
+    """Glob readers of `current/` (pandas on a table's folder, DuckDB on a `**` glob) see
+    exactly the rows of the committed runs the view names: no row twice, no row of a run
+    without a manifest. Returns how many runs that is."""
+    duckdb = pytest.importorskip("duckdb")
+    store = ArchiveStore.open(root, read_only=True)
+    generation = current_generation(root)
+    assert generation is not None
+    counts = generation_counts(generation)
+    assert counts is not None
+    runs, compactions = counts
+    # The newest commit, or the one before it when killed between a manifest and the swap.
+    assert len(store.run_ids) - 1 <= runs <= len(store.run_ids), generation
+    assert base_runs <= runs
+    assert compactions <= len(store.compaction_ids), generation
+    shown = list(store.run_ids[:runs])
+    with duckdb.connect() as connection:
+        for table in TABLES:
+            expected = store.read_table(table, run_ids=shown).to_pandas()
+            run_column = store_module.RUN_COLUMN[table]
+            read = pd.read_parquet(root / "current" / table)
+            assert set(read[run_column]) <= set(shown), table
+            assert _row_counts(read) == _row_counts(expected), table
+            glob = f"read_parquet('{root}/current/{table}/**/*.parquet')"
+            [(rows, distinct, run_ids)] = connection.sql(
+                f"select count(*), (select count(*) from (select distinct * from {glob})), "
+                f"list(distinct {run_column}) from {glob}"
+            ).fetchall()
+            assert rows == len(expected), table
+            assert distinct == len(_row_counts(expected)), table
+            assert set(run_ids or []) <= set(shown), table
+    return runs
+
+
+def test_glob_readers_see_committed_rows_whenever_a_compacting_commit_is_killed(
+    tmp_path: Path,
 ) -> None:
+    """A real SIGKILL at the first and last step of each kind of a commit that triggers a
+    merge (the run's files and manifest, the readers' view, the merge's files, manifest
+    and retirements, the view again, the checkpoint): before recovery, glob readers see
+    the rows of the newest or the previous commit, each once; after it, the newest, and
+    all is sound."""
+    steps = _steps()
     base = tmp_path / "base"
-    run_ids = build(base, MANUAL_ONLY, runs=4)
-    expected = quick_answers(base, run_ids)
+    with ArchiveStore.open(base, policy=MANUAL_ONLY) as store:
+        run_ids = [commit_step(store, index, steps[index]) for index in range(2)]
     policy = CompactionPolicy(fanout=2, checkpoint_every=100)
+
+    def commit_and_compact(root: Path) -> Any:
+        def action() -> None:
+            with ArchiveStore.open(root, policy=policy) as store:
+                commit_step(store, 2, steps[2])
+
+        return action
+
     dry = _copy(base, tmp_path / "dry")
-    with (
-        ArchiveStore.open(dry, policy=policy) as store,
-        killed_at(10**6, monkeypatch, dry) as steps,
-    ):
-        store.compact()
-    kinds = {step.split(" ")[0] for step in steps}
-    assert kinds == {"write", "rename", "retire"}
-    assert any(step.startswith("rename _compactions/") for step in steps)
-    assert any(step.startswith("rename _catalog/") for step in steps)
-    points = _kill_points(steps)
-    assert len(points) >= 3 * 7 + 3  # three merges, then the checkpoint
+    log = tmp_path / "dry.log"
+    assert in_child_killed_at(None, dry.resolve(), log, commit_and_compact(dry)) == 0
+    taken = log.read_text(encoding="utf-8").splitlines()
+    kinds = {step.split(" ")[0] for step in taken}
+    assert kinds == {"write", "rename", "link", "symlink", "retire"}
+    assert sum(step.startswith("rename _compactions/") for step in taken) == 1
+    assert any(step.startswith("rename _catalog/") for step in taken)
+    assert sum(step == "rename current" for step in taken) == 2  # the run; the merges
+    full_runs = len(run_ids) + 1
+    assert assert_globs_read_a_committed_state(dry, full_runs) == full_runs
+    points = _kill_points(taken)
+    assert len(points) >= 20
     for point in points:
         root = _copy(base, tmp_path / f"killed-{point}")
-        with (
-            ArchiveStore.open(root, policy=policy) as store,
-            pytest.raises(SimulatedKill),
-            killed_at(point, monkeypatch, root),
-        ):
-            store.compact()
-        where = steps[point]
-        # Before recovery: readers follow the manifests; verify sees only leftovers.
+        status = in_child_killed_at(
+            point, root.resolve(), tmp_path / "steps.log", commit_and_compact(root)
+        )
+        where = taken[point]
+        assert os.WIFSIGNALED(status), where
+        assert os.WTERMSIG(status) == signal.SIGKILL, where
+        assert_globs_read_a_committed_state(root, len(run_ids))
         assert set(_kinds(verify_archive(root))) <= ALLOWED_BEFORE_RECOVERY, where
-        assert_same_quick_answers(root, expected, run_ids)
-        # A writer opening the archive recovers it: then all is sound, each row once.
-        ArchiveStore.open(root, policy=MANUAL_ONLY).close()
-        assert verify_archive(root, deep=True) == [], where
-        assert_same_quick_answers(root, expected, run_ids)
-        assert_directory_reads_see_each_row_once(root, base)
-        # And compaction completes.
-        with ArchiveStore.open(root, policy=policy) as store:
-            store.compact()
-        assert verify_archive(root, deep=True) == [], where
-        assert live_file_count(root, "topics") == 1, where
+        ArchiveStore.open(root, policy=MANUAL_ONLY).close()  # recovery
+        assert verify_archive(root) == [], where  # the view lists the files in use, too
+        committed = ArchiveStore.open(root, read_only=True)
+        generation = current_generation(root)
+        assert generation is not None
+        assert generation_counts(generation) == (
+            len(committed.run_ids),
+            len(committed.compaction_ids),
+        ), where
+    with ArchiveStore.open(root, policy=policy) as store:  # the last: compaction completes
+        store.compact()
+    assert verify_archive(root, deep=True) == []
+    assert live_file_count(root, "topics") == 2
 
 
 def test_a_commit_killed_during_compaction_keeps_the_run(
@@ -628,3 +722,45 @@ def test_a_merge_names_its_runs() -> None:
 def test_a_policy_refuses_a_fanout_below_two() -> None:
     with pytest.raises(ValueError, match="fanout"):
         CompactionPolicy(fanout=1)
+
+
+# --- the glob readers' view -------------------------------------------------------------
+
+
+def test_verify_reports_a_view_that_disagrees_and_a_writer_rebuilds_it(
+    compacted: tuple[Path, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, _ = compacted
+    (linked,) = sorted((root / "current" / "topics").iterdir())[:1]
+    linked.unlink()
+    (problem,) = verify_archive(root)
+    assert (problem.kind, problem.path) == ("stale_view", "current")
+    assert f"topics/{linked.name} is missing" in problem.message
+    # Like a run's leftovers, a warning (the next crawl rebuilds it) unless --strict.
+    assert cli_main(["verify", "--archive", str(root)]) == 0
+    assert "warning: current: glob readers of current/ see other files" in capsys.readouterr().err
+    assert cli_main(["verify", "--strict", "--archive", str(root)]) == 1
+    ArchiveStore.open(root, policy=MANUAL_ONLY).close()
+    assert verify_archive(root) == []
+    assert (root / "current" / "topics" / linked.name).exists()
+
+
+def test_a_reader_of_the_previous_view_still_reads_after_a_compaction(
+    plain: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    source, _ = plain
+    root = _copy(source, tmp_path / "archive")
+    before = (root / "current").resolve()
+    rows = len(pd.read_parquet(before / "topics"))
+    with ArchiveStore.open(root, policy=TWO) as store:
+        store.compact()
+    assert (root / "current").resolve() != before
+    assert not any((root / "topics").glob("part-*"))
+    assert len(pd.read_parquet(before / "topics")) == rows  # hard links outlive the move
+    assert len(pd.read_parquet(root / "current" / "topics")) == rows
+    with ArchiveStore.open(root) as store:
+        vacuum_module.vacuum(store, retain_days=0)
+    assert [path.name for path in (root / "_views").iterdir()] == [
+        (root / "current").resolve().name
+    ]
+    assert verify_archive(root, deep=True) == []

@@ -3,9 +3,12 @@
 The contract for leftovers of runs that were never committed (a crawl killed midway, or
 one running right now): a run without a manifest never happened, readers of manifests
 ignore its files and the next crawl moves them to `_quarantine/`, so they are warnings,
-not problems, unless --strict is given. Files recovery moved to `_quarantine/` are
-mentioned as `info:` lines, never problems. Files of an older run whose manifest was
-lost are a problem: `repair` rebuilds the manifest.
+not problems, unless --strict is given. So is a glob readers' view (`current/`) that
+shows an older commit than the manifests (a crawl killed between its manifest and the
+view's swap, or one committing right now): its readers see that commit's rows, and the
+next crawl rebuilds it. Files recovery moved to `_quarantine/` are mentioned as `info:`
+lines, never problems. Files of an older run whose manifest was lost are a problem:
+`repair` rebuilds the manifest.
 """
 
 from __future__ import annotations
@@ -44,7 +47,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "verified` and exits 0. Leftovers of runs that were never committed (a crawl that "
         "was killed, or one running now) are printed as warnings on stderr: readers of "
         "manifests ignore them and the next crawl moves them to _quarantine/ (listed as "
-        "info lines); --strict counts them as problems. Files of an older run whose "
+        "info lines); so is a current/ view older than the manifests (the next crawl "
+        "rebuilds it); --strict counts them as problems. Files of an older run whose "
         "manifest was lost are a problem (run `repair`). Exit 3 when the archive is not "
         "a folder or was written by a newer medlineplus-archive. "
         "Read-only; takes no lock.",
@@ -53,8 +57,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument(
         "--strict",
         action="store_true",
-        help="also fail on leftovers of uncommitted runs (e.g. in a check run when no crawl "
-        "is running, before plain pandas/DuckDB readers that glob the table directories)",
+        help="also fail on leftovers of uncommitted runs and a stale current/ view (e.g. in "
+        "a check run when no crawl is running)",
     )
     parser.add_argument(
         "--deep",
@@ -91,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     problems: list[Problem] = []
     leftovers: list[Problem] = []
     for problem in verify_archive(root, deep=args.deep):
-        if is_uncommitted_leftover(problem, committed) and not args.strict:
+        in_progress = is_uncommitted_leftover(problem, committed) or problem.kind == "stale_view"
+        if in_progress and not args.strict:
             leftovers.append(problem)
         else:
             problems.append(problem)
