@@ -22,7 +22,7 @@ A merge (`run_merge`) never changes a committed file. In order:
    `pipelines.vacuum`, days later);
 5. the staging directory is removed.
 
-A merge killed before step 3 never happened: recovery removes its staging files and the
+A merge killed before step 3 never happened: recovery quarantines its staging files and the
 compacted files that no manifest lists. Killed after step 3, it happened: readers use
 the compacted files (from the manifests), and recovery finishes step 4. Between steps 2
 and 4 a table directory holds some rows twice; readers that follow the manifests never

@@ -1404,7 +1404,7 @@ class RunWriter:
             warc=warc,
         )
         write_json_atomically(root / RUNS_DIR / f"{self.run_id}.json", manifest.to_json())
-        # Committed. Leftovers from here on are harmless; recovery removes them.
+        # Committed. Leftovers from here on are harmless; recovery quarantines them.
         self._state = "committed"
         self._builders = {table: TableBuilder(table) for table in TABLES}
         tables = {entry.table: rows for entry, rows in staged_tables if rows is not None}
