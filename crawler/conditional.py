@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Self
 
 from scrapy.exceptions import NotConfigured
 
-from pipelines.errors import ArchiveError
-from pipelines.store import Validators, read_validators
+from pipelines.core.errors import ArchiveError
+from pipelines.core.store import Validators, read_validators
 
 if TYPE_CHECKING:
     from scrapy import Request

@@ -29,10 +29,10 @@ import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from crawler.errors import ExtractionStoppedError
-from crawler.items import EncodedExchange, HealthTopicPage, RawResponse
 from crawler.parsing import parse_health_topic
-from pipelines.warc import encode_exchange
+from crawler.parsing.errors import ExtractionStoppedError
+from crawler.parsing.items import EncodedExchange, HealthTopicPage, RawResponse
+from pipelines.core.warc import encode_exchange
 
 logger = logging.getLogger(__name__)
 

@@ -42,22 +42,22 @@ from typing import TYPE_CHECKING, Any, Self
 from scrapy import signals
 from scrapy.utils.defer import deferred_from_coro
 
-from crawler.exit_codes import EXIT_ARCHIVE, EXIT_FAILED, EXIT_OK
-from crawler.incremental import REASONS, TopicId, cross_check
-from crawler.items import HealthTopicPage, PageFailed, PageGone, PageNotModified
-from crawler.reachability import SITE_UNREACHABLE, unreachable_reason
-from crawler.urls import MEDLINEPLUS_ORIGIN
-from pipelines.compaction import (
+from crawler.parsing.items import HealthTopicPage, PageFailed, PageGone, PageNotModified
+from crawler.parsing.urls import MEDLINEPLUS_ORIGIN
+from pipelines.archive.incremental import REASONS, TopicId, cross_check
+from pipelines.archive.xml_records import changed_sections, records_to_store
+from pipelines.core.compaction import (
     DEFAULT_COMPACT_EVERY,
     DEFAULT_POLICY,
     CompactionPolicy,
     policy_every,
 )
+from pipelines.core.errors import ArchiveError, ArchiveUnwritableError
+from pipelines.core.records import SUCCESS_OUTCOMES, Observation, RunRecord, RunStatus
+from pipelines.core.store import ArchiveStore, RunWriter, TopicKey, new_run_id
 from pipelines.dedupe import PageOutcomes
-from pipelines.errors import ArchiveError, ArchiveUnwritableError
-from pipelines.records import SUCCESS_OUTCOMES, Observation, RunRecord, RunStatus
-from pipelines.store import ArchiveStore, RunWriter, TopicKey, new_run_id
-from pipelines.xml_records import changed_sections, records_to_store
+from pipelines.exit_codes import EXIT_ARCHIVE, EXIT_FAILED, EXIT_OK
+from pipelines.reachability import SITE_UNREACHABLE, unreachable_reason
 
 if TYPE_CHECKING:
     from scrapy import Spider
@@ -114,7 +114,7 @@ def topic_url(topic: TopicKey) -> str:
     return f"{MEDLINEPLUS_ORIGIN}{prefix}/{topic.slug}.html"
 
 
-class SnapshotPipeline:
+class ArchivePipeline:
     """Writes each crawl as one committed run of the archive."""
 
     def __init__(

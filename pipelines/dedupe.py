@@ -20,10 +20,10 @@ from weakref import WeakKeyDictionary
 
 from scrapy.exceptions import DropItem
 
-from crawler.items import HealthTopicPage, PageFailed, PageGone, PageNotModified
-from pipelines.errors import ArchiveNotFoundError
-from pipelines.records import Outcome
-from pipelines.store import ArchiveIndex, ArchiveStore, classify
+from crawler.parsing.items import HealthTopicPage, PageFailed, PageGone, PageNotModified
+from pipelines.core.errors import ArchiveNotFoundError
+from pipelines.core.records import Outcome
+from pipelines.core.store import ArchiveIndex, ArchiveStore, classify
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

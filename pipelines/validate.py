@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Self
 
 from itemadapter import ItemAdapter
 
-from crawler.items import LANGUAGES, HealthTopicPage, PageFailed
-from crawler.urls import MEDLINEPLUS_ORIGIN, topic_path
+from crawler.parsing.items import LANGUAGES, HealthTopicPage, PageFailed
+from crawler.parsing.urls import MEDLINEPLUS_ORIGIN, topic_path
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

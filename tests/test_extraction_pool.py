@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from crawler.errors import ExtractionError
 from crawler.extraction_pool import ExtractionPool
-from crawler.items import EncodedExchange, HealthTopicPage, RawResponse
 from crawler.parsing import parse_health_topic
-from pipelines.warc import iter_responses, read_response
+from crawler.parsing.errors import ExtractionError
+from crawler.parsing.items import EncodedExchange, HealthTopicPage, RawResponse
+from pipelines.core.warc import iter_responses, read_response
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
 TOPIC = (PAGES / "heatillness_full.html").read_bytes()

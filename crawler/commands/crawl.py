@@ -23,16 +23,16 @@ from crawler.commands.common import (
     os_error_line,
 )
 from crawler.commands.output import output_path, write_text
-from crawler.discovery import url_list
-from crawler.incremental import PLANS, REVALIDATE_DAYS
-from crawler.reachability import SITE_UNREACHABLE
+from crawler.parsing.discovery import url_list
+from crawler.parsing.xml_dump import LATEST, Dump
 from crawler.spiders.health_topics import SpiderArgumentError, parse_languages
-from crawler.xml_dump import LATEST, Dump
-from pipelines.errors import ArchiveCorruptError
+from pipelines.archive.incremental import PLANS, REVALIDATE_DAYS
+from pipelines.core.errors import ArchiveCorruptError
+from pipelines.reachability import SITE_UNREACHABLE
 
 if TYPE_CHECKING:
-    from crawler.incremental import Plan
-    from pipelines.store import ArchiveStore
+    from pipelines.archive.incremental import Plan
+    from pipelines.core.store import ArchiveStore
 
 logger = logging.getLogger(__name__)
 
@@ -227,7 +227,7 @@ def _validate(args: argparse.Namespace) -> None:
             raise UsageError(f"{option}: no such file: {path}")
     args.urls_topics = _read_url_file(args.urls) if args.urls is not None else None
     if args.from_warc is not None:
-        from pipelines.warc import check_readable
+        from pipelines.core.warc import check_readable
 
         try:
             check_readable(Path(args.from_warc))
@@ -347,7 +347,7 @@ def _checked_override(name: str, value: str, default: Any) -> str:
     if name in SETTING_MINIMUMS:
         check_range(f"-s {name}", float(value), SETTING_MINIMUMS[name])
     if name == "ARCHIVE_COMPACT_EVERY":
-        from pipelines.compaction import policy_every
+        from pipelines.core.compaction import policy_every
 
         try:
             policy_every(int(value))
@@ -379,8 +379,8 @@ def _read_xml_dump(from_xml: str, settings: Any, languages: str) -> Dump | None:
     """The dump's records, read before the crawl starts and before the archive is
     opened: UsageError (exit 2) when the dump is no usable health-topic XML; None, with
     the error printed, when it cannot be fetched (exit 3)."""
-    from crawler.discovery import DiscoveryError
-    from crawler.xml_dump import DumpLimits, DumpUnreachableError, read_dump
+    from crawler.parsing.discovery import DiscoveryError
+    from crawler.parsing.xml_dump import DumpLimits, DumpUnreachableError, read_dump
 
     base_url = str(settings.get("MEDLINEPLUS_BASE_URL")).rstrip("/")
     limits = DumpLimits.from_settings(settings)
@@ -417,7 +417,7 @@ def _incremental_plan(args: argparse.Namespace, dump: Dump, store: ArchiveStore)
     """What this incremental run fetches (see `crawler.incremental`), logged."""
     from datetime import UTC, datetime
 
-    from crawler.incremental import REASONS, plan_incremental
+    from pipelines.archive.incremental import REASONS, plan_incremental
 
     last_index_read = max(
         (
@@ -453,9 +453,9 @@ def run(args: argparse.Namespace) -> int:
     from crawler.log_formatter import demote_startup_messages
     from crawler.shutdown import CrawlShutdown
     from crawler.spiders.health_topics import HealthTopicsSpider
-    from pipelines.errors import ArchiveError
-    from pipelines.layout import archive_folder_exists
-    from pipelines.store import ArchiveStore
+    from pipelines.core.errors import ArchiveError
+    from pipelines.core.layout import archive_folder_exists
+    from pipelines.core.store import ArchiveStore
 
     settings = crawl_settings(args)
     archive = Path(settings.get("ARCHIVE_PATH"))
@@ -531,7 +531,7 @@ def crawl_outcome(
 ) -> tuple[int, str | None]:
     """The crawl's exit code, as its pipeline recorded it in `stats`, and its error line
     (None on success): a crawl that exits non-zero says why on one line."""
-    from pipelines.snapshot import EXIT_CODE, RUN_ERROR, RUN_REASONS
+    from pipelines.archiving import EXIT_CODE, RUN_ERROR, RUN_REASONS
 
     stopped = f"stopped by {signal}; " if signal is not None else ""
     exit_code = stats.get(EXIT_CODE)

@@ -3,7 +3,7 @@
 Lenient on the index (its markup is not part of any contract: every link whose path looks
 like a topic page counts, and every letter page its navigation links to is followed,
 whatever its name) and strict on the topic page itself (the parser decides). NLM's XML
-dump is read by `crawler.xml_dump`.
+dump is read by `crawler.parsing.xml_dump`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
 
-from crawler.errors import CrawlerError
-from crawler.items import Language
-from crawler.urls import MEDLINEPLUS_ORIGIN, topic_path
+from crawler.parsing.errors import CrawlerError
+from crawler.parsing.items import Language
+from crawler.parsing.urls import MEDLINEPLUS_ORIGIN, topic_path
 
 _INDEX_PATH = re.compile(r"^/(?:spanish/)?healthtopics(?:_[^/]+)?\.html$")
 """The health-topics index, /healthtopics.html, and its letter pages, whatever their
@@ -26,7 +26,7 @@ names: /healthtopics_a.html, /healthtopics_xyz.html, /spanish/healthtopics_0-9.h
 
 class DiscoveryError(CrawlerError):
     """The XML dump cannot be used: not XML or a zip, damaged, over its size limit,
-    declaring entities, or listing no health topic (see `crawler.xml_dump`)."""
+    declaring entities, or listing no health topic (see `crawler.parsing.xml_dump`)."""
 
 
 def index_url(base_url: str, language: Language) -> str:

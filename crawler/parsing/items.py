@@ -262,7 +262,7 @@ class RawResponse:
 
 @dataclass(kw_only=True, slots=True)
 class EncodedExchange:
-    """An HTTP exchange already encoded as WARC records (`pipelines.warc.encode_exchange`):
+    """An HTTP exchange already encoded as WARC records (`pipelines.core.warc.encode_exchange`):
     a crawl encodes each page in the worker process that extracts it."""
 
     target_uri: str

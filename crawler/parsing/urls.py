@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from crawler.items import Language
+from crawler.parsing.items import Language
 
 MEDLINEPLUS_ORIGIN = "https://medlineplus.gov"
 

@@ -20,7 +20,7 @@ declared, nothing is fetched from the network.
 Each `<health-topic>` record is kept whole as a `DumpTopic` (title, summary,
 also-called, every site link with its categories and organisations, related topics, the
 language pair...) with a fingerprint of those fields, so that an incremental crawl can
-tell which topics changed since the previous dump (see `crawler.incremental`).
+tell which topics changed since the previous dump (see `pipelines.archive.incremental`).
 """
 
 from __future__ import annotations
@@ -43,10 +43,10 @@ from urllib.parse import urljoin, urlsplit
 
 from lxml import etree
 
-from crawler.discovery import DiscoveryError, fetch_url, on_site
-from crawler.errors import CrawlerError
-from crawler.items import Language, to_jsonable
-from crawler.urls import modern_url, topic_path
+from crawler.parsing.discovery import DiscoveryError, fetch_url, on_site
+from crawler.parsing.errors import CrawlerError
+from crawler.parsing.items import Language, to_jsonable
+from crawler.parsing.urls import modern_url, topic_path
 
 LATEST = "latest"
 """`--from-xml latest`: the newest dump linked from `<base URL>/xml.html`."""

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
-from crawler.items import Language
-from crawler.urls import MEDLINEPLUS_ORIGIN
-from crawler.xml_dump import Dump
+from crawler.parsing.items import Language
+from crawler.parsing.urls import MEDLINEPLUS_ORIGIN
+from crawler.parsing.xml_dump import Dump
 
 PLANS = ("full", "incremental")
 """`crawl --plan`: every listed page (the default), or what the dump says changed."""

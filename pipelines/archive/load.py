@@ -1,10 +1,11 @@
-"""Load the archive: `open_archive(path).topics(as_of=...)` and friends.
+"""Read the archive: `ArchiveReader(store).topics(as_of=...)` and friends, what
+`pipelines.notebook.open_archive(path)` returns (with change detection on top).
 
 Only committed runs are read (the files their manifests list), as of opening; nothing
 takes the lock, so loading works while a crawl is writing.
 
 Every table method returns the backend chosen at opening, with the archive's Arrow types
-in all three (`pipelines.schema.SCHEMAS`, never inferred):
+in all three (`pipelines.core.schema.SCHEMAS`, never inferred):
 
 * `backend="pandas"` (the default): a DataFrame whose every column is a
   `pandas.ArrowDtype` (the types_mapper of `pyarrow.Table.to_pandas`): dates stay dates
@@ -16,9 +17,9 @@ in all three (`pipelines.schema.SCHEMAS`, never inferred):
   Date, Datetime("us", "UTC"), List...); needs `pip install 'medlineplus-archive[polars]'`.
 
 `Archive.duckdb()` registers the same tables, and the as-of questions, as DuckDB views
-and table macros (`pipelines.sql`).
+and table macros (`pipelines.archive.sql`).
 
-The two clocks (DESIGN.md section 3):
+The two clocks (DESIGN.md section 3; `as_of` is resolved by `pipelines.archive.as_of`):
 
 * `as_of=None`: the current version of every topic that is live now;
 * `as_of=datetime.date(...)` (valid time): for each topic its newest version with
@@ -29,7 +30,7 @@ The current version of a topic is the one it showed most recently (a page revert
 an older text makes that version current again); "live" means its latest sighting
 (stored version or observation other than error) is not `gone`.
 
-Snapshots are computed from the sightings log (`pipelines.versions`), which holds about
+Snapshots are computed from the sightings log (`pipelines.archive.versions`), which holds about
 one row per version rather than one per observation, then only the row groups holding
 the versions selected are read (`ArchiveStore.read_versions`): loading a snapshot of a
 ten-year archive reads little more than the snapshot itself.
@@ -38,9 +39,6 @@ ten-year archive reads little more than the snapshot itself.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Literal, get_args, overload
 
 import pandas as pd
@@ -48,12 +46,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from crawler.items import LANGUAGES
-from pipelines.errors import UnknownRunError
-from pipelines.schema import TOPIC_KEY, VERSION_KEY, TableName
-from pipelines.storage import ArchivePath
-from pipelines.store import ArchiveStore
-from pipelines.versions import day_end
+from crawler.parsing.items import LANGUAGES
+from pipelines.archive.as_of import AsOf, Cut, DateCut, RunCut, resolve_as_of
+from pipelines.core.errors import UnknownRunError
+from pipelines.core.schema import TOPIC_KEY, VERSION_KEY, TableName
+from pipelines.core.storage import ArchivePath
+from pipelines.core.store import ArchiveStore
 
 if TYPE_CHECKING:
     import duckdb
@@ -62,9 +60,6 @@ if TYPE_CHECKING:
 else:
     from typing_extensions import TypeVar
 
-AsOf = date | str | None
-"""None (now), a date (valid time) or a committed run id (transaction time)."""
-
 Backend = Literal["pandas", "arrow", "polars"]
 """What the table methods return: pandas DataFrames, Arrow tables or Polars DataFrames."""
 BACKENDS: tuple[Backend, ...] = get_args(Backend)
@@ -72,45 +67,6 @@ Frame = TypeVar("Frame", default=pd.DataFrame)
 """The type of table an `Archive` returns (its backend's)."""
 
 _ORDER = ["run_id", "observed_at"]
-
-
-@dataclass(frozen=True, slots=True)
-class _RunCut:
-    """Transaction time: the runs up to and including one run."""
-
-    last_run: str
-
-
-@dataclass(frozen=True, slots=True)
-class _DateCut:
-    """Valid time: versions dated on or before `day`; gone-ness observed by its end (UTC)."""
-
-    day: date
-
-    @property
-    def until(self) -> pa.TimestampScalar:
-        """The first instant after `day`, as an Arrow timestamp (Python's datetime has
-        none after 9999-12-31)."""
-        return pa.scalar(day_end(self.day), pa.timestamp("us", tz="UTC"))
-
-
-@overload
-def open_archive(
-    path: Path | str, backend: Literal["pandas"] = "pandas"
-) -> Archive[pd.DataFrame]: ...
-@overload
-def open_archive(path: Path | str, backend: Literal["arrow"]) -> Archive[pa.Table]: ...
-@overload
-def open_archive(path: Path | str, backend: Literal["polars"]) -> Archive[pl.DataFrame]: ...
-def open_archive(path: Path | str, backend: Backend = "pandas") -> Archive[Any]:
-    """Open the archive at `path` for reading (no lock; works during a crawl): a folder, or
-    an `s3://bucket/prefix` it was published to (`pipelines.publish`; S3 settings from the
-    AWS environment variables, see `pipelines.storage`). Its table methods return
-    `backend`'s tables (see the module docstring).
-
-    ValueError for an unknown backend; ImportError when Polars is asked for and missing.
-    """
-    return Archive(ArchiveStore.open(path, read_only=True), backend)
 
 
 def _to_pandas(table: pa.Table) -> pd.DataFrame:
@@ -140,7 +96,7 @@ def _converter(backend: Backend) -> Callable[[pa.Table], Any]:
     raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
 
 
-class Archive(Generic[Frame]):
+class ArchiveReader(Generic[Frame]):
     """A read-only view of an archive's committed runs, as they were when it was opened.
 
     Its table methods return `Frame`: the tables of the backend it was opened with.
@@ -148,18 +104,20 @@ class Archive(Generic[Frame]):
 
     @overload
     def __init__(
-        self: Archive[pd.DataFrame], store: ArchiveStore, backend: Literal["pandas"] = "pandas"
+        self: ArchiveReader[pd.DataFrame],
+        store: ArchiveStore,
+        backend: Literal["pandas"] = "pandas",
     ) -> None: ...
     @overload
     def __init__(
-        self: Archive[pa.Table], store: ArchiveStore, backend: Literal["arrow"]
+        self: ArchiveReader[pa.Table], store: ArchiveStore, backend: Literal["arrow"]
     ) -> None: ...
     @overload
     def __init__(
-        self: Archive[pl.DataFrame], store: ArchiveStore, backend: Literal["polars"]
+        self: ArchiveReader[pl.DataFrame], store: ArchiveStore, backend: Literal["polars"]
     ) -> None: ...
     @overload
-    def __init__(self: Archive[Any], store: ArchiveStore, backend: Backend) -> None: ...
+    def __init__(self: ArchiveReader[Any], store: ArchiveStore, backend: Backend) -> None: ...
     def __init__(self, store: ArchiveStore, backend: Backend = "pandas") -> None:
         self.store = store
         """The underlying store (opened read-only by `open_archive`)."""
@@ -252,26 +210,20 @@ class Archive(Generic[Frame]):
         up to a run id, or first seen on or before a date (UTC)."""
         table = _filter_topic(self._table("journal_articles"), slug, language)
         cut = self._cut(as_of)
-        if isinstance(cut, _RunCut):
+        if isinstance(cut, RunCut):
             table = table.filter(pc.less_equal(table["first_seen_run"], cut.last_run))
-        elif isinstance(cut, _DateCut):
+        elif isinstance(cut, DateCut):
             table = table.filter(ds.field("first_seen_at") < cut.until)
         return self._frame(table, [*TOPIC_KEY, "first_seen_run", "position"])
-
-    def changes(self, a: AsOf, b: AsOf, *, language: str | None = None) -> Frame:
-        """What changed between `a` and `b`: one row per changed topic
-        (`pipelines.changes.ChangeSet.to_frame`)."""
-        from pipelines.changes import compare  # imports this module
-
-        return self._convert(compare(self._as_pandas(), a, b, language=language).to_table())
 
     def duckdb(
         self, connection: duckdb.DuckDBPyConnection | None = None
     ) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection (`connection`, else a new in-memory one) with this archive's
         tables and as-of questions registered as views and table macros (see
-        `pipelines.sql.register_archive`); needs `pip install 'medlineplus-archive[duckdb]'`."""
-        from pipelines.sql import register_archive
+        `pipelines.archive.sql.register_archive`); needs
+        `pip install 'medlineplus-archive[duckdb]'`."""
+        from pipelines.archive.sql import register_archive
 
         return register_archive(self.store, connection)
 
@@ -280,14 +232,6 @@ class Archive(Generic[Frame]):
     def _frame(self, table: pa.Table, by: list[str]) -> Frame:
         """`table` sorted (stably) by `by`, as the backend's table."""
         return self._convert(table.sort_by([(name, "ascending") for name in by]))
-
-    def _as_pandas(self) -> Archive[pd.DataFrame]:
-        """This archive with the pandas backend (what `pipelines.changes` works on)."""
-        if self.backend == "pandas":
-            return self  # type: ignore[return-value]
-        view = Archive(self.store)
-        view._tables = self._tables
-        return view
 
     def _table(self, table: TableName) -> pa.Table:
         # Committed files never change, so a table read once is good for the Archive's life.
@@ -301,23 +245,8 @@ class Archive(Generic[Frame]):
         except ValueError:
             raise UnknownRunError(run_id, self.path) from None
 
-    def _cut(self, as_of: AsOf) -> _RunCut | _DateCut | None:
-        if as_of is None:
-            return None
-        if isinstance(as_of, datetime):
-            raise TypeError("as_of: pass a datetime.date (valid time) or a run id, not a datetime")
-        if isinstance(as_of, str):
-            if as_of in self.run_ids:
-                return _RunCut(as_of)
-            text = as_of
-            try:
-                # The command line passes dates as text; run ids never parse as dates.
-                as_of = date.fromisoformat(text)
-            except ValueError:
-                raise UnknownRunError(text, self.path) from None
-        if isinstance(as_of, date):
-            return _DateCut(as_of)
-        raise TypeError(f"as_of: expected None, a date or a run id, got {type(as_of).__name__}")
+    def _cut(self, as_of: AsOf) -> Cut:
+        return resolve_as_of(as_of, self.run_ids, self.path)
 
     def _selected_versions(self, as_of: AsOf) -> pa.Table:
         """VERSION_KEY and run_id of the version of each topic as of `as_of`, live topics only."""
@@ -328,9 +257,9 @@ class Archive(Generic[Frame]):
         """Rows of `stored_versions()` of the version of each topic as of `as_of`, live only."""
         cut = self._cut(as_of)
         selector = self.store.selector()
-        if isinstance(cut, _RunCut):
+        if isinstance(cut, RunCut):
             rows = selector.current(cut.last_run)
-        elif isinstance(cut, _DateCut):
+        elif isinstance(cut, DateCut):
             rows = selector.by_date(cut.day)
         else:
             rows = selector.current()

@@ -1,9 +1,10 @@
 """The archived page of a topic version: the page as the site served it, kept in the WARC
-file of the run that stored the version (`pipelines.warc`; each topics row holds the file
+file of the run that stored the version (`pipelines.core.warc`; each topics row holds the file
 and the offset of its response record).
 
 `page_as_of` finds the version of one topic as of a point (as `Archive.topics` selects
-it), `report_pages` the versions a change report names; `read_page` gives a page's
+it), `stored_pages` given versions (`pipelines.changes.pages` those a change report
+names); `read_page` gives a page's
 bytes, exactly the response payload that was stored. `copy_name` is the file name a copy
 of a version takes beside a change report. Pure: no Scrapy.
 """
@@ -18,11 +19,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipelines.changes import ChangeSet
-from pipelines.load import Archive, AsOf
-from pipelines.schema import VERSION_KEY
-from pipelines.store import VersionKey
-from pipelines.warc import WarcLocation, read_response
+from pipelines.archive.as_of import AsOf
+from pipelines.archive.load import ArchiveReader
+from pipelines.core.schema import VERSION_KEY
+from pipelines.core.store import VersionKey
+from pipelines.core.warc import WarcLocation, read_response
 
 HASH_IN_NAME = 8
 """Leading hex digits of the content hash in a copy's file name."""
@@ -72,7 +73,7 @@ def _stored_page(row: dict[str, Any]) -> StoredPage:
 
 
 def page_as_of(
-    archive: Archive, slug: str, language: str = "en", as_of: AsOf = None
+    archive: ArchiveReader, slug: str, language: str = "en", as_of: AsOf = None
 ) -> StoredPage | None:
     """The version of topic `language`/`slug` as of `as_of` (None: the current version
     of a live topic); None when the topic had no live version then."""
@@ -81,19 +82,8 @@ def page_as_of(
     return _stored_page(rows[0]) if rows else None
 
 
-def report_pages(archive: Archive, changes: ChangeSet) -> dict[VersionKey, StoredPage]:
-    """The versions named by a change report (before and after of each changed topic)."""
-    wanted: list[tuple[str, str, date, str, str]] = [
-        (change.language, change.slug, version.last_updated, version.content_hash, version.run_id)
-        for change in changes.changes
-        for version in (change.before, change.after)
-        if version is not None
-    ]
-    return {page.key: page for page in stored_pages(archive, wanted)}
-
-
 def stored_pages(
-    archive: Archive, versions: Iterable[tuple[str, str, date, str, str]]
+    archive: ArchiveReader, versions: Iterable[tuple[str, str, date, str, str]]
 ) -> list[StoredPage]:
     """The stored versions among `versions` (VERSION_KEY and the run that stored each)."""
     columns = [*VERSION_KEY, "run_id"]
@@ -108,7 +98,7 @@ def stored_pages(
     return [_stored_page(row) for row in found.to_pylist()]
 
 
-def read_page(archive: Archive, location: WarcLocation) -> bytes:
+def read_page(archive: ArchiveReader, location: WarcLocation) -> bytes:
     """The raw page at `location` as the site served it: the stored response payload,
     not decoded; ArchiveCorruptError when the record is missing or damaged."""
     return read_response(archive.path / location.file, location.offset).body

@@ -14,14 +14,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from crawler.errors import ExtractionError
-from crawler.items import HealthTopicPage
 from crawler.parsing import parse_health_topic
+from crawler.parsing.errors import ExtractionError
 from crawler.parsing.health_topic import encoding_for
-from pipelines.records import Observation, RunRecord, VersionRecord
-from pipelines.schema import VERSION_KEY, clinical_trials_table, links_table, topics_table
-from pipelines.store import ArchiveStore, classify, new_run_id, version_key
-from pipelines.warc import ArchivedResponse, raw_from_archived, read_response
+from crawler.parsing.items import HealthTopicPage
+from pipelines.core.records import Observation, RunRecord, VersionRecord
+from pipelines.core.schema import VERSION_KEY, clinical_trials_table, links_table, topics_table
+from pipelines.core.store import ArchiveStore, classify, new_run_id, version_key
+from pipelines.core.warc import ArchivedResponse, raw_from_archived, read_response
 
 Parser = Callable[..., HealthTopicPage]
 

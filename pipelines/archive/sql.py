@@ -15,7 +15,7 @@ DuckDB connection (temporary objects: nothing is written to a database file):
 * views of the latest state: `topics` (`topics_as_of_run` of the last run), and `links`
   and `clinical_trials` of those versions.
 
-The macros read two small tables computed by `pipelines.versions.Selector` (the events
+The macros read two small tables computed by `pipelines.archive.versions.Selector` (the events
 log, and the stored versions with their last sighting), so SQL makes the same choice
 among versions as the loaders, by the same rules:
 
@@ -39,8 +39,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.schema import SCHEMAS, TableName
-from pipelines.store import ArchiveStore
+from pipelines.core.schema import SCHEMAS, TableName
+from pipelines.core.store import ArchiveStore
 
 if TYPE_CHECKING:
     import duckdb

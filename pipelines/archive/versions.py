@@ -44,8 +44,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.records import SUCCESS_OUTCOMES
-from pipelines.schema import TOPIC_KEY, UTC_TIMESTAMP, VERSION_KEY
+from pipelines.core.records import SUCCESS_OUTCOMES
+from pipelines.core.schema import TOPIC_KEY, UTC_TIMESTAMP, VERSION_KEY
 
 
 class Validators(NamedTuple):

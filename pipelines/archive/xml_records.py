@@ -24,12 +24,12 @@ from typing import Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from crawler.incremental import TopicId
-from crawler.items import HealthTopicPage
-from crawler.xml_dump import DumpTopic
-from pipelines.records import VersionRecord, XmlRecord
-from pipelines.schema import VERSION_KEY, TableBuilder, clinical_trial_rows, link_rows
-from pipelines.store import ArchiveStore, LatestVersion
+from crawler.parsing.items import HealthTopicPage
+from crawler.parsing.xml_dump import DumpTopic
+from pipelines.archive.incremental import TopicId
+from pipelines.core.records import VersionRecord, XmlRecord
+from pipelines.core.schema import VERSION_KEY, TableBuilder, clinical_trial_rows, link_rows
+from pipelines.core.store import ArchiveStore, LatestVersion
 
 SECTION_COLUMNS: Mapping[str, str] = {
     "last_updated": "last_updated",

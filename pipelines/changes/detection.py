@@ -35,7 +35,7 @@ matching, vectorised comparisons for fields; Python loops touch only changed top
 
 A ChangeSet also carries the cross-check findings (`CrossCheckFinding`) of the runs in
 the compared range, as the incremental plan recorded them in each run's `notes` and
-`hidden_changes` (`pipelines.records.RunRecord`): the runs after point `a` up to and
+`hidden_changes` (`pipelines.core.records.RunRecord`): the runs after point `a` up to and
 including point `b`. A run point includes that run; a date point the runs started by
 the end of that day (UTC); "latest" every committed run. When `b` is not after `a` the
 range is empty. Findings are not filtered by language, and old runs (written before
@@ -47,7 +47,7 @@ point (`before_last_updated, before_content_hash, before_run_id`, `after_...`, n
 an added or removed topic's missing side), `changed_fields` (list of `ChangedField`,
 in that order), then one `diff_<field>` column per `ChangedField` holding that field's
 detail (structs and lists of structs, null when the field did not change). The JSON
-report (`pipelines.reports.json_report`) holds the same rows, field by field.
+report (`pipelines.changes.reports.json_report`) holds the same rows, field by field.
 
 Never imports scrapy, so a notebook can use it without Twisted.
 """
@@ -70,11 +70,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from w3lib.url import canonicalize_url
 
-from crawler.items import LANGUAGES, Image, Institute, Language
-from pipelines.errors import ArchiveError, UnknownRunError
-from pipelines.load import Archive, AsOf
-from pipelines.schema import TOPIC_KEY, VERSION_KEY, arrow_type
-from pipelines.versions import day_end
+from crawler.parsing.items import LANGUAGES, Image, Institute, Language
+from pipelines.archive.as_of import AsOf, DateCut, RunCut, resolve_as_of
+from pipelines.archive.load import ArchiveReader
+from pipelines.archive.versions import day_end
+from pipelines.core.schema import TOPIC_KEY, VERSION_KEY, arrow_type
 
 # --- vocabularies ---------------------------------------------------------------------
 
@@ -122,21 +122,15 @@ ENTRY_ATTRIBUTES: tuple[EntryAttribute, ...] = get_args(EntryAttribute)
 
 DiffOp = Literal["equal", "insert", "delete"]
 """A word-diff segment: words in both texts, only in the new one, only in the old one."""
-DIFF_OPS: tuple[DiffOp, ...] = get_args(DiffOp)
 
 PointKind = Literal["run", "date", "latest"]
 """A point of comparison: a committed run, a date (valid time), or the latest state."""
-POINT_KINDS: tuple[PointKind, ...] = get_args(PointKind)
 
 
 FindingKind = Literal["note", "hidden_change"]
 """A cross-check finding: a run's note (topics in the XML dump and not in the archive or
 the index, or the reverse), or a page change the XML dump did not show."""
 FINDING_KINDS: tuple[FindingKind, ...] = get_args(FindingKind)
-
-
-class ChangePointError(ArchiveError):
-    """A point of comparison that is neither a committed run id nor a valid ISO date."""
 
 
 # --- results --------------------------------------------------------------------------
@@ -440,39 +434,22 @@ def _plain(value: Any) -> Any:
 
 # --- points ---------------------------------------------------------------------------
 
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 
-
-def resolve_point(archive: Archive, value: AsOf) -> Point:
-    """`value` (a run id, a date, an ISO date string, or None for the latest) as a Point.
-
-    UnknownRunError for a string that is neither a committed run nor a YYYY-MM-DD date;
-    ChangePointError for a YYYY-MM-DD string that is no real date.
-    """
-    if value is None:
-        return Point(kind="latest")
-    if isinstance(value, datetime):
-        raise TypeError("pass a datetime.date (valid time) or a run id, not a datetime")
-    if isinstance(value, date):
-        return Point(kind="date", day=value)
-    if not isinstance(value, str):
-        raise TypeError(f"expected None, a date or a run id, got {type(value).__name__}")
-    if value in archive.run_ids:
-        return Point(kind="run", run_id=value)
-    if _ISO_DATE.match(value):
-        try:
-            return Point(kind="date", day=date.fromisoformat(value))
-        except ValueError as error:
-            raise ChangePointError(
-                f"bad date {value!r} ({error}); give a real date as YYYY-MM-DD", path=archive.path
-            ) from None
-    raise UnknownRunError(value, archive.path)
+def resolve_point(archive: ArchiveReader, value: AsOf) -> Point:
+    """`value` (a run id, a date, an ISO date string, or None for the latest) as a Point
+    (`pipelines.archive.as_of.resolve_as_of`: UnknownRunError, BadAsOfDateError)."""
+    cut = resolve_as_of(value, archive.run_ids, archive.path)
+    if isinstance(cut, RunCut):
+        return Point(kind="run", run_id=cut.last_run)
+    if isinstance(cut, DateCut):
+        return Point(kind="date", day=cut.day)
+    return Point(kind="latest")
 
 
 # --- comparison -----------------------------------------------------------------------
 
 
-def compare(archive: Archive, a: AsOf, b: AsOf, *, language: str | None = None) -> ChangeSet:
+def compare(archive: ArchiveReader, a: AsOf, b: AsOf, *, language: str | None = None) -> ChangeSet:
     """Every topic that differs between points `a` and `b` (of `language`, or all)."""
     checked_language = _language(language)
     from_point, to_point = resolve_point(archive, a), resolve_point(archive, b)
@@ -493,7 +470,7 @@ def compare(archive: Archive, a: AsOf, b: AsOf, *, language: str | None = None) 
 
 
 def cross_check_findings(
-    archive: Archive, from_point: Point, to_point: Point
+    archive: ArchiveReader, from_point: Point, to_point: Point
 ) -> tuple[CrossCheckFinding, ...]:
     """The notes and hidden changes of the runs after `from_point` up to and including
     `to_point` (see the module docstring for how each kind of point cuts the runs)."""
@@ -513,7 +490,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
-def _runs_through(archive: Archive, point: Point) -> int:
+def _runs_through(archive: ArchiveReader, point: Point) -> int:
     """How many committed runs (oldest first) a point includes."""
     run_ids = archive.run_ids
     if point.kind == "run" and point.run_id is not None:
@@ -537,7 +514,7 @@ def _language(language: str | None) -> Language | None:
     return None
 
 
-def _live_topics(archive: Archive, point: Point, language: str | None) -> pd.DataFrame:
+def _live_topics(archive: ArchiveReader, point: Point, language: str | None) -> pd.DataFrame:
     frame = archive.topics(as_of=point.as_of)
     if language is not None:
         frame = frame[frame["language"] == language]
@@ -640,7 +617,6 @@ _STRING_LIST_FIELDS: tuple[ChangedField, ...] = (
     "mesh_headings",
     "groups",
 )
-_ENTRY_FIELDS: tuple[ChangedField, ...] = ("related_topics", "links", "clinical_trials")
 _PARTS: dict[ChangedField, tuple[str, type[Institute] | type[Image]]] = {
     "institute": ("primary_institute", Institute),
     "image": ("image", Image),
@@ -662,7 +638,6 @@ _ENTRY_COLUMNS = pa.schema(
     ]
 )
 """The long table every list field is turned into for matching: one row per entry."""
-_ATTRIBUTE_COLUMNS = [f"attr_{name}" for name in ENTRY_ATTRIBUTES]
 _ENTRY_ID = ["language", "slug", "field"]
 
 
@@ -671,7 +646,7 @@ class _FieldDiffer:
 
     def __init__(
         self,
-        archive: Archive,
+        archive: ArchiveReader,
         from_point: Point,
         to_point: Point,
         before: pd.DataFrame,

@@ -32,18 +32,18 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.errors import ArchiveCorruptError
-from pipelines.layout import (
+from pipelines.archive.versions import EVENTS_SCHEMA, VALIDATORS_SCHEMA, VERSION_COLUMNS, VersionLog
+from pipelines.core.errors import ArchiveCorruptError
+from pipelines.core.layout import (
     CATALOG_DIR,
     PARQUET_COMPRESSION,
     fsync_dir,
     read_json,
     write_file_durably,
 )
-from pipelines.records import CompactionManifest, ManifestFile, RunManifest, decode_value
-from pipelines.schema import SCHEMA_VERSION, SCHEMAS, TABLES
-from pipelines.storage import ArchivePath
-from pipelines.versions import EVENTS_SCHEMA, VALIDATORS_SCHEMA, VERSION_COLUMNS, VersionLog
+from pipelines.core.records import CompactionManifest, ManifestFile, RunManifest, decode_value
+from pipelines.core.schema import SCHEMA_VERSION, SCHEMAS, TABLES
+from pipelines.core.storage import ArchivePath
 
 logger = logging.getLogger(__name__)
 

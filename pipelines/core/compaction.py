@@ -44,9 +44,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.catalog import FileSet, LiveFile
-from pipelines.errors import ArchiveCorruptError
-from pipelines.layout import (
+from pipelines.core.catalog import FileSet, LiveFile
+from pipelines.core.errors import ArchiveCorruptError
+from pipelines.core.layout import (
     COMPACTIONS_DIR,
     STAGING_DIR,
     compacted_path,
@@ -56,8 +56,8 @@ from pipelines.layout import (
     write_file_durably,
     write_json_atomically,
 )
-from pipelines.records import CompactedTable, CompactionManifest, ManifestFile
-from pipelines.schema import (
+from pipelines.core.records import CompactedTable, CompactionManifest, ManifestFile
+from pipelines.core.schema import (
     SCHEMA_VERSION,
     SCHEMAS,
     TABLE_ADDED_IN,

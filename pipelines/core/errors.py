@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pipelines.storage import ObjectPath
+    from pipelines.core.storage import ObjectPath
 
 
 class ArchiveError(Exception):

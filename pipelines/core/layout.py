@@ -31,15 +31,15 @@ from typing import Any, TypeVar
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.errors import (
+from pipelines.core.errors import (
     ArchiveCorruptError,
     ArchiveNotAFolderError,
     ArchiveNotFoundError,
     ArchiveSchemaError,
 )
-from pipelines.records import CompactionManifest, RunManifest, VacuumRecord
-from pipelines.schema import SCHEMA_VERSION, TableName
-from pipelines.storage import ArchivePath
+from pipelines.core.records import CompactionManifest, RunManifest, VacuumRecord
+from pipelines.core.schema import SCHEMA_VERSION, TableName
+from pipelines.core.storage import ArchivePath
 
 ARCHIVE_FORMAT = "medlineplus-archive"
 MARKER_FILE = "_archive.json"

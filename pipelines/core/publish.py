@@ -38,9 +38,9 @@ from typing import BinaryIO
 
 import pyarrow.fs as pafs
 
-from pipelines.catalog import CATALOG_FILE, STATE_FILES, commit_order, read_checkpoint
-from pipelines.errors import ArchiveCorruptError, ArchiveSchemaError, ObjectStorageError
-from pipelines.layout import (
+from pipelines.core.catalog import CATALOG_FILE, STATE_FILES, commit_order, read_checkpoint
+from pipelines.core.errors import ArchiveCorruptError, ArchiveSchemaError, ObjectStorageError
+from pipelines.core.layout import (
     CATALOG_DIR,
     COMPACTIONS_DIR,
     MARKER_FILE,
@@ -49,10 +49,10 @@ from pipelines.layout import (
     read_marker,
     retired_path,
 )
-from pipelines.records import ManifestFile
-from pipelines.schema import TABLES
-from pipelines.storage import ObjectPath, endpoint_name
-from pipelines.store import ArchiveStore
+from pipelines.core.records import ManifestFile
+from pipelines.core.schema import TABLES
+from pipelines.core.storage import ObjectPath, endpoint_name
+from pipelines.core.store import ArchiveStore
 
 logger = logging.getLogger(__name__)
 

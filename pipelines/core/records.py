@@ -6,7 +6,7 @@ the observations and runs tables; `JournalArticleRecord` is the journal_articles
 record of NLM's XML dump (the xml_records table). `RunManifest`
 is the `_runs/<run_id>.json` file that commits a run, `CompactionManifest` the
 `_compactions/<id>.json` file that commits a compaction. Like the items, these classes
-are the single source of truth for their tables' columns (see `pipelines.schema`).
+are the single source of truth for their tables' columns (see `pipelines.core.schema`).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal, TypeVar, get_args
 
-from crawler.items import HealthTopicPage, Language, to_jsonable
-from crawler.xml_dump import DumpTopic
+from crawler.parsing.items import HealthTopicPage, Language, to_jsonable
+from crawler.parsing.xml_dump import DumpTopic
 
 Outcome = Literal["new", "unchanged", "same_date_edit", "error", "gone"]
 """What one fetch of a page found.
@@ -95,7 +95,7 @@ class RunRecord:
     """One crawl run: a row of the runs table, also kept in the run's manifest."""
 
     run_id: str
-    """Sortable unique id, e.g. "20261124T002400Z-3fa2" (see `pipelines.store.new_run_id`)."""
+    """Sortable unique id, e.g. "20261124T002400Z-3fa2" (see `pipelines.core.store.new_run_id`)."""
     started_at: datetime
     """When the crawl started (timezone-aware, stored as UTC)."""
     finished_at: datetime
@@ -129,10 +129,10 @@ class RunRecord:
     notes: list[str] = field(default_factory=list)
     """What the run found worth a look that does not make it fail: the incremental plan's
     cross-check of the XML dump against the archive and the index (see
-    `crawler.incremental`), one finding per entry."""
+    `pipelines.archive.incremental`), one finding per entry."""
     hidden_changes: list[str] = field(default_factory=list)
     """Page changes the XML dump did not show, found by revalidation: one entry per page,
-    "<language>/<slug>: <section>, <section>" (see `pipelines.xml_records`)."""
+    "<language>/<slug>: <section>, <section>" (see `pipelines.archive.xml_records`)."""
 
     def count(self, outcome: Outcome) -> int:
         """The run's count of observations with `outcome`."""
@@ -188,7 +188,7 @@ class XmlRecord:
     """A topic's record in NLM's XML dump, as stored: a row of the xml_records table.
 
     A row is stored when a topic's record is first seen or its fingerprint changed, and
-    only once the run has fetched the page (see `pipelines.xml_records`)."""
+    only once the run has fetched the page (see `pipelines.archive.xml_records`)."""
 
     record: DumpTopic
     """The record; its (language, slug) names the topic, its fingerprint the version."""
@@ -248,7 +248,7 @@ class RunManifest:
     run_id: str
     """The run committed."""
     schema_version: int
-    """`pipelines.schema.SCHEMA_VERSION` of the code that wrote the run."""
+    """`pipelines.core.schema.SCHEMA_VERSION` of the code that wrote the run."""
     committed_at: datetime
     """When the manifest was written (UTC)."""
     files: tuple[ManifestFile, ...]
@@ -311,7 +311,7 @@ class CompactionManifest:
     compaction_id: str
     """Unique and sortable in commit order: "<last_run>-L<level>"."""
     schema_version: int
-    """`pipelines.schema.SCHEMA_VERSION` of the code that wrote the compaction."""
+    """`pipelines.core.schema.SCHEMA_VERSION` of the code that wrote the compaction."""
     committed_at: datetime
     """When the manifest was written (UTC)."""
     level: int

@@ -37,10 +37,10 @@ from typing import Any, Literal, NamedTuple, TypeGuard, get_args
 
 import pyarrow as pa
 
-from crawler.items import NOT_ARCHIVED, ClinicalTrial, HealthTopicPage, TopicLink
-from crawler.xml_dump import DumpTopic
-from pipelines.errors import InvalidRecordError
-from pipelines.records import (
+from crawler.parsing.items import NOT_ARCHIVED, ClinicalTrial, HealthTopicPage, TopicLink
+from crawler.parsing.xml_dump import DumpTopic
+from pipelines.core.errors import InvalidRecordError
+from pipelines.core.records import (
     JournalArticleRecord,
     Observation,
     RunRecord,

@@ -51,8 +51,24 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from crawler.items import LANGUAGES, EncodedExchange, HealthTopicPage
-from pipelines.catalog import (
+from crawler.parsing.items import LANGUAGES, EncodedExchange, HealthTopicPage
+from pipelines.archive.versions import (
+    OBSERVATION_COLUMNS,
+    VERSION_COLUMNS,
+    Selector,
+    Validators,
+    VersionLog,
+    current_version_keys,
+    current_versions,
+    gone_topic_keys,
+    key_tuples,
+    last_events,
+    latest_validators,
+    live_topic_keys,
+    matching_rows,
+    validators_map,
+)
+from pipelines.core.catalog import (
     Checkpoint,
     FileSet,
     LiveFile,
@@ -60,15 +76,15 @@ from pipelines.catalog import (
     read_checkpoint,
     write_checkpoint,
 )
-from pipelines.catalog import remove_temporary_checkpoints as _remove_temporary_checkpoints
-from pipelines.compaction import (
+from pipelines.core.catalog import remove_temporary_checkpoints as _remove_temporary_checkpoints
+from pipelines.core.compaction import (
     DEFAULT_POLICY,
     CompactionPolicy,
     plan,
     retire_inputs,
     run_merge,
 )
-from pipelines.errors import (
+from pipelines.core.errors import (
     ArchiveCorruptError,
     ArchiveError,
     ArchiveLockedError,
@@ -79,7 +95,7 @@ from pipelines.errors import (
     InvalidRecordError,
     RunStateError,
 )
-from pipelines.layout import (
+from pipelines.core.layout import (
     ARCHIVE_FORMAT,
     COMPACTIONS_DIR,
     DICTIONARY_ALL_FROM_ROWS,
@@ -110,7 +126,7 @@ from pipelines.layout import (
     write_file_durably,
     write_json_atomically,
 )
-from pipelines.records import (
+from pipelines.core.records import (
     OUTCOMES,
     CompactionManifest,
     JournalArticleRecord,
@@ -122,7 +138,7 @@ from pipelines.records import (
     VersionRecord,
     XmlRecord,
 )
-from pipelines.schema import (
+from pipelines.core.schema import (
     SCHEMA_VERSION,
     SCHEMAS,
     TABLES,
@@ -132,24 +148,8 @@ from pipelines.schema import (
     clinical_trial_rows,
     link_rows,
 )
-from pipelines.storage import ArchivePath, ObjectPath, archive_location, pyarrow_source
-from pipelines.versions import (
-    OBSERVATION_COLUMNS,
-    VERSION_COLUMNS,
-    Selector,
-    Validators,
-    VersionLog,
-    current_version_keys,
-    current_versions,
-    gone_topic_keys,
-    key_tuples,
-    last_events,
-    latest_validators,
-    live_topic_keys,
-    matching_rows,
-    validators_map,
-)
-from pipelines.warc import WARC_DIR, WarcFileWriter, WarcLocation, warc_path
+from pipelines.core.storage import ArchivePath, ObjectPath, archive_location, pyarrow_source
+from pipelines.core.warc import WARC_DIR, WarcFileWriter, WarcLocation, warc_path
 
 __all__ = [
     "ARCHIVE_FORMAT",

@@ -30,17 +30,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from pipelines.errors import ArchiveCorruptError, RunStateError
-from pipelines.layout import (
-    VACUUMED_DIR,
-    fsync_dir,
-    retired_path,
-    write_json_atomically,
-)
-from pipelines.records import ManifestFile, VacuumRecord
-from pipelines.schema import TABLES
-from pipelines.store import ArchiveStore
-from pipelines.verify import verify_archive
+from pipelines.core.errors import ArchiveCorruptError, RunStateError
+from pipelines.core.layout import VACUUMED_DIR, fsync_dir, retired_path, write_json_atomically
+from pipelines.core.records import ManifestFile, VacuumRecord
+from pipelines.core.schema import TABLES
+from pipelines.core.store import ArchiveStore
+from pipelines.core.verify import verify_archive
 
 logger = logging.getLogger(__name__)
 

@@ -30,15 +30,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.catalog import (
+from pipelines.archive.versions import OBSERVATION_COLUMNS, VERSION_COLUMNS, VersionLog
+from pipelines.core.catalog import (
     CATALOG_FILE,
     FileSet,
     checkpoint_names,
     commit_order,
     read_checkpoint,
 )
-from pipelines.errors import ArchiveCorruptError, ArchiveSchemaError
-from pipelines.layout import (
+from pipelines.core.errors import ArchiveCorruptError, ArchiveSchemaError
+from pipelines.core.layout import (
     CATALOG_DIR,
     COMPACTIONS_DIR,
     RETIRED_DIR,
@@ -55,8 +56,8 @@ from pipelines.layout import (
     read_marker,
     retired_path,
 )
-from pipelines.records import CompactionManifest, ManifestFile, RunManifest, VacuumRecord
-from pipelines.schema import (
+from pipelines.core.records import CompactionManifest, ManifestFile, RunManifest, VacuumRecord
+from pipelines.core.schema import (
     SCHEMAS,
     TABLES,
     VERSION_KEY,
@@ -66,8 +67,7 @@ from pipelines.schema import (
     version_schema,
     version_tables,
 )
-from pipelines.versions import OBSERVATION_COLUMNS, VERSION_COLUMNS, VersionLog
-from pipelines.warc import valid_response_offsets
+from pipelines.core.warc import valid_response_offsets
 
 ProblemKind = Literal[
     "bad_marker",

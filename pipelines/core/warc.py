@@ -25,9 +25,9 @@ from warcio.exceptions import ArchiveLoadFailed
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from crawler.items import EncodedExchange, RawResponse
-from pipelines.errors import ArchiveCorruptError
-from pipelines.storage import ArchivePath
+from crawler.parsing.items import EncodedExchange, RawResponse
+from pipelines.core.errors import ArchiveCorruptError
+from pipelines.core.storage import ArchivePath
 
 WARC_DIR = "warc"
 """The archive's directory of WARC files: one per run that stored a new version."""

@@ -3,7 +3,7 @@
 `render(changes, "md" | "html" | "json")` returns the report text. Every format is
 deterministic (no time of rendering in it; the change set's order is kept), so reports
 of the same archive and points are byte-identical and can be kept as golden files.
-The Atom feed of changes (`pipelines.reports.atom`) is rendered apart: it also needs when
+The Atom feed of changes (`pipelines.changes.reports.atom`) is rendered apart: it also needs when
 each comparison was recorded, and takes several comparisons (`changes --format atom`,
 `feed`).
 """
@@ -13,14 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal, get_args
 
-from pipelines.changes import ChangeSet
-from pipelines.reports.html import render_html
-from pipelines.reports.json_report import render_json
-from pipelines.reports.markdown import render_markdown
+from pipelines.changes.detection import ChangeSet
+from pipelines.changes.reports.html import render_html
+from pipelines.changes.reports.json_report import render_json
+from pipelines.changes.reports.markdown import render_markdown
 
 ReportFormat = Literal["md", "html", "json"]
 """md: for terminals and e-mail; html: for people (one self-contained file); json: for
-machines (see `pipelines.reports.json_report` for its schema)."""
+machines (see `pipelines.changes.reports.json_report` for its schema)."""
 REPORT_FORMATS: tuple[ReportFormat, ...] = get_args(ReportFormat)
 
 _RENDERERS: dict[ReportFormat, Callable[[ChangeSet], str]] = {

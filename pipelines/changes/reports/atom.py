@@ -31,7 +31,7 @@ from typing import Any
 
 from lxml import etree
 
-from pipelines.changes import (
+from pipelines.changes.detection import (
     ChangeSet,
     DateChange,
     EntryChange,
@@ -43,7 +43,7 @@ from pipelines.changes import (
     TopicChange,
     VersionRef,
 )
-from pipelines.reports.labels import (
+from pipelines.changes.reports.labels import (
     FIELD_LABELS,
     KIND_DESCRIPTIONS,
     KIND_LABELS,

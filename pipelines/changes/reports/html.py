@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping
 from datetime import date
 from typing import Any
 
-from pipelines.changes import (
+from pipelines.changes.detection import (
     CHANGE_KINDS,
     ChangeKind,
     ChangeSet,
@@ -42,7 +42,7 @@ from pipelines.changes import (
     VersionRef,
     markup_diff,
 )
-from pipelines.reports.labels import (
+from pipelines.changes.reports.labels import (
     FIELD_LABELS,
     KIND_DESCRIPTIONS,
     KIND_LABELS,
@@ -54,7 +54,7 @@ from pipelines.reports.labels import (
     language_label,
     no_changes_line,
 )
-from pipelines.store import VersionKey
+from pipelines.core.store import VersionKey
 
 KIND_COLORS: dict[ChangeKind, str] = {
     "added": "#1a7f37",

@@ -48,7 +48,7 @@ same archive and points always give the same bytes):
       or ", ", nih as "yes"/"no"; a moved entry may carry edits too)}.
 
 * cross_check: the cross-check findings of the runs in the compared range
-  (`pipelines.changes.CrossCheckFinding`), always present, [] when none: {"run_id",
+  (`pipelines.changes.detection.CrossCheckFinding`), always present, [] when none: {"run_id",
   "kind": "note"|"hidden_change", "text"}. Reports written before this key existed lack
   it; the schema allows that.
 """
@@ -60,8 +60,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from crawler.items import to_jsonable
-from pipelines.changes import CHANGED_FIELDS, ChangeSet, Point, TopicChange
+from crawler.parsing.items import to_jsonable
+from pipelines.changes.detection import CHANGED_FIELDS, ChangeSet, Point, TopicChange
 
 REPORT_FORMAT = "medlineplus-archive/change-report"
 REPORT_FORMAT_VERSION = 1
@@ -122,7 +122,7 @@ def render_json(changes: ChangeSet) -> str:
 def report_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of the report."""
     text = (
-        resources.files(__package__ or "pipelines.reports")
+        resources.files(__package__ or "pipelines.changes.reports")
         .joinpath(SCHEMA_FILE)
         .read_text(encoding="utf-8")
     )

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 from datetime import date
 from typing import Any
 
-from pipelines.changes import (
+from pipelines.changes.detection import (
     CHANGED_FIELDS,
     ChangedField,
     ChangeKind,

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from pipelines.changes import (
+from pipelines.changes.detection import (
     CHANGE_KINDS,
     ChangedField,
     ChangeSet,
@@ -28,7 +28,7 @@ from pipelines.changes import (
     TopicChange,
     markup_diff,
 )
-from pipelines.reports.labels import (
+from pipelines.changes.reports.labels import (
     FIELD_LABELS,
     KIND_DESCRIPTIONS,
     KIND_LABELS,
