@@ -40,7 +40,7 @@ from pipelines.exit_codes import EXIT_FAILED
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
-    from crawler.extraction_pool import ExtractionPool
+    from crawler.spiders.extraction_pool import ExtractionPool
 
 logger = logging.getLogger(__name__)
 

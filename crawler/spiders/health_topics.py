@@ -49,7 +49,6 @@ from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from crawler.extraction_pool import ExtractionPool
 from crawler.parsing import parse_health_topic
 from crawler.parsing.discovery import DiscoveryError, fetch_url, index_links, index_url, url_list
 from crawler.parsing.errors import ExtractionError, ExtractionStoppedError
@@ -66,6 +65,7 @@ from crawler.parsing.items import (
 )
 from crawler.parsing.urls import canonical_url, modern_url, topic_path
 from crawler.parsing.xml_dump import Dump, DumpLimits, DumpUnreachableError, read_dump
+from crawler.spiders.extraction_pool import ExtractionPool
 from pipelines.archive.incremental import Plan, TopicId
 from pipelines.archiving import ArchivePipeline
 from pipelines.core.warc import ArchivedResponse, iter_responses, raw_from_archived
