@@ -212,6 +212,26 @@ def _checker(hint: Any) -> Callable[[Any], None]:
     return _check_instance(inner)
 
 
+def value_checker(hint: Any) -> Callable[[Any], None]:
+    """A function checking an item's value of a field annotated `hint` exactly as the
+    table builders do (converted to the column's value, then `_checker`), None only
+    where the annotation allows it: what passes can be stored. Raises TypeError,
+    ValueError or AttributeError (a part that is not its dataclass) saying what does
+    not fit."""
+    convert, check = _converter(hint), _checker(hint)
+    _, nullable = _unwrap_optional(hint)
+
+    def check_value(value: Any) -> None:
+        converted = convert(value)
+        if converted is None:
+            if not nullable:
+                raise ValueError("missing")
+            return
+        check(converted)
+
+    return check_value
+
+
 def _check_instance(kind: type) -> Callable[[Any], None]:
     def check(value: Any) -> None:
         if not isinstance(value, kind):
@@ -462,11 +482,6 @@ SCHEMAS: Mapping[TableName, pa.Schema] = types.MappingProxyType(
 def is_table_name(name: str) -> TypeGuard[TableName]:
     """True when `name` is one of the archive's tables."""
     return name in TABLES
-
-
-def table_schema(table: TableName) -> pa.Schema:
-    """The schema of `table`; KeyError for an unknown table."""
-    return SCHEMAS[table]
 
 
 def version_tables(version: int) -> tuple[TableName, ...]:
