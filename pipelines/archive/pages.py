@@ -3,10 +3,10 @@ file of the run that stored the version (`pipelines.core.warc`; each topics row 
 and the offset of its response record).
 
 `page_as_of` finds the version of one topic as of a point (as `Archive.topics` selects
-it), `stored_pages` given versions (`pipelines.changes.pages` those a change report
-names); `read_page` gives a page's
-bytes, exactly the response payload that was stored. `copy_name` is the file name a copy
-of a version takes beside a change report. Pure: no Scrapy.
+it), `stored_pages` the given versions (`pipelines.changes.pages` those a change report
+names); `read_page` gives a page's bytes, exactly the response payload that was stored.
+`copy_name` is the file name a copy of a version takes beside a change report. Pure: no
+Scrapy.
 """
 
 from __future__ import annotations
