@@ -46,7 +46,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from crawler.items import (
+from crawler.parsing.items import (
     ClinicalTrial,
     HealthTopicPage,
     Image,
@@ -57,11 +57,11 @@ from crawler.items import (
     RelatedTopic,
     TopicLink,
 )
-from pipelines.load import open_archive
-from pipelines.records import Observation, RunRecord
-from pipelines.store import ArchiveStore, new_run_id
-from pipelines.verify import verify_archive
-from pipelines.warc import WarcFileWriter
+from pipelines.core.records import Observation, RunRecord
+from pipelines.core.store import ArchiveStore, new_run_id
+from pipelines.core.verify import verify_archive
+from pipelines.core.warc import WarcFileWriter
+from pipelines.notebook import open_archive
 
 ORIGIN = "https://medlineplus.gov"
 START = date(2016, 1, 1)
@@ -88,7 +88,7 @@ _COLD = """
 import json, sys, time
 from datetime import date
 sys.path.insert(0, sys.argv[1])
-from pipelines.load import open_archive
+from pipelines.notebook import open_archive
 root, load, argument, language = sys.argv[2:6]
 began = time.perf_counter()
 archive = open_archive(root)

@@ -28,13 +28,13 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from crawler.items import ClinicalTrial, HealthTopicPage, Institute, RelatedTopic, TopicLink
 from crawler.parsing.content_hash import content_hash
-from pipelines.changes import compare
-from pipelines.load import open_archive
-from pipelines.records import Observation, Outcome, RunRecord
-from pipelines.reports import REPORT_FORMATS, render
-from pipelines.store import ArchiveStore
+from crawler.parsing.items import ClinicalTrial, HealthTopicPage, Institute, RelatedTopic, TopicLink
+from pipelines.changes.detection import compare
+from pipelines.changes.reports import REPORT_FORMATS, render
+from pipelines.core.records import Observation, Outcome, RunRecord
+from pipelines.core.store import ArchiveStore
+from pipelines.notebook import open_archive
 
 ORIGIN = "https://medlineplus.gov"
 SECTIONS = ("Start Here", "Diagnosis and Tests", "Treatments and Therapies", "Related Issues")

@@ -1,10 +1,10 @@
 """Benchmark: what a daily `crawl --plan incremental` costs and how late it notices changes,
 against a full conditional crawl, over a simulated history.
 
-What it exercises: the production planner (`crawler.incremental.plan_incremental`) and
+What it exercises: the production planner (`pipelines.archive.incremental.plan_incremental`) and
 the rule that decides which XML records a run stores
-(`pipelines.xml_records.records_to_store`), fed each day with a simulated XML dump
-(`crawler.xml_dump.DumpTopic` records with real fingerprints) and the archive state those
+(`pipelines.archive.xml_records.records_to_store`), fed each day with a simulated XML dump
+(`crawler.parsing.xml_dump.DumpTopic` records with real fingerprints) and the archive state those
 functions left the day before (stored fingerprints, live topics, last index read). The
 site is simulated: a fetch sees the page's current version; a removed page answers 404.
 Scrapy and the archive's files are not run (90 crawls of 2,000 pages would take hours at
@@ -48,14 +48,9 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
-from crawler.incremental import (
-    REVALIDATE_DAYS,
-    TopicId,
-    plan_incremental,
-    topic_url,
-)
-from crawler.xml_dump import Dump, DumpTopic, fingerprint
-from pipelines.xml_records import records_to_store
+from crawler.parsing.xml_dump import Dump, DumpTopic, fingerprint
+from pipelines.archive.incremental import REVALIDATE_DAYS, TopicId, plan_incremental, topic_url
+from pipelines.archive.xml_records import records_to_store
 
 START = date(2025, 1, 1)
 INDEX_PAGES = 2 * 28

@@ -46,7 +46,7 @@ from crawler.commands.common import (
     archive_exit_code,
     os_error_line,
 )
-from pipelines.errors import ArchiveError
+from pipelines.core.errors import ArchiveError
 
 DISTRIBUTION = "medlineplus-archive"
 

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Self
 
 from scrapy.exceptions import NotConfigured
 
+from pipelines.core.store import Validators
 from pipelines.session import ArchiveSession
-from pipelines.store import Validators
 
 if TYPE_CHECKING:
     from scrapy import Request

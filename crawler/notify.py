@@ -11,7 +11,7 @@ or `failed`).
 
 The message gives the run's status (with its failure reasons, or the error that kept it
 from being committed), the number of changed topics of each kind between the previous
-committed run and this one (`pipelines.changes.compare`), the first `TOP_TOPICS` of
+committed run and this one (`pipelines.changes.detection.compare`), the first `TOP_TOPICS` of
 them, and the `changes` command that writes the full report: the crawl itself writes no
 report file.
 
@@ -35,16 +35,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlsplit
 
-from pipelines.errors import ArchiveError
+from pipelines.core.errors import ArchiveError
 
 if TYPE_CHECKING:
     from apprise import Apprise
     from scrapy.crawler import Crawler
 
-    from pipelines.changes import ChangeSet
-    from pipelines.load import Archive
-    from pipelines.records import RunStatus
-    from pipelines.storage import ArchivePath
+    from pipelines.changes.detection import ChangeSet
+    from pipelines.core.records import RunStatus
+    from pipelines.core.storage import ArchivePath
+    from pipelines.notebook import Archive
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ def failed_line(shown: str) -> str:
 
 def compose(outcome: RunOutcome) -> Message:
     """The message about `outcome`: its status, then (for a committed run) its changes."""
-    from pipelines.load import open_archive
+    from pipelines.notebook import open_archive
 
     if outcome.run_id is None:
         error = outcome.error or "the crawl stopped before its run could be committed"
@@ -181,7 +181,7 @@ def _failure_reasons(archive: Archive, run_id: str) -> list[str]:
 def _changes(archive: Archive, run_id: str) -> tuple[str, bool, list[str]]:
     """Since the run before `run_id`: a headline, whether anything changed, and the lines
     saying what."""
-    from pipelines.changes import compare
+    from pipelines.changes.detection import compare
 
     runs = archive.run_ids
     index = runs.index(run_id)
@@ -294,7 +294,7 @@ class RunNotifier:
 
     def outcome(self) -> RunOutcome:
         """The run as the snapshot pipeline left it in the crawl's stats."""
-        from crawler.reachability import SITE_UNREACHABLE
+        from pipelines.reachability import SITE_UNREACHABLE
 
         stats = self.crawler.stats.get_stats() if self.crawler.stats is not None else {}
         status = stats.get("archive/run/status")

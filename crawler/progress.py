@@ -20,7 +20,7 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from twisted.internet.task import LoopingCall
 
-from crawler.items import HealthTopicPage, PageFailed, PageGone, PageNotModified
+from crawler.parsing.items import HealthTopicPage, PageFailed, PageGone, PageNotModified
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

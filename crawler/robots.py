@@ -9,7 +9,7 @@ stored for the host when it is handed None.
 
 When robots.txt fails at the network level (after retries), Scrapy logs the failure with
 its traceback and crawls on as if every page were allowed. Here the traceback is kept
-for --log-level DEBUG, the failure is recorded for `crawler.reachability`, and every
+for --log-level DEBUG, the failure is recorded for `pipelines.reachability`, and every
 later request to the host is refused: the crawl ends at once, and it ends as a site that
 could not be reached.
 """
@@ -26,7 +26,7 @@ from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
 
 from crawler.log_formatter import logs_debug
-from crawler.reachability import ROBOTS_UNREACHABLE, network_error_text
+from pipelines.reachability import ROBOTS_UNREACHABLE, network_error_text
 
 if TYPE_CHECKING:
     from scrapy import Request

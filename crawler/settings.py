@@ -124,7 +124,7 @@ EXTENSIONS = {
 ITEM_PIPELINES = {
     "pipelines.validate.ValidatePipeline": 100,
     "pipelines.dedupe.DedupePipeline": 200,
-    "pipelines.snapshot.SnapshotPipeline": 300,
+    "pipelines.archiving.ArchivePipeline": 300,
 }
 
 PROGRESS_INTERVAL = 30.0

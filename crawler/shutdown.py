@@ -33,14 +33,14 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy.utils.defer import deferred_from_coro
 
-from crawler.exit_codes import EXIT_FAILED
 from crawler.spiders.health_topics import HealthTopicsSpider
-from pipelines.snapshot import RUN_COMMITTING
+from pipelines.archiving import RUN_COMMITTING
+from pipelines.exit_codes import EXIT_FAILED
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
-    from crawler.extraction_pool import ExtractionPool
+    from crawler.spiders.extraction_pool import ExtractionPool
 
 logger = logging.getLogger(__name__)
 

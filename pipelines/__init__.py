@@ -1,4 +1,8 @@
-"""Item pipelines and the pure archive code (schema, store, load, changes, report).
+"""The archive and the Scrapy item pipelines that write it, in layers (ARCHITECTURE.md):
+`pipelines.core` (the table format), `pipelines.archive` (the domain),
+`pipelines.changes.detection` (change detection and reports); at the top the item pipelines
+(`validate`, `dedupe`, `archiving`) and `pipelines.notebook` (`open_archive`).
 
-The archive modules never import Scrapy, so a notebook can load the archive without Twisted.
+Nothing below the item pipelines imports Scrapy, so a notebook loads the archive without
+Twisted.
 """

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any, Self
 
 from scrapy.exceptions import DropItem
 
-from crawler.items import HealthTopicPage, PageFailed, PageGone, PageNotModified
+from crawler.parsing.items import HealthTopicPage, PageFailed, PageGone, PageNotModified
+from pipelines.core.store import ArchiveIndex, classify
 from pipelines.session import ArchiveSession, PageOutcomes
-from pipelines.store import ArchiveIndex, classify
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING
 
 from scrapy import signals
 
-from crawler.items import HealthTopicPage
-from pipelines.compaction import DEFAULT_COMPACT_EVERY, CompactionPolicy, policy_every
-from pipelines.errors import ArchiveError, ArchiveUnwritableError
-from pipelines.records import Outcome
-from pipelines.store import ArchiveIndex, ArchiveStore, classify
+from crawler.parsing.items import HealthTopicPage
+from pipelines.core.compaction import DEFAULT_COMPACT_EVERY, CompactionPolicy, policy_every
+from pipelines.core.errors import ArchiveError, ArchiveUnwritableError
+from pipelines.core.records import Outcome
+from pipelines.core.store import ArchiveIndex, ArchiveStore, classify
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

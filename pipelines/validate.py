@@ -7,16 +7,16 @@ field), never a version. Other items pass through untouched.
 from __future__ import annotations
 
 import logging
-import types
 import typing
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Self
 
 from itemadapter import ItemAdapter
 
-from crawler.items import LANGUAGES, HealthTopicPage, PageFailed
-from crawler.urls import MEDLINEPLUS_ORIGIN, topic_path
+from crawler.parsing.items import NOT_ARCHIVED, HealthTopicPage, PageFailed
+from crawler.parsing.urls import MEDLINEPLUS_ORIGIN, topic_path
+from pipelines.core.schema import value_checker
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -26,18 +26,19 @@ logger = logging.getLogger(__name__)
 
 
 def problems(page: HealthTopicPage) -> list[tuple[str, str]]:
-    """(field, reason) for every way `page` is not a valid, complete page version."""
+    """(field, reason) for every way `page` is not a valid, complete page version: a
+    value the archive's tables would refuse (the schema's own checks), an empty
+    identifying field, a URL that is not the topic's canonical one."""
     found: list[tuple[str, str]] = []
     adapter = ItemAdapter(page)
-    for name, expected, matches in _FIELD_CHECKS:
-        value = adapter.get(name)
-        if not matches(value):
-            found.append((name, f"{type(value).__name__} is not {expected}"))
+    for name, check in _FIELD_CHECKS:
+        try:
+            check(adapter.get(name))
+        except (TypeError, ValueError, AttributeError) as error:
+            found.append((name, str(error)))
     for name in ("url", "slug", "title", "content_hash"):
         if not adapter.get(name):
             found.append((name, "empty"))
-    if page.language not in LANGUAGES:
-        found.append(("language", f"unknown language {page.language!r}"))
     url = page.url if isinstance(page.url, str) else ""
     if not url.startswith(MEDLINEPLUS_ORIGIN + "/") or topic_path(url) != (
         page.slug,
@@ -47,32 +48,23 @@ def problems(page: HealthTopicPage) -> list[tuple[str, str]]:
     return found
 
 
-def _matcher(expected: Any) -> Callable[[Any], bool]:
-    """A shallow runtime check of a value against a type annotation of the item classes,
-    worked out once per field (annotations are not re-read for every page)."""
-    origin = typing.get_origin(expected)
-    if origin is typing.Union or origin is types.UnionType:
-        options = [_matcher(option) for option in typing.get_args(expected)]
-        return lambda value: any(option(value) for option in options)
-    if origin is typing.Literal:
-        allowed = typing.get_args(expected)
-        return lambda value: value in allowed
-    if origin is list:
-        (inner,) = typing.get_args(expected)
-        element = _matcher(inner)
-        return lambda value: isinstance(value, list) and all(map(element, value))
-    if expected is type(None):
-        return lambda value: value is None
-    if expected is date:
-        return lambda value: isinstance(value, date) and not isinstance(value, datetime)
-    return lambda value: isinstance(value, expected)
+def _instance_checker(hint: Any) -> Callable[[Any], None]:
+    """For the fields kept out of the tables (`NOT_ARCHIVED`): an instance of one of the
+    union's types."""
+    kinds = typing.get_args(hint) or (hint,)
+
+    def check(value: Any) -> None:
+        if not isinstance(value, kinds):
+            raise TypeError(f"expected {hint}, got {type(value).__name__}")
+
+    return check
 
 
-_FIELD_CHECKS: list[tuple[str, Any, Callable[[Any], bool]]] = [
-    (name, expected, _matcher(expected))
-    for name, expected in typing.get_type_hints(HealthTopicPage).items()
+_FIELD_CHECKS: list[tuple[str, Callable[[Any], None]]] = [
+    (name, _instance_checker(hint) if name in NOT_ARCHIVED else value_checker(hint))
+    for name, hint in typing.get_type_hints(HealthTopicPage).items()
 ]
-"""(field, annotation, check) for every field of HealthTopicPage."""
+"""(field, check) for every field of HealthTopicPage: the checks the tables apply."""
 
 
 class ValidatePipeline:

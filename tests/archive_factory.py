@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from crawler.items import (
+from crawler.parsing.items import (
     ClinicalTrial,
     HealthTopicPage,
     Image,
@@ -19,8 +19,8 @@ from crawler.items import (
     RelatedTopic,
     TopicLink,
 )
-from pipelines.records import Observation, Outcome, RunRecord
-from pipelines.store import ArchiveStore, RunWriter, TopicKey, new_run_id, version_key
+from pipelines.core.records import Observation, Outcome, RunRecord
+from pipelines.core.store import ArchiveStore, RunWriter, TopicKey, new_run_id, version_key
 
 ORIGIN = "https://medlineplus.gov"
 

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from crawler.items import ClinicalTrial, HealthTopicPage, Institute, RelatedTopic, TopicLink
 from crawler.parsing.content_hash import content_hash
+from crawler.parsing.items import ClinicalTrial, HealthTopicPage, Institute, RelatedTopic, TopicLink
 from tests import archive_factory
 from tests.archive_factory import ORIGIN, at, make_page
 

@@ -10,7 +10,7 @@ cut) or the write raises ``OSError(EROFS)`` (``fail``: a disk gone read-only). T
 * ``parts_moved``: the files moved into the table directories, the manifest not written.
 
 Production code knows nothing of this: the wrappers replace `write_file_durably`,
-`fsync_dir` and `write_json_atomically` in `pipelines.store` only in this process.
+`fsync_dir` and `write_json_atomically` in `pipelines.core.store` only in this process.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def _fault(action: str, point: str, path: Path) -> None:
 
 def inject(action: str, point: str) -> None:
     """Wrap the store function of `point` to crash or fail there (once reached)."""
-    from pipelines import store
+    from pipelines.core import store
 
     name = _WRAPPED[point]
     original: Callable[..., Any] = getattr(store, name)

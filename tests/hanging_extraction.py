@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import time
 
-from crawler import extraction_pool
+from crawler.spiders import extraction_pool
 
 HANG_SECONDS = 3600.0
 

@@ -26,7 +26,7 @@ import pytest
 
 from crawler.cli import main
 from crawler.commands.common import ARCHIVE_ENVIRONMENT, archive_exit_code
-from pipelines.errors import (
+from pipelines.core.errors import (
     ArchiveCorruptError,
     ArchiveError,
     ArchiveLockedError,
@@ -36,9 +36,9 @@ from pipelines.errors import (
     ArchiveUnwritableError,
     UnknownRunError,
 )
-from pipelines.load import open_archive
-from pipelines.schema import SCHEMAS, TABLES, VERSION_KEY
-from pipelines.store import ArchiveStore
+from pipelines.core.schema import SCHEMAS, TABLES, VERSION_KEY
+from pipelines.core.store import ArchiveStore
+from pipelines.notebook import open_archive
 from tests.archive_factory import at, commit_run, make_page
 from tests.crawl_runner import PERMISSIVE_ROBOTS, QUICK, crawl, run_cli
 from tests.page_edits import with_date, with_text

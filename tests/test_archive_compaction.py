@@ -19,20 +19,20 @@ import pyarrow.parquet as pq
 import pytest
 
 from crawler.cli import main as cli_main
-from crawler.items import HealthTopicPage
-from pipelines import catalog as catalog_module
-from pipelines import compaction as compaction_module
-from pipelines import layout as layout_module
-from pipelines import store as store_module
-from pipelines import vacuum as vacuum_module
-from pipelines.catalog import FileSet, LiveFile
-from pipelines.compaction import MANUAL_ONLY, CompactionPolicy, Merge, Unit, plan
-from pipelines.glob_view import current_generation, generation_counts
-from pipelines.load import Archive, open_archive
-from pipelines.records import ManifestFile
-from pipelines.schema import TABLES, TableName
-from pipelines.store import ArchiveStore, TopicKey, read_validators, version_key
-from pipelines.verify import verify_archive
+from crawler.parsing.items import HealthTopicPage
+from pipelines.core import catalog as catalog_module
+from pipelines.core import compaction as compaction_module
+from pipelines.core import layout as layout_module
+from pipelines.core import store as store_module
+from pipelines.core import vacuum as vacuum_module
+from pipelines.core.catalog import FileSet, LiveFile
+from pipelines.core.compaction import MANUAL_ONLY, CompactionPolicy, Merge, Unit, plan
+from pipelines.core.glob_view import current_generation, generation_counts
+from pipelines.core.records import ManifestFile
+from pipelines.core.schema import TABLES, TableName
+from pipelines.core.store import ArchiveStore, TopicKey, read_validators, version_key
+from pipelines.core.verify import verify_archive
+from pipelines.notebook import Archive, open_archive
 from tests.archive_factory import make_page, observe, run_record
 
 DAY = date(2024, 1, 1)

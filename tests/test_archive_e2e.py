@@ -27,8 +27,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from crawler.cli import main
-from pipelines.load import open_archive
-from pipelines.schema import TOPIC_KEY, VERSION_KEY
+from pipelines.core.schema import TOPIC_KEY, VERSION_KEY
+from pipelines.notebook import open_archive
 from tests.crawl_runner import PERMISSIVE_ROBOTS, QUICK, crawl, observations
 from tests.page_edits import with_date, with_text
 from tests.site_server import SITE_ROOT, SiteServer, copy_site

@@ -13,12 +13,12 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from crawler.items import NOT_ARCHIVED, HealthTopicPage, to_jsonable
-from pipelines.errors import ArchiveNotFoundError, UnknownRunError
-from pipelines.load import Archive, open_archive
-from pipelines.records import RunRecord
-from pipelines.schema import SCHEMAS, TABLES, TableName
-from pipelines.store import ArchiveStore
+from crawler.parsing.items import NOT_ARCHIVED, HealthTopicPage, to_jsonable
+from pipelines.core.errors import ArchiveNotFoundError, UnknownRunError
+from pipelines.core.records import RunRecord
+from pipelines.core.schema import SCHEMAS, TABLES, TableName
+from pipelines.core.store import ArchiveStore
+from pipelines.notebook import Archive, open_archive
 from tests.archive_factory import at, commit_run, make_page, make_sparse_page
 
 JAN10, MAR05, MAY20 = date(2024, 1, 10), date(2024, 3, 5), date(2024, 5, 20)
@@ -472,7 +472,7 @@ def test_the_loader_and_the_table_directory_agree_on_topics(recovered_archive: P
 def test_the_archive_modules_never_import_scrapy_or_twisted() -> None:
     """A notebook loads the archive without Twisted (a fresh interpreter: tests import Scrapy)."""
     code = (
-        "import sys, pipelines.load, pipelines.verify, pipelines.store\n"
+        "import sys, pipelines.archive.load, pipelines.core.verify, pipelines.core.store\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'scrapy', 'twisted'}))"
     )
     result = subprocess.run(

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from crawler.cli import main
-from pipelines.errors import ArchiveLockedError
-from pipelines.layout import LOCK_FILE
-from pipelines.lock import KERNEL_LOCKS
-from pipelines.store import ArchiveStore
+from pipelines.core.errors import ArchiveLockedError
+from pipelines.core.layout import LOCK_FILE
+from pipelines.core.lock import KERNEL_LOCKS
+from pipelines.core.store import ArchiveStore
 from tests.crawl_runner import QUICK, run_cli
 from tests.site_server import SiteServer
 

@@ -14,8 +14,8 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from pipelines.load import open_archive
-from pipelines.store import ArchiveStore
+from pipelines.core.store import ArchiveStore
+from pipelines.notebook import open_archive
 from tests.test_archive_compaction import DAY, TWO, build
 
 

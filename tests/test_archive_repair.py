@@ -19,15 +19,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from crawler.items import HealthTopicPage, RawResponse
-from pipelines.catalog import read_checkpoint
-from pipelines.errors import ArchiveLockedError, LostManifestError, RepairRefusedError
-from pipelines.load import open_archive
-from pipelines.lock import write_locked
-from pipelines.records import RunManifest
-from pipelines.repair import repair_archive
-from pipelines.store import ArchiveStore
-from pipelines.verify import verify_archive
+from crawler.parsing.items import HealthTopicPage, RawResponse
+from pipelines.core.catalog import read_checkpoint
+from pipelines.core.errors import ArchiveLockedError, LostManifestError, RepairRefusedError
+from pipelines.core.lock import write_locked
+from pipelines.core.records import RunManifest
+from pipelines.core.repair import repair_archive
+from pipelines.core.store import ArchiveStore
+from pipelines.core.verify import verify_archive
+from pipelines.notebook import open_archive
 from tests.archive_factory import at, commit_run, make_page
 
 DAYS = [date(2024, 3, day) for day in (1, 2, 3)]
@@ -251,7 +251,7 @@ def test_every_kind_of_crash_leftover_is_quarantined_and_logged(
         (root / relative).write_bytes(data)
         contents[relative] = data
 
-    with caplog.at_level(logging.WARNING, logger="pipelines.recovery"):
+    with caplog.at_level(logging.WARNING, logger="pipelines.core.recovery"):
         ArchiveStore.open(root).close()
 
     (batch,) = (root / "_quarantine").iterdir()

@@ -13,11 +13,11 @@ from scrapy.crawler import Crawler
 from scrapy.utils.test import get_crawler
 
 from crawler.conditional import ConditionalRequestMiddleware
+from pipelines.archiving import EXIT_CODE, RUN_ERROR, ArchivePipeline
+from pipelines.core.errors import ArchiveLockedError
+from pipelines.core.store import ArchiveStore
 from pipelines.dedupe import DedupePipeline
-from pipelines.errors import ArchiveLockedError
 from pipelines.session import ArchiveSession
-from pipelines.snapshot import EXIT_CODE, RUN_ERROR, SnapshotPipeline
-from pipelines.store import ArchiveStore
 from tests.archive_factory import at, commit_run, make_page
 
 
@@ -42,7 +42,7 @@ def test_the_crawl_components_share_one_open_archive_and_one_index(
     crawler = _crawler(tmp_path)
     middleware = ConditionalRequestMiddleware.from_crawler(crawler)
     dedupe = DedupePipeline.from_crawler(crawler)
-    snapshot = SnapshotPipeline.from_crawler(crawler)
+    snapshot = ArchivePipeline.from_crawler(crawler)
     dedupe.open_spider()
     snapshot.open_spider()
 
@@ -69,7 +69,7 @@ def test_an_archive_the_session_cannot_open_gives_the_run_up_with_exit_3(tmp_pat
     assert session.store is None
     assert isinstance(session.error, ArchiveLockedError)
     assert len(ConditionalRequestMiddleware.from_crawler(crawler).validators) == 0
-    snapshot = SnapshotPipeline.from_crawler(crawler)
+    snapshot = ArchivePipeline.from_crawler(crawler)
     snapshot.open_spider()
     assert snapshot.writer is None
     assert crawler.stats is not None

@@ -19,9 +19,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from crawler.items import NOT_ARCHIVED, HealthTopicPage
-from pipelines import store as store_module
-from pipelines.errors import (
+from crawler.parsing.items import NOT_ARCHIVED, HealthTopicPage
+from pipelines.core import store as store_module
+from pipelines.core.errors import (
     ArchiveError,
     ArchiveLockedError,
     ArchiveNotAFolderError,
@@ -30,9 +30,8 @@ from pipelines.errors import (
     InvalidRecordError,
     RunStateError,
 )
-from pipelines.load import open_archive
-from pipelines.records import OUTCOMES, Observation, RunRecord, outcome_count_field
-from pipelines.schema import (
+from pipelines.core.records import OUTCOMES, Observation, RunRecord, outcome_count_field
+from pipelines.core.schema import (
     SCHEMA_VERSION,
     SCHEMA_VERSION_KEY,
     SCHEMAS,
@@ -46,7 +45,7 @@ from pipelines.schema import (
     runs_table,
     topics_table,
 )
-from pipelines.store import (
+from pipelines.core.store import (
     ArchiveIndex,
     ArchiveStore,
     LatestVersion,
@@ -57,7 +56,8 @@ from pipelines.store import (
     read_validators,
     version_key,
 )
-from pipelines.verify import verify_archive
+from pipelines.core.verify import verify_archive
+from pipelines.notebook import open_archive
 from tests.archive_factory import (
     at,
     commit_run,
@@ -212,8 +212,8 @@ def test_readers_take_no_lock(tmp_path: Path) -> None:
 _TRY_TO_OPEN = textwrap.dedent(
     """
     import sys
-    from pipelines.errors import ArchiveLockedError
-    from pipelines.store import ArchiveStore
+    from pipelines.core.errors import ArchiveLockedError
+    from pipelines.core.store import ArchiveStore
     try:
         ArchiveStore.open(sys.argv[1]).close()
     except ArchiveLockedError as error:
@@ -429,7 +429,7 @@ def test_mismatched_counts_are_logged(tmp_path: Path, caplog: pytest.LogCaptureF
     with ArchiveStore.open(tmp_path) as store:
         writer = store.begin_run(new_run_id(at(DAY1)), at(DAY1))
         writer.add_observation(observe(make_page(), writer.run_id, at(DAY1), "new"))
-        with caplog.at_level(logging.WARNING, logger="pipelines.store"):
+        with caplog.at_level(logging.WARNING, logger="pipelines.core.store"):
             writer.commit(run_record(writer.run_id, at(DAY1)))
     assert "counts of new differ" in caplog.text
 
@@ -465,7 +465,7 @@ def test_recovery_quarantines_an_uncommitted_run_that_readers_never_saw(
         "uncommitted_leftover",
     }
 
-    with caplog.at_level(logging.WARNING, logger="pipelines.recovery"):
+    with caplog.at_level(logging.WARNING, logger="pipelines.core.recovery"):
         ArchiveStore.open(tmp_path).close()
     assert f"part-{leftover}.parquet" in caplog.text
     assert f"_staging/{leftover}" in caplog.text

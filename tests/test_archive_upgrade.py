@@ -17,9 +17,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.compaction import CompactionPolicy
-from pipelines.load import open_archive
-from pipelines.schema import (
+from pipelines.core.compaction import CompactionPolicy
+from pipelines.core.schema import (
     SCHEMA_VERSION,
     SCHEMA_VERSION_KEY,
     SCHEMAS,
@@ -28,8 +27,9 @@ from pipelines.schema import (
     version_schema,
     version_tables,
 )
-from pipelines.store import ArchiveStore
-from pipelines.verify import verify_archive
+from pipelines.core.store import ArchiveStore
+from pipelines.core.verify import verify_archive
+from pipelines.notebook import open_archive
 from tests.crawl_runner import QUICK, crawl, run_cli
 from tests.site_server import SITE_ROOT
 

@@ -17,13 +17,13 @@ from scrapy.settings import Settings
 from scrapy.utils.test import get_crawler
 
 from crawler import settings as project_settings
-from pipelines.compaction import policy_every
-from pipelines.load import open_archive
-from pipelines.schema import TABLES
+from pipelines.core.compaction import policy_every
+from pipelines.core.schema import TABLES
+from pipelines.core.store import ArchiveStore
+from pipelines.core.vacuum import vacuum
+from pipelines.core.verify import verify_archive
+from pipelines.notebook import open_archive
 from pipelines.session import ArchiveSession, compaction_policy
-from pipelines.store import ArchiveStore
-from pipelines.vacuum import vacuum
-from pipelines.verify import verify_archive
 from tests.archive_factory import at, commit_run, make_page, run_record
 from tests.test_archive_commands import cli
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.errors import ArchiveNotFoundError
-from pipelines.schema import SCHEMA_VERSION, TABLES
-from pipelines.store import ArchiveIndex, ArchiveStore, file_digest, new_run_id
-from pipelines.verify import Problem, verify_archive
+from pipelines.core.errors import ArchiveNotFoundError
+from pipelines.core.schema import SCHEMA_VERSION, TABLES
+from pipelines.core.store import ArchiveIndex, ArchiveStore, file_digest, new_run_id
+from pipelines.core.verify import Problem, verify_archive
 from tests.archive_factory import at, commit_run, make_page, run_record
 
 DAY1, DAY2 = date(2024, 3, 1), date(2024, 3, 2)

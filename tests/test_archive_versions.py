@@ -21,9 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from pipelines.records import Observation, VersionRecord
-from pipelines.schema import VERSION_KEY, observations_table, topics_table
-from pipelines.versions import (
+from pipelines.archive.versions import (
     EVENTS_SCHEMA,
     OBSERVATION_COLUMNS,
     VERSION_COLUMNS,
@@ -36,6 +34,8 @@ from pipelines.versions import (
     live_topic_keys,
     validators_map,
 )
+from pipelines.core.records import Observation, VersionRecord
+from pipelines.core.schema import VERSION_KEY, observations_table, topics_table
 from tests.archive_factory import make_page, topic_url
 
 START = date(2024, 1, 1)

@@ -1,4 +1,4 @@
-"""Change detection (pipelines/changes.py): kinds, field detail, properties, the frame."""
+"""Change detection (pipelines/changes/detection.py): kinds, field detail, properties, the frame."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from crawler.items import ClinicalTrial, HealthTopicPage, RelatedTopic, TopicLink
-from pipelines.changes import (
+from crawler.parsing.items import ClinicalTrial, HealthTopicPage, RelatedTopic, TopicLink
+from pipelines.archive.as_of import BadAsOfDateError
+from pipelines.changes.detection import (
     CHANGE_KINDS,
     CHANGED_FIELDS,
-    ChangePointError,
     ChangeSet,
     EntryChange,
     FieldChanges,
@@ -28,8 +28,8 @@ from pipelines.changes import (
     markup_diff,
     word_diff,
 )
-from pipelines.errors import UnknownRunError
-from pipelines.load import open_archive
+from pipelines.core.errors import UnknownRunError
+from pipelines.notebook import open_archive
 from tests import changes_scenario
 from tests.archive_factory import ORIGIN, at, commit_run
 from tests.changes_scenario import AFTER_RUN, BEFORE_RUN, page
@@ -471,7 +471,7 @@ def test_language_filter(scenario: Path) -> None:
     ("point", "error"),
     [
         pytest.param("20990101T000000Z-dead", UnknownRunError, id="unknown-run"),
-        pytest.param("2024-13-01", ChangePointError, id="bad-date"),
+        pytest.param("2024-13-01", BadAsOfDateError, id="bad-date"),
         pytest.param("yesterday", UnknownRunError, id="neither"),
     ],
 )
@@ -513,7 +513,8 @@ def test_an_empty_frame_keeps_its_columns(scenario: Path) -> None:
 
 def test_the_archive_code_never_imports_scrapy() -> None:
     code = (
-        "import sys, pipelines.changes, pipelines.reports, crawler.commands.changes; "
+        "import sys, pipelines.changes.detection, pipelines.changes.reports, "
+        "crawler.commands.changes; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('scrapy', 'twisted')))"
     )
     result = subprocess.run(

@@ -20,11 +20,11 @@ from pathlib import Path
 import lxml.html
 import pytest
 
-from pipelines.changes import ChangeSet, compare
-from pipelines.load import open_archive
-from pipelines.pages import copy_name
-from pipelines.reports.html import render_html
-from pipelines.store import VersionKey
+from pipelines.archive.pages import copy_name
+from pipelines.changes.detection import ChangeSet, compare
+from pipelines.changes.reports.html import render_html
+from pipelines.core.store import VersionKey
+from pipelines.notebook import open_archive
 from tests import changes_scenario
 from tests.archive_factory import at, commit_run
 from tests.changes_scenario import AFTER_RUN, BEFORE_RUN, page

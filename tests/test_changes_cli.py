@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from crawler.cli import main
-from pipelines.changes import compare
-from pipelines.load import open_archive
-from pipelines.reports import render
-from pipelines.reports.html import render_html
-from pipelines.store import ArchiveStore
+from pipelines.changes.detection import compare
+from pipelines.changes.reports import render
+from pipelines.changes.reports.html import render_html
+from pipelines.core.store import ArchiveStore
+from pipelines.notebook import open_archive
 from tests import changes_scenario
 from tests.archive_factory import at, commit_run
 from tests.changes_scenario import AFTER_RUN, BEFORE_RUN, page

@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from crawler.cli import main
-from pipelines.reports.json_report import report_schema
+from pipelines.changes.reports.json_report import report_schema
 from tests.archive_factory import at, commit_run
 from tests.changes_scenario import page
 

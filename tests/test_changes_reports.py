@@ -20,10 +20,10 @@ import pandas as pd
 import pytest
 
 from crawler.commands import changes as changes_command
-from pipelines.changes import CHANGED_FIELDS, ChangeSet, compare
-from pipelines.load import open_archive
-from pipelines.reports import REPORT_FORMATS, render
-from pipelines.reports.json_report import report_json, report_schema
+from pipelines.changes.detection import CHANGED_FIELDS, ChangeSet, compare
+from pipelines.changes.reports import REPORT_FORMATS, render
+from pipelines.changes.reports.json_report import report_json, report_schema
+from pipelines.notebook import open_archive
 from tests import changes_scenario
 from tests.archive_factory import at, commit_run
 from tests.changes_scenario import AFTER_RUN, BEFORE_RUN, page

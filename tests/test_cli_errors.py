@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.store import ArchiveStore
+from pipelines.core.store import ArchiveStore
 from tests.crawl_runner import CrawlResult, run_cli
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from crawler.items import HealthTopicPage
 from crawler.parsing import parse_health_topic
+from crawler.parsing.items import HealthTopicPage
 
 PAGE = Path(__file__).parent / "fixtures" / "pages" / "heatillness_full.html"
 URL = "https://medlineplus.gov/heatillness.html"

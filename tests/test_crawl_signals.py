@@ -25,8 +25,8 @@ from scrapy.settings import Settings
 
 from crawler.cli import main
 from crawler.shutdown import EXTRACTION_GRACE, CrawlShutdown
-from pipelines.load import open_archive
-from pipelines.snapshot import RUN_COMMITTING
+from pipelines.archiving import RUN_COMMITTING
+from pipelines.notebook import open_archive
 from tests.crawl_runner import PERMISSIVE_ROBOTS, QUICK, crawl, last_run
 from tests.site_server import SiteServer
 

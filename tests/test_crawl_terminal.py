@@ -132,7 +132,7 @@ def test_the_progress_line_counts_every_page_and_log_lines_print_above_it(
 
 
 WITHOUT_DEDUPE = json.dumps(
-    {"pipelines.validate.ValidatePipeline": 100, "pipelines.snapshot.SnapshotPipeline": 300}
+    {"pipelines.validate.ValidatePipeline": 100, "pipelines.archiving.ArchivePipeline": 300}
 )
 """ITEM_PIPELINES with DedupePipeline taken out: the archive classifies pages itself."""
 

@@ -25,13 +25,13 @@ import pytest
 from scrapy.utils.test import get_crawler
 
 from crawler.cli import main
-from crawler.exit_codes import EXIT_ARCHIVE
-from crawler.items import EncodedExchange, PageNotModified
-from pipelines.load import open_archive
-from pipelines.schema import VERSION_KEY
+from crawler.parsing.items import EncodedExchange, PageNotModified
+from pipelines.archiving import EXIT_CODE, ArchivePipeline
+from pipelines.core.schema import VERSION_KEY
+from pipelines.core.store import ArchiveStore, RunWriter, version_key
+from pipelines.exit_codes import EXIT_ARCHIVE
+from pipelines.notebook import open_archive
 from pipelines.session import ArchiveSession
-from pipelines.snapshot import EXIT_CODE, SnapshotPipeline
-from pipelines.store import ArchiveStore, RunWriter, version_key
 from tests.archive_factory import at, commit_run, make_page, topic_url
 from tests.crawl_runner import QUICK, crawl
 from tests.site_server import SiteServer
@@ -163,7 +163,7 @@ def test_a_disk_full_for_a_moment_fails_the_run_and_the_next_crawl_completes_the
 
 
 @pytest.fixture
-def pipeline(tmp_path: Path) -> Iterator[SnapshotPipeline]:
+def pipeline(tmp_path: Path) -> Iterator[ArchivePipeline]:
     """A snapshot pipeline with its run open on an archive of one run (asthma); the run
     is aborted and the archive closed after the test."""
     commit_run(tmp_path / "archive", at(date(2024, 3, 1)), [make_page("asthma")])
@@ -173,20 +173,20 @@ def pipeline(tmp_path: Path) -> Iterator[SnapshotPipeline]:
             "EXTENSIONS": {ArchiveSession: 0},
         }
     )
-    built = SnapshotPipeline.from_crawler(crawler)
+    built = ArchivePipeline.from_crawler(crawler)
     built.open_spider()
     assert built.writer is not None
     yield built
     ArchiveSession.of(crawler).close()
 
 
-def _writer(pipeline: SnapshotPipeline) -> RunWriter:
+def _writer(pipeline: ArchivePipeline) -> RunWriter:
     assert pipeline.writer is not None
     return pipeline.writer
 
 
 def test_a_page_whose_version_cannot_be_stored_is_an_error_observation(
-    pipeline: SnapshotPipeline,
+    pipeline: ArchivePipeline,
 ) -> None:
     page = make_page("acne")
     page.raw = EncodedExchange(target_uri=topic_url("copd"), records=b"not for this page")
@@ -198,7 +198,7 @@ def test_a_page_whose_version_cannot_be_stored_is_an_error_observation(
     assert not (writer._staging / "run.warc.gz").exists()  # nothing written for it
 
 
-def test_an_outcome_follows_what_is_stored(pipeline: SnapshotPipeline) -> None:
+def test_an_outcome_follows_what_is_stored(pipeline: ArchivePipeline) -> None:
     writer = _writer(pipeline)
     page = make_page("acne")
     pipeline.outcomes.record(page, "unchanged")  # classified against another archive state
@@ -209,7 +209,7 @@ def test_an_outcome_follows_what_is_stored(pipeline: SnapshotPipeline) -> None:
 
 
 def test_a_304_that_confirms_no_stored_version_is_an_error_observation(
-    pipeline: SnapshotPipeline,
+    pipeline: ArchivePipeline,
 ) -> None:
     writer = _writer(pipeline)
     for slug in ("asthma", "acne"):  # stored, with validators; never stored
@@ -228,7 +228,7 @@ def test_a_304_that_confirms_no_stored_version_is_an_error_observation(
 
 
 def test_a_storage_error_gives_the_run_up(
-    pipeline: SnapshotPipeline, monkeypatch: pytest.MonkeyPatch
+    pipeline: ArchivePipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     writer = _writer(pipeline)
     staging = writer._staging

@@ -28,8 +28,8 @@ import pytest
 from _pytest.mark import ParameterSet
 
 from crawler.cli import main
-from pipelines.reports.json_report import report_schema
-from pipelines.store import ArchiveStore
+from pipelines.changes.reports.json_report import report_schema
+from pipelines.core.store import ArchiveStore
 from tests.archive_factory import at, commit_run, make_page
 from tests.crawl_runner import QUICK, CrawlResult, run_cli
 from tests.site_server import SiteServer

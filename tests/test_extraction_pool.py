@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from crawler.errors import ExtractionError
-from crawler.extraction_pool import ExtractionPool
-from crawler.items import EncodedExchange, HealthTopicPage, RawResponse
 from crawler.parsing import parse_health_topic
-from pipelines.warc import iter_responses, read_response
+from crawler.parsing.errors import ExtractionError
+from crawler.parsing.items import EncodedExchange, HealthTopicPage, RawResponse
+from crawler.spiders.extraction_pool import ExtractionPool
+from pipelines.core.warc import iter_responses, read_response
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
 TOPIC = (PAGES / "heatillness_full.html").read_bytes()
@@ -90,7 +90,7 @@ def test_a_dead_worker_loses_no_page(
     (worker,) = _worker_pids(pool)
     os.kill(worker, signal.SIGKILL)
     _wait_gone(worker)
-    with caplog.at_level(logging.ERROR, logger="crawler.extraction_pool"):
+    with caplog.at_level(logging.ERROR, logger="crawler.spiders.extraction_pool"):
         pages = [_parse(pool, TOPIC) for _ in range(3)]
     assert all(page == pages[0] for page in pages)
     assert pool.in_process
@@ -99,7 +99,7 @@ def test_a_dead_worker_loses_no_page(
 
 _KILLED_CRAWL = """
 import asyncio, os, signal, sys
-from crawler.extraction_pool import ExtractionPool
+from crawler.spiders.extraction_pool import ExtractionPool
 pool = ExtractionPool(1)
 asyncio.run(pool.extract(open(sys.argv[1], "rb").read(), "http://127.0.0.1/x.html", None))
 print(*pool._executor._processes, flush=True)

@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 
 from crawler.cli import main
-from pipelines.load import open_archive
+from pipelines.notebook import open_archive
 from tests.crawl_runner import (
     PERMISSIVE_ROBOTS,
     QUICK,

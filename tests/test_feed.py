@@ -15,9 +15,9 @@ import lxml.etree
 import pytest
 
 from crawler.cli import build_parser, main
-from pipelines.changes import compare
-from pipelines.load import open_archive
-from pipelines.reports.atom import ATOM_NAMESPACE
+from pipelines.changes.detection import compare
+from pipelines.changes.reports.atom import ATOM_NAMESPACE
+from pipelines.notebook import open_archive
 from tests import changes_scenario
 from tests.archive_factory import at, commit_run, make_page
 from tests.changes_scenario import AFTER_RUN, BEFORE_RUN

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from crawler.parsing.health_topic import MAX_NESTING
-from pipelines.load import open_archive
+from pipelines.notebook import open_archive
 from tests.crawl_runner import PERMISSIVE_ROBOTS, QUICK, CrawlResult, crawl, last_run
 from tests.page_edits import with_text
 from tests.site_server import SiteServer

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from crawler.urls import topic_path
+from crawler.parsing.urls import topic_path
 from tests.crawl_runner import PERMISSIVE_ROBOTS, QUICK, crawl, last_run
 from tests.page_edits import with_text
 from tests.site_server import SITE_ROOT, SiteServer

@@ -1,5 +1,5 @@
-"""Unit tests of the incremental plan (`crawler.incremental`) and of the XML records it
-compares (`crawler.xml_dump.DumpTopic`): which topics a day fetches and why, the
+"""Unit tests of the incremental plan (`pipelines.archive.incremental`) and of the XML records it
+compares (`crawler.parsing.xml_dump.DumpTopic`): which topics a day fetches and why, the
 revalidation partition, the index schedule, the cross-check notes, and the records read
 from NLM's real dump (tests using it skip when the shared corpus is absent)."""
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from crawler.incremental import cross_check, index_due, plan_incremental, topic_url
-from crawler.xml_dump import Dump, DumpSite, DumpTopic, fingerprint, parse_dump
+from crawler.parsing.xml_dump import Dump, DumpSite, DumpTopic, fingerprint, parse_dump
+from pipelines.archive.incremental import cross_check, index_due, plan_incremental, topic_url
 
 REAL_DUMP = (
     Path(__file__).resolve().parents[1].parent

@@ -23,7 +23,7 @@ import pytest
 
 from crawler.cli import main
 from crawler.notify import RunOutcome, compose, notify
-from pipelines.store import ArchiveStore
+from pipelines.core.store import ArchiveStore
 from tests import archive_factory
 from tests.archive_factory import at, commit_run, make_page
 from tests.crawl_runner import PERMISSIVE_ROBOTS, QUICK, crawl

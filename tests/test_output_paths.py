@@ -26,10 +26,10 @@ import pytest
 
 from crawler.cli import main
 from crawler.commands.formats import render_csv
-from pipelines.changes import compare
-from pipelines.load import open_archive
-from pipelines.reports import ReportFormat, render
-from pipelines.store import ArchiveStore, new_run_id
+from pipelines.changes.detection import compare
+from pipelines.changes.reports import ReportFormat, render
+from pipelines.core.store import ArchiveStore, new_run_id
+from pipelines.notebook import open_archive
 from tests.archive_factory import at, commit_run, make_page, run_record
 from tests.crawl_runner import run_cli
 from tests.site_server import SITE_ROOT

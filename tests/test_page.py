@@ -19,7 +19,7 @@ import lxml.html
 import pytest
 
 from crawler.cli import main
-from pipelines.load import open_archive
+from pipelines.notebook import open_archive
 from tests.crawl_runner import crawl
 from tests.page_edits import with_date, with_text
 from tests.site_server import copy_site

@@ -17,8 +17,8 @@ from urllib.parse import urljoin
 import pytest
 from parsel import Selector
 
-from crawler.items import HealthTopicPage, to_jsonable
 from crawler.parsing import parse_health_topic
+from crawler.parsing.items import HealthTopicPage, to_jsonable
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 PAGES = CORPUS / "medlineplus" / "pages"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from crawler.errors import ExtractionError
-from crawler.items import HealthTopicPage, Institute
 from crawler.parsing import parse_health_topic
+from crawler.parsing.errors import ExtractionError
+from crawler.parsing.items import HealthTopicPage, Institute
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
 HEAT_URL = "https://medlineplus.gov/heatillness.html"

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from crawler.errors import ExtractionError
-from crawler.items import to_jsonable
 from crawler.parsing import parse_health_topic
+from crawler.parsing.errors import ExtractionError
+from crawler.parsing.items import to_jsonable
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
 _CANONICAL = re.compile(r"""<link\s+rel=["']canonical["']\s+href=["']([^"']+)["']""", re.I)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from parsel import Selector
 
-from crawler.errors import ExtractionError
 from crawler.parsing import parse_health_topic
+from crawler.parsing.errors import ExtractionError
 from crawler.parsing.health_topic import MAX_NESTING, MAX_PAGE_BYTES
 
 PAGE = Path(__file__).parent / "fixtures" / "pages" / "heatillness_full.html"

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from lxml import html as lxml_html
 
-from crawler.items import HealthTopicPage
 from crawler.parsing import parse_health_topic
+from crawler.parsing.items import HealthTopicPage
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "medlineplus"
 FRAGMENTS = CORPUS / "spanish"

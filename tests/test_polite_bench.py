@@ -1,5 +1,5 @@
 """bench/polite.py runs its quick history in well under 2 minutes and reports every figure;
-its targets hold on that history (the planner's promises, see crawler/incremental.py)."""
+its targets hold on that history (the planner's promises, see pipelines/archive/incremental.py)."""
 
 from __future__ import annotations
 

@@ -8,15 +8,9 @@ import pytest
 from protego import Protego
 
 from crawler.crawl_delay import robots_crawl_delay
-from crawler.discovery import (
-    fetch_url,
-    index_links,
-    is_index_url,
-    on_site,
-    url_list,
-)
+from crawler.parsing.discovery import fetch_url, index_links, is_index_url, on_site, url_list
+from crawler.parsing.urls import canonical_url, topic_path
 from crawler.retry_after import backoff_seconds, retry_after_seconds
-from crawler.urls import canonical_url, topic_path
 
 BASE = "http://127.0.0.1:8123"
 

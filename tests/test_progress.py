@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 import pytest
 from scrapy.utils.test import get_crawler
 
-from crawler.items import HealthTopicPage, PageFailed, PageNotModified
+from crawler.parsing.items import HealthTopicPage, PageFailed, PageNotModified
 from crawler.progress import CLEAR_LINE, LiveLine, Progress, ProgressFigures
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -24,11 +24,11 @@ from moto.server import ThreadedMotoServer
 from pandas.testing import assert_frame_equal
 
 from crawler.cli import main
-from pipelines.compaction import CompactionPolicy
-from pipelines.load import open_archive
-from pipelines.schema import TABLES
-from pipelines.storage import s3_options
-from pipelines.store import ArchiveStore
+from pipelines.core.compaction import CompactionPolicy
+from pipelines.core.schema import TABLES
+from pipelines.core.storage import s3_options
+from pipelines.core.store import ArchiveStore
+from pipelines.notebook import open_archive
 from tests.archive_factory import at, commit_run, make_page
 from tests.crawl_runner import run_cli
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines.load import open_archive
+from pipelines.notebook import open_archive
 from tests.crawl_runner import (
     PERMISSIVE_ROBOTS,
     QUICK,

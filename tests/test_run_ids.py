@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pipelines.store import new_run_id
+from pipelines.core.store import new_run_id
 
 NOW = datetime(2026, 11, 24, 0, 24, 0, 500000, tzinfo=UTC)
 

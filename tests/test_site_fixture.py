@@ -30,8 +30,8 @@ import pytest
 from lxml import etree
 from protego import Protego
 
-from crawler.items import to_jsonable
 from crawler.parsing import ExtractionError, parse_health_topic
+from crawler.parsing.items import to_jsonable
 from tests.site_server import SITE_LAST_MODIFIED, SITE_ROOT, SiteServer, copy_site
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

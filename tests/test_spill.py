@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines import store as store_module
-from pipelines.load import open_archive
-from pipelines.verify import verify_archive
+from pipelines.core import store as store_module
+from pipelines.core.verify import verify_archive
+from pipelines.notebook import open_archive
 from tests.archive_factory import at, commit_run, make_page
 
 PAGES = [make_page(f"topic{n:03d}", text=f"Topic {n} is about something.") for n in range(60)]

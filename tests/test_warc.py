@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from crawler.items import RawResponse
-from pipelines.errors import ArchiveCorruptError
-from pipelines.warc import WarcFileWriter, iter_responses, read_response
+from crawler.parsing.items import RawResponse
+from pipelines.core.errors import ArchiveCorruptError
+from pipelines.core.warc import WarcFileWriter, iter_responses, read_response
 
 PAGE = "<html lang='en' id='health_topic'><h1>Asthma \u2013 \u00e1</h1></html>".encode()
 

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 
 from crawler.parsing import health_topic, parse_health_topic
-from pipelines.reextract import commit_reextracted, reextract
-from pipelines.verify import verify_archive
-from pipelines.warc import iter_responses, read_response
+from pipelines.archive.reextract import commit_reextracted, reextract
+from pipelines.core.verify import verify_archive
+from pipelines.core.warc import iter_responses, read_response
 from tests.crawl_runner import PERMISSIVE_ROBOTS, QUICK, crawl, run_cli
 from tests.site_server import SiteServer
 

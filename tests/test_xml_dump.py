@@ -1,4 +1,4 @@
-"""Unit tests of reading NLM's XML dump (`crawler.xml_dump`): the records, the bounds and
+"""Unit tests of reading NLM's XML dump (`crawler.parsing.xml_dump`): the records, the bounds and
 the refusals, and finding the newest dump on xml.html. The command line's use of them,
 over HTTP, is in tests/test_xml_input_e2e.py."""
 
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from crawler.discovery import DiscoveryError
-from crawler.items import Language
-from crawler.urls import topic_path
-from crawler.xml_dump import latest_dump_url, parse_dump
+from crawler.parsing.discovery import DiscoveryError
+from crawler.parsing.items import Language
+from crawler.parsing.urls import topic_path
+from crawler.parsing.xml_dump import latest_dump_url, parse_dump
 
 MAX_BYTES = 200 * 1024 * 1024
 MIRROR = "http://127.0.0.1:8123"

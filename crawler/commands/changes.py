@@ -17,12 +17,12 @@ from crawler.commands.common import (
 )
 from crawler.commands.output import STDOUT, output_path, write_text
 from crawler.commands.page import copies_directory, write_copies
-from crawler.items import LANGUAGES
+from crawler.parsing.items import LANGUAGES
 
 if TYPE_CHECKING:
-    from pipelines.load import Archive
+    from pipelines.notebook import Archive
 
-# pipelines.reports.REPORT_FORMATS and the Atom feed (a test checks); not imported here so
+# pipelines.changes.reports.REPORT_FORMATS and the Atom feed (a test checks); not imported here so
 # `--help` does not load pandas.
 FORMATS = ("md", "html", "json", "atom")
 
@@ -73,7 +73,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="md (default: terminals and e-mail), html (one self-contained page for "
         "people; with --out FILE, the archived pages of the versions compared are written "
         "beside it, in FILE's name with _pages, and linked), json (for machines; schema in "
-        "pipelines/reports/change-report.schema.json) or atom (an Atom 1.0 feed, one entry "
+        "pipelines/changes/reports/change-report.schema.json) or atom (an Atom 1.0 feed, one entry "
         "per changed topic, as the `feed` command writes)",
     )
     parser.add_argument(
@@ -94,12 +94,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def run(args: argparse.Namespace) -> int:
     from crawler.commands.feed import atom_report
-    from pipelines.changes import ChangePointError, compare, resolve_point
-    from pipelines.errors import ArchiveNotFoundError, UnknownRunError
-    from pipelines.load import open_archive
-    from pipelines.reports import render
-    from pipelines.reports.html import render_html
-    from pipelines.reports.labels import no_changes_line
+    from pipelines.archive.as_of import BadAsOfDateError
+    from pipelines.changes.detection import compare, resolve_point
+    from pipelines.changes.reports import render
+    from pipelines.changes.reports.html import render_html
+    from pipelines.changes.reports.labels import no_changes_line
+    from pipelines.core.errors import ArchiveNotFoundError, UnknownRunError
+    from pipelines.notebook import open_archive
 
     output = output_path("--out", args.out if args.out is not None else STDOUT)
     copies = copies_directory(output) if args.format == "html" else None
@@ -111,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             if point is not None:
                 resolve_point(archive, point)
-        except (UnknownRunError, ChangePointError) as error:
+        except (UnknownRunError, BadAsOfDateError) as error:
             raise UsageError(f"{option}: {error}") from None
     points = default_points(archive, args.from_point, args.to_point)
     changes = compare(archive, *points, language=args.language)

@@ -1,4 +1,4 @@
-"""What every subcommand shares: exit codes (from `crawler.exit_codes`), the usage error,
+"""What every subcommand shares: exit codes (from `pipelines.exit_codes`), the usage error,
 the --archive option."""
 
 from __future__ import annotations
@@ -7,16 +7,16 @@ import argparse
 import os
 from typing import NoReturn
 
-from crawler.exit_codes import EXIT_ARCHIVE as EXIT_ARCHIVE
-from crawler.exit_codes import EXIT_FAILED as EXIT_FAILED
-from crawler.exit_codes import EXIT_OK as EXIT_OK
-from crawler.exit_codes import EXIT_USAGE as EXIT_USAGE
-from pipelines.errors import (
+from pipelines.core.errors import (
     ArchiveError,
     ArchiveNotFoundError,
     ArchiveSchemaError,
     UnknownRunError,
 )
+from pipelines.exit_codes import EXIT_ARCHIVE as EXIT_ARCHIVE
+from pipelines.exit_codes import EXIT_FAILED as EXIT_FAILED
+from pipelines.exit_codes import EXIT_OK as EXIT_OK
+from pipelines.exit_codes import EXIT_USAGE as EXIT_USAGE
 
 ARCHIVE_ENVIRONMENT = "MEDLINEPLUS_ARCHIVE"
 

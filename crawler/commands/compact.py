@@ -34,8 +34,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.compaction import DEFAULT_COMPACT_EVERY, policy_every
-    from pipelines.store import ArchiveStore
+    from pipelines.core.compaction import DEFAULT_COMPACT_EVERY, policy_every
+    from pipelines.core.store import ArchiveStore
 
     every = DEFAULT_COMPACT_EVERY if args.every is None else args.every
     if every < 2:

@@ -23,17 +23,17 @@ from crawler.commands.common import (
     os_error_line,
 )
 from crawler.commands.output import output_path, write_text
-from crawler.discovery import url_list
-from crawler.incremental import PLANS, REVALIDATE_DAYS
-from crawler.reachability import SITE_UNREACHABLE
+from crawler.parsing.discovery import url_list
+from crawler.parsing.xml_dump import LATEST, Dump
 from crawler.spiders.health_topics import SpiderArgumentError, parse_languages
-from crawler.xml_dump import LATEST, Dump
-from pipelines.errors import ArchiveCorruptError
+from pipelines.archive.incremental import PLANS, REVALIDATE_DAYS
+from pipelines.core.errors import ArchiveCorruptError
+from pipelines.reachability import SITE_UNREACHABLE
 
 if TYPE_CHECKING:
-    from crawler.incremental import Plan
+    from pipelines.archive.incremental import Plan
+    from pipelines.core.store import ArchiveStore
     from pipelines.session import ArchiveSession
-    from pipelines.store import ArchiveStore
 
 logger = logging.getLogger(__name__)
 
@@ -228,7 +228,7 @@ def _validate(args: argparse.Namespace) -> None:
             raise UsageError(f"{option}: no such file: {path}")
     args.urls_topics = _read_url_file(args.urls) if args.urls is not None else None
     if args.from_warc is not None:
-        from pipelines.warc import check_readable
+        from pipelines.core.warc import check_readable
 
         try:
             check_readable(Path(args.from_warc))
@@ -348,7 +348,7 @@ def _checked_override(name: str, value: str, default: Any) -> str:
     if name in SETTING_MINIMUMS:
         check_range(f"-s {name}", float(value), SETTING_MINIMUMS[name])
     if name == "ARCHIVE_COMPACT_EVERY":
-        from pipelines.compaction import policy_every
+        from pipelines.core.compaction import policy_every
 
         try:
             policy_every(int(value))
@@ -380,8 +380,8 @@ def _read_xml_dump(from_xml: str, settings: Any, languages: str) -> Dump | None:
     """The dump's records, read before the crawl starts and before the archive is
     opened: UsageError (exit 2) when the dump is no usable health-topic XML; None, with
     the error printed, when it cannot be fetched (exit 3)."""
-    from crawler.discovery import DiscoveryError
-    from crawler.xml_dump import DumpLimits, DumpUnreachableError, read_dump
+    from crawler.parsing.discovery import DiscoveryError
+    from crawler.parsing.xml_dump import DumpLimits, DumpUnreachableError, read_dump
 
     base_url = str(settings.get("MEDLINEPLUS_BASE_URL")).rstrip("/")
     limits = DumpLimits.from_settings(settings)
@@ -415,10 +415,10 @@ def _notify_not_started(settings: Any, error: str) -> None:
 
 
 def _incremental_plan(args: argparse.Namespace, dump: Dump, store: ArchiveStore) -> Plan:
-    """What this incremental run fetches (see `crawler.incremental`), logged."""
+    """What this incremental run fetches (see `pipelines.archive.incremental`), logged."""
     from datetime import UTC, datetime
 
-    from crawler.incremental import REASONS, plan_incremental
+    from pipelines.archive.incremental import REASONS, plan_incremental
 
     last_index_read = max(
         (
@@ -449,8 +449,8 @@ INDEX_READING = ("index", "incremental+index")
 
 def run(args: argparse.Namespace) -> int:
     _validate(args)
-    from pipelines.errors import ArchiveError
-    from pipelines.layout import archive_folder_exists
+    from pipelines.core.errors import ArchiveError
+    from pipelines.core.layout import archive_folder_exists
     from pipelines.session import ArchiveSession, compaction_policy
 
     settings = crawl_settings(args)
@@ -546,7 +546,7 @@ def crawl_outcome(
 ) -> tuple[int, str | None]:
     """The crawl's exit code, as its pipeline recorded it in `stats`, and its error line
     (None on success): a crawl that exits non-zero says why on one line."""
-    from pipelines.snapshot import EXIT_CODE, RUN_ERROR, RUN_REASONS
+    from pipelines.archiving import EXIT_CODE, RUN_ERROR, RUN_REASONS
 
     stopped = f"stopped by {signal}; " if signal is not None else ""
     exit_code = stats.get(EXIT_CODE)

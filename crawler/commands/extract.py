@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from crawler.commands.common import EXIT_FAILED, EXIT_OK, UsageError
-from crawler.errors import ExtractionError
-from crawler.items import to_jsonable
 from crawler.parsing import parse_health_topic
+from crawler.parsing.errors import ExtractionError
+from crawler.parsing.items import to_jsonable
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

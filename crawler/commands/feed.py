@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 from crawler.commands.common import EXIT_OK, UsageError, add_archive_option, archive_path
 from crawler.commands.crawl import check_range
 from crawler.commands.output import STDOUT, output_path, write_text
-from crawler.items import LANGUAGES
+from crawler.parsing.items import LANGUAGES
 
 if TYPE_CHECKING:
-    from pipelines.changes import ChangeSet
-    from pipelines.load import Archive
+    from pipelines.changes.detection import ChangeSet
+    from pipelines.notebook import Archive
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 36500
@@ -58,9 +58,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.changes import compare
-    from pipelines.reports.atom import RecordedChanges, render_atom
-    from pipelines.reports.labels import language_label
+    from pipelines.changes.detection import compare
+    from pipelines.changes.reports.atom import RecordedChanges, render_atom
+    from pipelines.changes.reports.labels import language_label
 
     check_range("--days", args.days, 1, MAX_DAYS)
     output = output_path("--out", args.out if args.out is not None else STDOUT)
@@ -89,8 +89,8 @@ def run(args: argparse.Namespace) -> int:
 def atom_report(archive: Archive, changes: ChangeSet) -> str:
     """`changes` as an Atom feed (`changes --format atom`): its entries are updated when
     the run of the later point ended; a date point takes the latest run's end."""
-    from pipelines.reports.atom import RecordedChanges, render_atom
-    from pipelines.reports.labels import language_label
+    from pipelines.changes.reports.atom import RecordedChanges, render_atom
+    from pipelines.changes.reports.labels import language_label
 
     ended = run_end_times(archive)
     point = changes.to_point
@@ -106,7 +106,7 @@ def atom_report(archive: Archive, changes: ChangeSet) -> str:
 
 def open_readable(path: str) -> Archive:
     """The archive at `path`, with at least one committed run; UsageError otherwise."""
-    from pipelines.load import open_archive
+    from pipelines.notebook import open_archive
 
     archive = open_archive(path)  # no archive there: ArchiveNotFoundError, exit 2
     if not archive.run_ids:

@@ -14,7 +14,7 @@ from crawler.commands.formats import (
     render_json,
     render_table,
 )
-from crawler.items import LANGUAGES
+from crawler.parsing.items import LANGUAGES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -77,7 +77,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.load import open_archive
+    from pipelines.notebook import open_archive
 
     slug: str = args.slug
     language: str = args.language

@@ -29,7 +29,7 @@ from typing import IO
 
 from crawler.commands.common import OutputWriteError, UsageError
 from crawler.commands.formats import emit
-from pipelines.layout import fsync_dir
+from pipelines.core.layout import fsync_dir
 
 STDOUT = "-"
 """The path that names standard output."""

@@ -1,7 +1,7 @@
 """`page SLUG [--language en|es] [--as-of DATE|RUN_ID] --out PATH`: the archived page of one
 topic, as the site served it; and the archived copies an HTML change report links to.
 
-Both write the raw page kept in a run's WARC file (`pipelines.pages`), byte for byte,
+Both write the raw page kept in a run's WARC file (`pipelines.archive.pages`), byte for byte,
 through crawler.commands.output (checked before any work, atomic, `-` for stdout).
 """
 
@@ -18,12 +18,13 @@ from crawler.commands.common import EXIT_OK, UsageError, add_archive_option, arc
 from crawler.commands.formats import emit
 from crawler.commands.output import OutputPath, output_path, write_bytes
 from crawler.commands.snapshot import describe_as_of, resolve_as_of
-from crawler.items import LANGUAGES
+from crawler.parsing.items import LANGUAGES
 
 if TYPE_CHECKING:
-    from pipelines.changes import ChangeSet
-    from pipelines.load import Archive, AsOf
-    from pipelines.store import VersionKey
+    from pipelines.archive.as_of import AsOf
+    from pipelines.changes.detection import ChangeSet
+    from pipelines.core.store import VersionKey
+    from pipelines.notebook import Archive
 
 COPIES_SUFFIX = "_pages"
 """The directory of archived copies beside a report: report.html -> report_pages/."""
@@ -64,8 +65,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.load import open_archive
-    from pipelines.pages import page_as_of, read_page
+    from pipelines.archive.pages import page_as_of, read_page
+    from pipelines.notebook import open_archive
 
     slug: str = args.slug
     language: str = args.language
@@ -129,7 +130,8 @@ def write_copies(archive: Archive, changes: ChangeSet, directory: Path) -> dict[
     `<language>/<slug>-<last_updated>-<hash8>.html`); their URLs relative to the report
     beside `directory`. Versions without a kept raw page are left out. Files already there
     are replaced (the same name holds the same version) and others left alone."""
-    from pipelines.pages import read_page, report_pages
+    from pipelines.archive.pages import read_page
+    from pipelines.changes.pages import report_pages
 
     planned = []
     for page in report_pages(archive, changes).values():

@@ -11,7 +11,7 @@ from crawler.commands.formats import emit
 
 def s3_url(text: str) -> str:
     """An argparse type: `text` when it is an s3://bucket/prefix URL."""
-    from pipelines.storage import split_s3_url
+    from pipelines.core.storage import split_s3_url
 
     try:
         split_s3_url(text)
@@ -46,8 +46,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.publish import publish
-    from pipelines.storage import ObjectPath
+    from pipelines.core.publish import publish
+    from pipelines.core.storage import ObjectPath
 
     report = publish(archive_path(args), ObjectPath.from_url(args.to))
     size = _human_bytes(report.uploaded_bytes)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from crawler.commands.common import EXIT_OK, add_archive_option, archive_path
-from pipelines.errors import UnknownRunError
+from pipelines.core.errors import UnknownRunError
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,9 +35,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.load import open_archive
-    from pipelines.reextract import commit_reextracted, reextract
-    from pipelines.store import ArchiveStore
+    from pipelines.archive.reextract import commit_reextracted, reextract
+    from pipelines.core.store import ArchiveStore
+    from pipelines.notebook import open_archive
 
     path = archive_path(args)
     archive = open_archive(path)  # one-line errors for a missing or foreign archive

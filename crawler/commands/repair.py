@@ -1,4 +1,4 @@
-"""`repair`: rebuild lost run manifests from the runs' files (`pipelines.repair`)."""
+"""`repair`: rebuild lost run manifests from the runs' files (`pipelines.core.repair`)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.repair import repair_archive
+    from pipelines.core.repair import repair_archive
 
     rebuilt = repair_archive(archive_path(args))
     if not rebuilt:

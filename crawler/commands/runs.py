@@ -14,10 +14,10 @@ from crawler.commands.formats import (
     render_table,
     short_time,
 )
-from crawler.items import to_jsonable
+from crawler.parsing.items import to_jsonable
 
 if TYPE_CHECKING:
-    from pipelines.records import RunManifest
+    from pipelines.core.records import RunManifest
 
 TABLE_COLUMNS = (
     "run_id",
@@ -57,7 +57,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.load import open_archive
+    from pipelines.notebook import open_archive
 
     archive = open_archive(archive_path(args))
     manifests = archive.store.manifests
@@ -110,7 +110,7 @@ def _full_row(manifest: RunManifest) -> dict[str, Any]:
 def _full_columns() -> list[str]:
     import dataclasses
 
-    from pipelines.records import RunRecord
+    from pipelines.core.records import RunRecord
 
     return [f.name for f in dataclasses.fields(RunRecord)] + ["committed_at", "versions_written"]
 

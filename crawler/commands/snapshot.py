@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -39,8 +38,9 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from pipelines.load import Archive, AsOf
-    from pipelines.storage import ArchivePath
+    from pipelines.archive.as_of import AsOf
+    from pipelines.core.storage import ArchivePath
+    from pipelines.notebook import Archive
 
 SnapshotFormat = Literal["parquet", "csv", "jsonl"]
 SNAPSHOT_FORMATS: tuple[SnapshotFormat, ...] = get_args(SnapshotFormat)
@@ -52,7 +52,6 @@ SNAPSHOT_INFO = "snapshot.json"
 SNAPSHOT_FORMAT_NAME = "medlineplus-archive/snapshot"
 LATEST = "latest"
 
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
 _SUFFIX_FORMATS: dict[str, SnapshotFormat] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 
@@ -97,7 +96,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.load import open_archive
+    from pipelines.notebook import open_archive
 
     out: Path = args.out
     snapshot_format = args.format or _SUFFIX_FORMATS.get(out.suffix.lower(), "parquet")
@@ -130,20 +129,28 @@ def run(args: argparse.Namespace) -> int:
 
 
 def resolve_as_of(text: str | None, archive: Archive) -> AsOf:
-    """--as-of as the loader takes it: None (latest), a committed run id or a date."""
+    """--as-of as the loader takes it: None (latest), a committed run id or a date
+    (`pipelines.archive.as_of.resolve_as_of` decides which)."""
+    from pipelines.archive.as_of import BadAsOfDateError, DateCut, RunCut
+    from pipelines.archive.as_of import resolve_as_of as resolve
+    from pipelines.core.errors import UnknownRunError
+
     if text is None or text == LATEST:
         return None
-    if text in archive.run_ids:
-        return text
-    if _DATE.match(text):
-        try:
-            return date.fromisoformat(text)
-        except ValueError as error:
-            raise UsageError(f"--as-of: bad date {text!r}: {error}") from error
-    raise UsageError(
-        f"--as-of: {text!r} is neither a date (YYYY-MM-DD) nor a committed run of "
-        f"{archive.path}; `medlineplus-archive runs --archive {archive.path}` lists the runs"
-    )
+    try:
+        cut = resolve(text, archive.run_ids, archive.path)
+    except BadAsOfDateError as error:
+        raise UsageError(f"--as-of: {error}") from None
+    except UnknownRunError:
+        raise UsageError(
+            f"--as-of: {text!r} is neither a date (YYYY-MM-DD) nor a committed run of "
+            f"{archive.path}; `medlineplus-archive runs --archive {archive.path}` lists the runs"
+        ) from None
+    if isinstance(cut, RunCut):
+        return cut.last_run
+    if isinstance(cut, DateCut):
+        return cut.day
+    return None
 
 
 def describe_as_of(as_of: AsOf, archive: Archive) -> str:
@@ -159,7 +166,7 @@ def describe_as_of(as_of: AsOf, archive: Archive) -> str:
 
 
 def _schema(table: str) -> pa.Schema:
-    from pipelines.schema import SCHEMAS, is_table_name
+    from pipelines.core.schema import SCHEMAS, is_table_name
 
     if not is_table_name(table):
         raise ValueError(f"not a table: {table}")
@@ -176,7 +183,7 @@ def _arrow(table: str, frame: pd.DataFrame) -> pa.Table:
 
 
 def _parquet_tables(archive: Archive, as_of: AsOf, topics: pd.DataFrame) -> dict[str, pa.Table]:
-    from pipelines.schema import TOPIC_KEY
+    from pipelines.core.schema import TOPIC_KEY
 
     articles = archive.journal_articles(as_of=as_of)
     # Only the articles of the topics in the snapshot: a gone topic's feed is not part of it.
@@ -194,7 +201,7 @@ def _entries_by_version(
     archive: Archive, table: str, as_of: AsOf
 ) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
     """The entries of `table` per version key, in page order, without the key columns."""
-    from pipelines.schema import VERSION_KEY
+    from pipelines.core.schema import VERSION_KEY
 
     frame = archive.links(as_of=as_of) if table == "links" else archive.clinical_trials(as_of=as_of)
     key_columns = (*VERSION_KEY, "run_id")
@@ -212,7 +219,7 @@ def _write_jsonl(
     rows: list[dict[str, Any]],
     nested: dict[str, dict[tuple[Any, ...], list[dict[str, Any]]]],
 ) -> None:
-    from pipelines.schema import VERSION_KEY
+    from pipelines.core.schema import VERSION_KEY
 
     for row in rows:
         key = tuple(row[name] for name in VERSION_KEY)
@@ -221,7 +228,7 @@ def _write_jsonl(
 
 
 def _info(archive: Archive, as_of: AsOf, rows: dict[str, int]) -> dict[str, Any]:
-    from pipelines.schema import SCHEMA_VERSION
+    from pipelines.core.schema import SCHEMA_VERSION
 
     newest: tuple[str, ...] = archive.run_ids[-1:]
     if isinstance(as_of, date):

@@ -1,4 +1,4 @@
-"""`vacuum`: delete the retired files no reader needs any more (`pipelines.vacuum`)."""
+"""`vacuum`: delete the retired files no reader needs any more (`pipelines.core.vacuum`)."""
 
 from __future__ import annotations
 
@@ -39,8 +39,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.store import ArchiveStore
-    from pipelines.vacuum import vacuum
+    from pipelines.core.store import ArchiveStore
+    from pipelines.core.vacuum import vacuum
 
     if args.retain_days < 0:
         raise UsageError(f"--retain-days must be at least 0, not {args.retain_days}")

@@ -29,7 +29,7 @@ from crawler.commands.common import (
 from crawler.commands.formats import emit
 
 if TYPE_CHECKING:
-    from pipelines.verify import Problem
+    from pipelines.core.verify import Problem
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -71,11 +71,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.errors import ArchiveCorruptError, ArchiveError, ArchiveNotFoundError
-    from pipelines.layout import archive_folder_exists
-    from pipelines.recovery import quarantine_batches
-    from pipelines.store import load_manifest, manifest_paths, read_marker
-    from pipelines.verify import verify_archive
+    from pipelines.core.errors import ArchiveCorruptError, ArchiveError, ArchiveNotFoundError
+    from pipelines.core.layout import archive_folder_exists
+    from pipelines.core.recovery import quarantine_batches
+    from pipelines.core.store import load_manifest, manifest_paths, read_marker
+    from pipelines.core.verify import verify_archive
 
     root = Path(archive_path(args))
     if not archive_folder_exists(root):  # a file, or a path through one: exit 3

@@ -13,7 +13,7 @@ import json
 import operator
 from typing import Any
 
-from crawler.items import HASHED_FIELDS, HealthTopicPage
+from crawler.parsing.items import HASHED_FIELDS, HealthTopicPage
 
 
 def normalise_markup(markup: str) -> str:

@@ -21,8 +21,25 @@ from urllib.parse import urljoin
 
 from lxml import etree
 
-from crawler.errors import ExtractionError
-from crawler.items import (
+from crawler.parsing.content_hash import content_hash
+from crawler.parsing.dates import (
+    REVIEWED_MARKERS,
+    UPDATED_MARKERS,
+    find_marked_date,
+    parse_iso_date,
+    parse_written_date,
+)
+from crawler.parsing.errors import ExtractionError
+from crawler.parsing.html_text import (
+    HtmlElement,
+    clean_markup,
+    collapse,
+    inner_html,
+    make_links_absolute,
+    markup_text_blocks,
+    text_of,
+)
+from crawler.parsing.items import (
     LANGUAGES,
     ClinicalTrial,
     HealthTopicPage,
@@ -33,24 +50,7 @@ from crawler.items import (
     RelatedTopic,
     TopicLink,
 )
-from crawler.parsing.content_hash import content_hash
-from crawler.parsing.dates import (
-    REVIEWED_MARKERS,
-    UPDATED_MARKERS,
-    find_marked_date,
-    parse_iso_date,
-    parse_written_date,
-)
-from crawler.parsing.html_text import (
-    HtmlElement,
-    clean_markup,
-    collapse,
-    inner_html,
-    make_links_absolute,
-    markup_text_blocks,
-    text_of,
-)
-from crawler.urls import canonical_url, modern_url, topic_path, without_dot_segments
+from crawler.parsing.urls import canonical_url, modern_url, topic_path, without_dot_segments
 
 _SECTION_ID = re.compile(r"^cat_(\d+)_section$")
 _PMID = re.compile(r"/pubmed/(\d+)|pubmed\.ncbi\.nlm\.nih\.gov/(\d+)")

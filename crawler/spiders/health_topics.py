@@ -20,12 +20,12 @@ every index page answered: an index page that failed after retries
 (`failed_index_pages`) may have listed any of its language's topics (the archive does
 not record which page listed which topic), so none of them counts as unlisted. Nor
 when more of a language are unlisted than the shrink guard allows (see
-`pipelines.snapshot`): then none is requested, and the run records why.
+`pipelines.archiving`): then none is requested, and the run records why.
 
-The XML dump is fetched and read before the crawl starts (see `crawler.xml_dump`), and
+The XML dump is fetched and read before the crawl starts (see `crawler.parsing.xml_dump`), and
 the URL file read: the crawl command hands them over as `xml_dump` and `urls_topics`
 (an unreadable input is a usage error, not a failed run). An incremental crawl (`plan`,
-see `crawler.incremental`) fetches only the pages its plan names and, when the plan says
+see `pipelines.archive.incremental`) fetches only the pages its plan names and, when the plan says
 so, reads the A-Z index as a cross-check (`indexed`): the topics it lists are compared
 with the dump's, not fetched, and none is taken as unlisted.
 
@@ -49,11 +49,11 @@ from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
-from crawler.discovery import DiscoveryError, fetch_url, index_links, index_url, url_list
-from crawler.errors import ExtractionError, ExtractionStoppedError
-from crawler.extraction_pool import ExtractionPool
-from crawler.incremental import Plan, TopicId
-from crawler.items import (
+from crawler.parsing import parse_health_topic
+from crawler.parsing.discovery import DiscoveryError, fetch_url, index_links, index_url, url_list
+from crawler.parsing.errors import ExtractionError, ExtractionStoppedError
+from crawler.parsing.health_topic import encoding_for
+from crawler.parsing.items import (
     LANGUAGES,
     CrawlItem,
     HealthTopicPage,
@@ -63,13 +63,13 @@ from crawler.items import (
     PageNotModified,
     RawResponse,
 )
-from crawler.parsing import parse_health_topic
-from crawler.parsing.health_topic import encoding_for
-from crawler.reachability import NETWORK_ERROR, network_error_text
-from crawler.urls import canonical_url, modern_url, topic_path
-from crawler.xml_dump import Dump, DumpLimits, DumpUnreachableError, read_dump
-from pipelines.snapshot import SnapshotPipeline
-from pipelines.warc import ArchivedResponse, iter_responses, raw_from_archived
+from crawler.parsing.urls import canonical_url, modern_url, topic_path
+from crawler.parsing.xml_dump import Dump, DumpLimits, DumpUnreachableError, read_dump
+from crawler.spiders.extraction_pool import ExtractionPool
+from pipelines.archive.incremental import Plan, TopicId
+from pipelines.archiving import ArchivePipeline
+from pipelines.core.warc import ArchivedResponse, iter_responses, raw_from_archived
+from pipelines.reachability import NETWORK_ERROR, network_error_text
 
 logger = logging.getLogger(__name__)
 
@@ -220,12 +220,12 @@ class HealthTopicsSpider(Spider):
         """On the first `spider_idle` of a full index crawl (every index page answered or
         failed): request the own URL of each live topic of the archive that the index no
         longer lists, unless more of a language are unlisted than the shrink guard allows
-        (`SnapshotPipeline.gone_limit`)."""
+        (`ArchivePipeline.gone_limit`)."""
         engine = self.crawler.engine
         if self.unlisted_requested or not self.is_full_crawl() or engine is None:
             return
         self.unlisted_requested = True
-        archive = self.crawler.get_item_pipeline(SnapshotPipeline)
+        archive = self.crawler.get_item_pipeline(ArchivePipeline)
         if archive is None:
             return
         requests = []
@@ -603,7 +603,7 @@ class HealthTopicsSpider(Spider):
 
     def _network_error(self, failure: Failure) -> str:
         """What went wrong with a request that got no HTTP answer; noted (unless the
-        request was refused before it was sent) for `crawler.reachability`."""
+        request was refused before it was sent) for `pipelines.reachability`."""
         text = network_error_text(failure.value)
         if self.crawler.stats is not None and not isinstance(failure.value, IgnoreRequest):
             self.crawler.stats.set_value(NETWORK_ERROR, text)

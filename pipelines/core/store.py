@@ -1,0 +1,1491 @@
+"""The archive on disk: committing runs, recovery, compaction, the index.
+
+See `pipelines.core.layout` for the directory layout. Every run writes one file to every
+table, zero rows included: a table directory then always holds the schema, and
+`pandas.read_parquet("<archive>/current/topics")` or a DuckDB glob needs no special case.
+A run is committed by writing its manifest last, atomically; a run without a manifest never
+happened: readers ignore its files and the next writer moves them to `_quarantine/`
+(`pipelines.core.recovery`).
+
+After a commit the store points `current/` at the files in use, for glob readers
+(`pipelines.core.glob_view`: one atomic rename per commit, again after the compactions that
+follow it, and at a writer's opening). Then it compacts (`pipelines.core.compaction`): runs'
+small files are merged into larger ones by a compaction manifest, and the files replaced
+move to `_retired/`; nothing committed is ever rewritten, and only `pipelines.core.vacuum` deletes
+anything (retired files, days later). Readers follow the manifests: the files in use
+are each run's own files, except those a committed compaction replaced. A checkpoint
+(`pipelines.core.catalog`) saves that list and the sightings log (`pipelines.archive.versions`) so
+that opening a large archive stays fast.
+
+Runs are ordered by run id, which is also the order they were committed in: run ids
+start with their UTC start time, and `begin_run` refuses one that does not sort after
+every committed run.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import logging
+import os
+import secrets
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, NamedTuple, Self
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from crawler.parsing.items import LANGUAGES, EncodedExchange, HealthTopicPage
+from crawler.parsing.urls import topic_path
+from pipelines.archive.versions import (
+    OBSERVATION_COLUMNS,
+    VERSION_COLUMNS,
+    Selector,
+    Validators,
+    VersionLog,
+    current_version_keys,
+    current_versions,
+    gone_topic_keys,
+    key_tuples,
+    last_events,
+    latest_validators,
+    live_topic_keys,
+    matching_rows,
+    validators_map,
+)
+from pipelines.core.catalog import (
+    Checkpoint,
+    FileSet,
+    LiveFile,
+    commit_order,
+    read_checkpoint,
+    write_checkpoint,
+)
+from pipelines.core.compaction import DEFAULT_POLICY, CompactionPolicy, plan, run_merge
+from pipelines.core.errors import (
+    ArchiveCorruptError,
+    ArchiveError,
+    ArchiveNotAFolderError,
+    ArchiveNotFoundError,
+    ArchiveSchemaError,
+    ArchiveUnwritableError,
+    InvalidRecordError,
+    RunStateError,
+)
+from pipelines.core.glob_view import publish_view, refresh_view
+from pipelines.core.layout import (
+    ARCHIVE_FORMAT,
+    COMPACTIONS_DIR,
+    DICTIONARY_ALL_FROM_ROWS,
+    LOCK_FILE,
+    MARKER_FILE,
+    PARQUET_COMPRESSION,
+    ROW_GROUP_ROWS,
+    RUNS_DIR,
+    STAGING_DIR,
+    archive_folder_exists,
+    check_run_id,
+    check_schema_version,
+    file_digest,
+    fsync_dir,
+    json_names,
+    load_compaction,
+    load_manifest,
+    manifest_paths,
+    parquet_bytes,
+    parquet_options,
+    part_path,
+    part_run_id,
+    read_marker,
+    retired_path,
+    write_file_durably,
+    write_json_atomically,
+)
+from pipelines.core.lock import ArchiveLock
+from pipelines.core.records import (
+    OUTCOMES,
+    CompactionManifest,
+    JournalArticleRecord,
+    ManifestFile,
+    Observation,
+    Outcome,
+    RunManifest,
+    RunRecord,
+    VersionRecord,
+    XmlRecord,
+)
+from pipelines.core.recovery import recover
+from pipelines.core.schema import (
+    SCHEMA_VERSION,
+    SCHEMAS,
+    TABLES,
+    VERSION_KEY,
+    TableBuilder,
+    TableName,
+    clinical_trial_rows,
+    link_rows,
+)
+from pipelines.core.storage import ArchivePath, ObjectPath, archive_location, pyarrow_source
+from pipelines.core.warc import WARC_DIR, WarcFileWriter, encode_exchange, warc_path
+
+__all__ = [
+    "ARCHIVE_FORMAT",
+    "LOCK_FILE",
+    "MARKER_FILE",
+    "PARQUET_COMPRESSION",
+    "RUNS_DIR",
+    "STAGING_DIR",
+    "ArchiveIndex",
+    "ArchiveStore",
+    "CompactionPolicy",
+    "LatestVersion",
+    "RunWriter",
+    "TopicKey",
+    "Validators",
+    "VersionKey",
+    "check_run_id",
+    "check_schema_version",
+    "current_version_keys",
+    "file_digest",
+    "gone_topic_keys",
+    "latest_validators",
+    "load_manifest",
+    "manifest_paths",
+    "new_run_id",
+    "part_path",
+    "part_run_id",
+    "read_marker",
+    "read_validators",
+    "version_key",
+    "write_json_atomically",
+]
+
+logger = logging.getLogger(__name__)
+
+RUN_COLUMN: Mapping[str, str] = {
+    str(table): "first_seen_run" if table == "journal_articles" else "run_id" for table in TABLES
+}
+"""The column naming the run that wrote each row."""
+
+
+# --- names and keys -------------------------------------------------------------------
+
+
+SPILL_ROWS: Mapping[TableName, int] = {
+    "topics": 1024,
+    "links": 32_768,
+    "clinical_trials": 8192,
+    "journal_articles": 8192,
+    "observations": 32_768,
+    "runs": 1 << 30,
+    "xml_records": 4096,
+}
+"""Rows of a table a run keeps in memory before writing them on to its staging file."""
+
+_INDEX_COLUMNS: Mapping[TableName, list[str]] = {
+    "topics": list(VERSION_COLUMNS),
+    "observations": list(OBSERVATION_COLUMNS),
+    "journal_articles": ["language", "slug", "pmid"],
+}
+"""The columns of a run's rows that the archive's index takes in after the commit: kept
+aside as rows spill, so a commit reads no table back (a topics row is ~5 KB of page
+fields, most of a large run's memory if read back whole)."""
+
+
+def classify(page: HealthTopicPage, index: ArchiveIndex) -> Outcome:
+    """What `page` is relative to the archive described by `index`: "unchanged" (its
+    version is stored), "same_date_edit" (new content, the latest version's date) or "new"."""
+    if version_key(page) in index.versions:
+        return "unchanged"
+    latest = index.latest.get(TopicKey(page.language, page.slug))
+    if latest is not None and latest.last_updated == page.last_updated:
+        return "same_date_edit"
+    return "new"
+
+
+def new_run_id(now: datetime, after: str | None = None) -> str:
+    """A sortable, unique run id for a run starting at `now`: "20261124T002400Z-3fa2".
+
+    With `after` (the last committed run id), the id sorts after it even when that run
+    started in the same second (a quick crawl right after another) or the clock went back.
+    """
+    candidate = f"{_utc(now, 'now'):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+    if after is None or candidate > after:
+        return candidate
+    last_started = datetime.strptime(after[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    return f"{last_started + timedelta(seconds=1):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
+
+
+class TopicKey(NamedTuple):
+    """A topic: its language and slug."""
+
+    language: str
+    slug: str
+
+
+class VersionKey(NamedTuple):
+    """One version of a topic; stored once, ever."""
+
+    language: str
+    slug: str
+    last_updated: date
+    content_hash: str
+
+
+class LatestVersion(NamedTuple):
+    """The version a topic showed most recently."""
+
+    last_updated: date
+    content_hash: str
+
+
+def version_key(page: HealthTopicPage) -> VersionKey:
+    """The key of the version `page` is."""
+    return VersionKey(page.language, page.slug, page.last_updated, page.content_hash)
+
+
+# --- the index ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ArchiveIndex:
+    """What the crawler needs to know about the committed runs (uncommitted ones never count).
+
+    Tuples compare equal to the NamedTuple keys, so plain tuples work for lookups.
+    """
+
+    run_ids: tuple[str, ...]
+    """Committed runs, oldest first."""
+    versions: frozenset[VersionKey]
+    """Every stored version."""
+    latest: Mapping[TopicKey, LatestVersion]
+    """Per topic, the version it showed most recently (see `current_version_keys`)."""
+    validators: Mapping[str, Validators]
+    """Per canonical URL, what to revalidate with (see `latest_validators`), for the
+    topics whose latest sighting names a stored version (the others are fetched in full)."""
+    journal_articles: frozenset[tuple[str, str, str]]
+    """(language, slug, pmid) of every journal article stored."""
+    live_topics: frozenset[TopicKey]
+    """Topics with a stored version whose latest sighting is not "gone" (see
+    `gone_topic_keys`): what a full crawl expects to find again."""
+
+    @classmethod
+    def empty(cls) -> ArchiveIndex:
+        """The index of an archive without runs."""
+        return cls(
+            run_ids=(),
+            versions=frozenset(),
+            latest={},
+            validators={},
+            journal_articles=frozenset(),
+            live_topics=frozenset(),
+        )
+
+
+# --- files ----------------------------------------------------------------------------
+
+
+def _utc(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} is a naive datetime; pass a timezone-aware one (UTC)")
+    return value.astimezone(UTC)
+
+
+def _is_allowed_before_creation(entry: Path) -> bool:
+    """Files a new archive directory may already hold: dotfiles and a README (the
+    repository's output/ ships README.md and .gitignore)."""
+    return entry.name.startswith(".") or entry.name.upper().startswith("README")
+
+
+@dataclass(kw_only=True)
+class _Committed:
+    """The committed runs and compactions, as the manifests (and a checkpoint) say."""
+
+    run_ids: list[str]
+    compaction_ids: list[str]
+    files: FileSet
+    checkpoint: Checkpoint | None
+    manifests: dict[str, RunManifest] = field(default_factory=dict)
+    """Run manifests parsed so far (those after the checkpoint, at least)."""
+    compactions: dict[str, CompactionManifest] = field(default_factory=dict)
+    """Compaction manifests parsed so far."""
+
+
+def _read_committed(root: ArchivePath) -> _Committed:
+    """What the manifests in `root` commit, using the newest checkpoint that agrees."""
+    # Compactions are listed before runs: a compaction listed is newer than its inputs'
+    # runs, so those are in the listing of runs even while a writer is committing.
+    compaction_ids = json_names(root / COMPACTIONS_DIR)
+    run_ids = json_names(root / RUNS_DIR)
+    checkpoint = read_checkpoint(root, run_ids, compaction_ids)
+    files = checkpoint.files.copy() if checkpoint else FileSet()
+    committed = _Committed(
+        run_ids=run_ids, compaction_ids=compaction_ids, files=files, checkpoint=checkpoint
+    )
+    later = commit_order(
+        run_ids[len(checkpoint.run_ids) if checkpoint else 0 :],
+        compaction_ids[len(checkpoint.compaction_ids) if checkpoint else 0 :],
+    )
+    for kind, name in later:
+        if kind == "run":
+            manifest = load_manifest(root / RUNS_DIR / f"{name}.json")
+            committed.manifests[name] = manifest
+            files.add_run(manifest)
+            continue
+        path = root / COMPACTIONS_DIR / f"{name}.json"
+        compaction = load_compaction(path)
+        committed.compactions[name] = compaction
+        try:
+            files.apply_compaction(compaction)
+        except ValueError as error:
+            raise ArchiveCorruptError(
+                f"{path}: {error}; run `medlineplus-archive verify`", path=path
+            ) from error
+    return committed
+
+
+# --- the store ------------------------------------------------------------------------
+
+
+class ArchiveStore:
+    """An archive directory opened for writing (locked, recovered) or for reading.
+
+    Open it with `ArchiveStore.open`; use it as a context manager, or call `close`, to
+    release the lock. A store opened for reading sees the runs committed when it was
+    opened; one opened for writing also sees the runs it commits.
+    """
+
+    def __init__(
+        self,
+        root: ArchivePath,
+        committed: _Committed,
+        *,
+        lock: ArchiveLock | None,
+        policy: CompactionPolicy = DEFAULT_POLICY,
+    ) -> None:
+        self.root = root
+        """Where the archive is: its directory, or for a reader an S3 prefix it was
+        published to (`pipelines.core.publish`)."""
+        self.policy = policy
+        """When this store compacts and checkpoints (writers only)."""
+        self._committed = committed
+        self._lock = lock
+        self._index: ArchiveIndex | None = None
+        self._log: VersionLog | None = None
+        self._stored: pa.Table | None = None
+        self._selector: Selector | None = None
+        self._writer: RunWriter | None = None
+
+    @classmethod
+    def open(
+        cls,
+        path: Path | str,
+        *,
+        create: bool = True,
+        read_only: bool = False,
+        policy: CompactionPolicy = DEFAULT_POLICY,
+    ) -> Self:
+        """Open the archive at `path`.
+
+        For writing (the default): create the layout when the directory is missing or
+        empty (`create=True`), take the exclusive lock, and recover (`pipelines.core.recovery`):
+        move leftovers of runs and compactions that were never committed to
+        `_quarantine/`, and finish moving the files a committed compaction replaced to
+        `_retired/`; LostManifestError, with nothing moved, when an older run's manifest
+        is missing. Read-only: no lock, no recovery, no creation; files without a
+        manifest are ignored. The committed runs are read once, at opening. `policy`
+        says when a writer compacts.
+
+        ArchiveNotAFolderError when `path` is a file or goes through one;
+        ArchiveUnwritableError when a writer cannot write there (a read-only or full disk).
+        """
+        location = archive_location(path)
+        if isinstance(location, ObjectPath):
+            return cls._open_published(location, read_only=read_only, policy=policy)
+        root = location
+        exists = archive_folder_exists(root)
+        if read_only:
+            if not exists:
+                raise ArchiveNotFoundError(f"no archive at {root} (no such directory)", path=root)
+            read_marker(root)
+            return cls(root, _read_committed(root), lock=None, policy=policy)
+        try:
+            _prepare_directory(root, create=create)
+            lock = ArchiveLock.acquire(root)
+        except OSError as error:  # a read-only or full disk, no permission
+            raise ArchiveUnwritableError(root, error) from error
+        try:
+            if not (root / MARKER_FILE).exists():
+                _create_layout(root)
+            read_marker(root)
+            for directory in (RUNS_DIR, STAGING_DIR, *TABLES):
+                (root / directory).mkdir(exist_ok=True)
+            committed = _read_committed(root)
+            recover(
+                root,
+                run_ids=committed.run_ids,
+                compaction_ids=committed.compaction_ids,
+                files=committed.files,
+                compactions=committed.compactions,
+            )
+            refresh_view(
+                root, committed.files, len(committed.run_ids), len(committed.compaction_ids)
+            )
+        except OSError as error:
+            lock.release()
+            raise ArchiveUnwritableError(root, error) from error
+        except BaseException:
+            lock.release()
+            raise
+        return cls(root, committed, lock=lock, policy=policy)
+
+    @classmethod
+    def _open_published(
+        cls, root: ObjectPath, *, read_only: bool, policy: CompactionPolicy
+    ) -> Self:
+        """Open an archive published to S3, for reading only: its files never move there
+        (see `pipelines.core.publish`)."""
+        if not read_only:
+            raise ArchiveNotAFolderError(
+                f"{root} is in object storage, where archives are read only: write to a "
+                f"local folder, then `medlineplus-archive publish --to {root}`",
+                path=root,
+            )
+        try:
+            read_marker(root)
+        except ArchiveNotFoundError as error:
+            raise ArchiveNotFoundError(
+                f"no archive at {root} (no {MARKER_FILE}); "
+                f"`medlineplus-archive publish --to {root}` publishes one",
+                path=root,
+            ) from error
+        return cls(root, _read_committed(root), lock=None, policy=policy)
+
+    @property
+    def path(self) -> Path:
+        """The archive directory. An archive read from S3 has none: `root` is its prefix."""
+        if isinstance(self.root, ObjectPath):
+            raise ArchiveNotAFolderError(f"{self.root} is not a local folder", path=self.root)
+        return self.root
+
+    @property
+    def read_only(self) -> bool:
+        """True when opened without the lock."""
+        return self._lock is None
+
+    @property
+    def manifests(self) -> tuple[RunManifest, ...]:
+        """Manifests of the committed runs, oldest first (read on first use)."""
+        parsed = self._committed.manifests
+        for run_id in self._committed.run_ids:
+            if run_id not in parsed:
+                parsed[run_id] = load_manifest(self.root / RUNS_DIR / f"{run_id}.json")
+        return tuple(parsed[run_id] for run_id in self._committed.run_ids)
+
+    @property
+    def run_ids(self) -> tuple[str, ...]:
+        """Committed run ids, oldest first."""
+        return tuple(self._committed.run_ids)
+
+    @property
+    def compaction_ids(self) -> tuple[str, ...]:
+        """Committed compaction ids, in commit order."""
+        return tuple(self._committed.compaction_ids)
+
+    @property
+    def compactions(self) -> tuple[CompactionManifest, ...]:
+        """Manifests of the committed compactions, in commit order (read on first use)."""
+        parsed = self._committed.compactions
+        for name in self._committed.compaction_ids:
+            if name not in parsed:
+                parsed[name] = load_compaction(self.path / COMPACTIONS_DIR / f"{name}.json")
+        return tuple(parsed[name] for name in self._committed.compaction_ids)
+
+    def close(self) -> None:
+        """Abort a run still open and release the lock. Safe to call twice."""
+        if self._writer is not None:
+            self._writer.abort()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # reading
+
+    def live_files(self, table: TableName, run_ids: Iterable[str] | None = None) -> list[LiveFile]:
+        """The files of `table` readers use (holding rows of `run_ids`, when given), oldest
+        runs first. A compacted file holds the rows of several runs."""
+        files = self._committed.files.files(table)
+        if run_ids is None:
+            return files
+        wanted = sorted(set(run_ids))
+        return [live for live in files if _any_between(wanted, live.first_run, live.last_run)]
+
+    def files(self, table: TableName, run_ids: Iterable[str] | None = None) -> list[ArchivePath]:
+        """The committed files of `table` in use (holding rows of `run_ids`, when given),
+        oldest run first. A compacted file may hold rows of other runs too."""
+        return [self._resolve(live.entry.path) for live in self.live_files(table, run_ids)]
+
+    def _resolve(self, relative: str) -> ArchivePath:
+        """Where a committed file is: in its table directory, or in `_retired/` when a
+        compaction committed after this store was opened has replaced it. Files published
+        to S3 are never moved."""
+        if isinstance(self.root, ObjectPath):
+            return self.root / relative
+        path = self.root / relative
+        if not path.exists():
+            retired = self.root / retired_path(relative)
+            if retired.exists():
+                return retired
+        return path
+
+    def read_table(
+        self,
+        table: TableName,
+        *,
+        columns: Sequence[str] | None = None,
+        where: ds.Expression | None = None,
+        run_ids: Iterable[str] | None = None,
+    ) -> pa.Table:
+        """Rows of `table` from committed runs (of `run_ids` only, when given), in run order,
+        with the table's schema (even when empty)."""
+        wanted = None if run_ids is None else sorted(set(run_ids))
+        if wanted is not None:
+            in_runs = ds.field(RUN_COLUMN[table]).isin(wanted)
+            where = in_runs if where is None else where & in_runs
+        return self._scan(table, self.live_files(table, wanted), columns, where)
+
+    def _read_after(self, table: TableName, columns: Sequence[str], after: str | None) -> pa.Table:
+        """Rows of `table` of runs after run `after` (all of them for None), in file order
+        (row positions matter: see `stored_versions`)."""
+        files = self.live_files(table)
+        where = None
+        if after is not None:
+            files = [live for live in files if live.last_run > after]
+            where = ds.field(RUN_COLUMN[table]) > after
+        schema = pa.schema([SCHEMAS[table].field(name) for name in columns])
+        parts = []
+        for live in files:
+            path = self._resolve(live.entry.path)
+            source, filesystem = pyarrow_source(path)
+            try:
+                part = pq.read_table(
+                    source, columns=list(columns), filters=where, filesystem=filesystem
+                )
+            except (OSError, pa.ArrowInvalid) as error:
+                raise ArchiveCorruptError(
+                    f"cannot read {path}: {error}; run `medlineplus-archive verify`", path=path
+                ) from error
+            parts.append(part.cast(schema))
+        return pa.concat_tables(parts) if parts else schema.empty_table()
+
+    def _scan(
+        self,
+        table: TableName,
+        files: Sequence[LiveFile],
+        columns: Sequence[str] | None,
+        where: ds.Expression | None,
+    ) -> pa.Table:
+        sources = [pyarrow_source(self._resolve(live.entry.path)) for live in files]
+        paths = [source for source, _ in sources]
+        filesystem = sources[0][1] if sources else None
+        try:
+            dataset = ds.dataset(
+                paths, schema=SCHEMAS[table], format="parquet", filesystem=filesystem
+            )
+            return dataset.to_table(columns=list(columns) if columns else None, filter=where)
+        except (OSError, pa.ArrowInvalid) as error:
+            raise ArchiveCorruptError(
+                f"cannot read table {table} of {self.root}: {error}; "
+                "run `medlineplus-archive verify`",
+                path=self.root,
+            ) from error
+
+    def read_versions(
+        self, table: TableName, versions: pa.Table, *, columns: Sequence[str] | None = None
+    ) -> pa.Table:
+        """Rows of `table` (topics, links or clinical_trials) of the given versions.
+
+        `versions` holds VERSION_KEY and run_id (the run that stored each version, as in
+        `stored_versions`). Only the row groups whose run_id statistics admit one of
+        those runs are read, so a snapshot does not decompress the whole history.
+        Rows come back in run order (in page order within a version).
+        """
+        schema = SCHEMAS[table]
+        names = list(columns) if columns else schema.names
+        wanted_runs = sorted(set(versions["run_id"].to_pylist()))
+        pieces = []
+        for live in self.live_files(table, wanted_runs):
+            path = self._resolve(live.entry.path)
+            source, filesystem = pyarrow_source(path)
+            try:
+                parquet = pq.ParquetFile(source, pre_buffer=True, filesystem=filesystem)
+                groups = _row_groups_of_runs(parquet.metadata, wanted_runs)
+                if groups:
+                    pieces.append(parquet.read_row_groups(groups, columns=names))
+            except (OSError, pa.ArrowInvalid) as error:
+                raise ArchiveCorruptError(
+                    f"cannot read {path}: {error}; run `medlineplus-archive verify`", path=path
+                ) from error
+        result_schema = pa.schema([schema.field(name) for name in names], metadata=schema.metadata)
+        if not pieces:
+            return result_schema.empty_table()
+        rows = pa.concat_tables([piece.cast(result_schema) for piece in pieces])
+        key = list(VERSION_KEY)
+        if not set(key) <= set(names):
+            raise ValueError(f"columns must include the version key {key}")
+        return rows.take(matching_rows(rows, versions, key))
+
+    def stored_versions(self) -> pa.Table:
+        """Every stored version: VERSION_KEY, run_id and observed_at.
+
+        One row per row of the topics files in use, in their order: row `i` here is row
+        `i` for `read_topic_rows`.
+        """
+        if self._stored is None:
+            self._stored = self._read_stored()
+        return self._stored
+
+    def _read_stored(self) -> pa.Table:
+        columns = list(VERSION_COLUMNS)
+        total = sum(live.entry.rows for live in self.live_files("topics"))
+        checkpoint = self._committed.checkpoint
+        if checkpoint is not None:
+            try:
+                saved = checkpoint.read_versions()
+            except ArchiveCorruptError as error:
+                logger.warning("%s", error)
+            else:
+                later = self._read_after("topics", columns, checkpoint.last_run)
+                stored = pa.concat_tables([saved, later.cast(saved.schema)])
+                if stored.num_rows == total:
+                    return stored
+                logger.warning(
+                    "checkpoint %s: its stored versions do not match the topics files; "
+                    "reading the files instead",
+                    checkpoint.directory,
+                )
+        schema = pa.schema([SCHEMAS["topics"].field(name) for name in columns])
+        parts = []
+        for live in self.live_files("topics"):
+            path = self._resolve(live.entry.path)
+            source, filesystem = pyarrow_source(path)
+            try:
+                part = pq.read_table(source, columns=columns, filesystem=filesystem)
+            except (OSError, pa.ArrowInvalid) as error:
+                raise ArchiveCorruptError(
+                    f"cannot read {path}: {error}; run `medlineplus-archive verify`",
+                    path=path,
+                ) from error
+            if part.num_rows != live.entry.rows:
+                raise ArchiveCorruptError(
+                    f"{path} holds {part.num_rows} rows, its manifest says "
+                    f"{live.entry.rows}; run `medlineplus-archive verify`",
+                    path=path,
+                )
+            parts.append(part.cast(schema))
+        return pa.concat_tables(parts) if parts else schema.empty_table()
+
+    def read_topic_rows(
+        self, positions: pa.Array | Sequence[int], *, columns: Sequence[str] | None = None
+    ) -> pa.Table:
+        """Rows of the topics table at `positions` of `stored_versions()`, in that order.
+
+        Only the row groups holding them are read.
+        """
+        schema = SCHEMAS["topics"]
+        names = list(columns) if columns else schema.names
+        result_schema = pa.schema([schema.field(name) for name in names], metadata=schema.metadata)
+        wanted = np.asarray(pa.array(positions, pa.int64()).to_numpy(zero_copy_only=False))
+        pieces, order = [], []
+        start = 0
+        for live in self.live_files("topics"):
+            end = start + live.entry.rows
+            mask = (wanted >= start) & (wanted < end)
+            if mask.any():
+                local = wanted[mask] - start
+                pieces.append(self._read_rows_of(live, local, names).cast(result_schema))
+                order.append(np.flatnonzero(mask))
+            start = end
+        if not pieces:
+            return result_schema.empty_table()
+        rows = pa.concat_tables(pieces)
+        back = np.empty(len(wanted), dtype=np.int64)
+        back[np.concatenate(order)] = np.arange(rows.num_rows)
+        return rows.take(pa.array(back))
+
+    def _read_rows_of(self, live: LiveFile, rows: np.ndarray, columns: list[str]) -> pa.Table:
+        """Rows `rows` (positions in the file) of one file, reading only their row groups."""
+        path = self._resolve(live.entry.path)
+        source, filesystem = pyarrow_source(path)
+        try:
+            parquet = pq.ParquetFile(source, pre_buffer=True, filesystem=filesystem)
+            metadata = parquet.metadata
+            sizes = np.array(
+                [metadata.row_group(group).num_rows for group in range(metadata.num_row_groups)],
+                dtype=np.int64,
+            )
+            bounds = np.concatenate([[0], np.cumsum(sizes)])
+            groups = np.searchsorted(bounds, rows, side="right") - 1
+            needed = np.unique(groups)
+            read = parquet.read_row_groups([int(group) for group in needed], columns=columns)
+        except (OSError, pa.ArrowInvalid) as error:
+            raise ArchiveCorruptError(
+                f"cannot read {path}: {error}; run `medlineplus-archive verify`", path=path
+            ) from error
+        # Position of each needed group's first row in what was read.
+        read_start = np.zeros(len(bounds), dtype=np.int64)
+        read_start[needed] = np.concatenate([[0], np.cumsum(sizes[needed])[:-1]])
+        return read.take(pa.array(read_start[groups] + rows - bounds[groups]))
+
+    def selector(self) -> Selector:
+        """The version log and stored versions indexed for snapshots (built once)."""
+        if self._selector is None:
+            self._selector = Selector(self.version_log().events, self.stored_versions())
+        return self._selector
+
+    def version_log(self) -> VersionLog:
+        """The sightings log and validators of the committed runs (see
+        `pipelines.archive.versions`)."""
+        if self._log is None:
+            checkpoint = self._committed.checkpoint
+            base, after, covered = VersionLog.empty(), None, 0
+            if checkpoint is not None:
+                try:
+                    base = checkpoint.read_log()
+                    after, covered = checkpoint.last_run, len(checkpoint.run_ids)
+                except ArchiveCorruptError as error:
+                    logger.warning("%s", error)
+            if len(self._committed.run_ids) > covered:
+                versions = self._read_after("topics", VERSION_COLUMNS, after)
+                observations = self._read_after("observations", OBSERVATION_COLUMNS, after)
+                base = base.extended(versions, observations)
+            self._log = base
+        return self._log
+
+    def xml_fingerprints(self) -> dict[tuple[str, str], str]:
+        """Per topic (language, slug), the fingerprint of its XML record last stored."""
+        rows = self.read_table("xml_records", columns=["language", "slug", "fingerprint"])
+        return {
+            (language, slug): fingerprint
+            for language, slug, fingerprint in key_tuples(rows, ("language", "slug", "fingerprint"))
+        }
+
+    def validators(self) -> dict[str, Validators]:
+        """Per canonical URL, what to revalidate with (see `latest_validators`)."""
+        return dict(self.index().validators)
+
+    def index(self) -> ArchiveIndex:
+        """The index of the committed runs, built on first use and kept up to date by
+        commits (a crawl's components share it through `pipelines.session`)."""
+        if self._index is None:
+            self._index = self._build_index()
+        return self._index
+
+    def _build_index(self) -> ArchiveIndex:
+        if not self._committed.run_ids:
+            return ArchiveIndex.empty()
+        log = self.version_log()
+        stored = self.stored_versions()
+        current = current_versions(log.events, stored)
+        articles = self.read_table("journal_articles", columns=["language", "slug", "pmid"])
+        stored_keys = frozenset(VersionKey(*row) for row in key_tuples(stored, VERSION_KEY))
+        return ArchiveIndex(
+            run_ids=self.run_ids,
+            versions=stored_keys,
+            latest={
+                TopicKey(language, slug): LatestVersion(last_updated, content_hash)
+                for language, slug, last_updated, content_hash in key_tuples(current, VERSION_KEY)
+            },
+            validators=_revalidatable(validators_map(log.validators), log.events, stored_keys),
+            journal_articles=frozenset(key_tuples(articles, ("language", "slug", "pmid"))),
+            live_topics=frozenset(
+                TopicKey(*topic) for topic in live_topic_keys(log.events, stored)
+            ),
+        )
+
+    # writing
+
+    def begin_run(self, run_id: str, started_at: datetime) -> RunWriter:
+        """Start writing run `run_id`; commit it with `RunWriter.commit`.
+
+        `run_id` must sort after every committed run (see `new_run_id`).
+        """
+        self._check_writable()
+        if self._writer is not None:
+            raise RunStateError(
+                f"run {self._writer.run_id} is still open in {self.path}; commit or abort it first",
+                path=self.path,
+            )
+        try:
+            check_run_id(run_id)
+            started_at = _utc(started_at, "started_at")
+        except ValueError as error:
+            raise RunStateError(str(error), path=self.path) from error
+        run_ids = self._committed.run_ids
+        if run_ids and run_id <= run_ids[-1]:
+            raise RunStateError(
+                f"run id {run_id!r} does not sort after the last committed run "
+                f"{run_ids[-1]!r} of {self.path}; check the system clock or "
+                "let new_run_id() pick the id",
+                path=self.path,
+            )
+        staging = self.path / STAGING_DIR / run_id
+        staging.mkdir(parents=True)
+        self._writer = RunWriter(self, run_id, started_at, self.index(), staging)
+        logger.info("run %s started in %s", run_id, self.path)
+        return self._writer
+
+    def _check_writable(self) -> None:
+        if self._lock is None:
+            raise RunStateError(
+                f"{self.path} is open read-only; open it for writing to add runs", path=self.path
+            )
+
+    def _finished(
+        self,
+        writer: RunWriter,
+        manifest: RunManifest | None,
+        tables: Mapping[TableName, pa.Table],
+    ) -> None:
+        if self._writer is writer:
+            self._writer = None
+        if manifest is None:
+            return
+        self._selector = None
+        committed = self._committed
+        committed.run_ids.append(manifest.run_id)
+        committed.manifests[manifest.run_id] = manifest
+        committed.files.add_run(manifest)
+        versions = tables["topics"].select(list(VERSION_COLUMNS))
+        observations = tables["observations"].select(list(OBSERVATION_COLUMNS))
+        if self._stored is not None:
+            self._stored = pa.concat_tables([self._stored, versions])
+        if self._log is None:
+            self._index = None
+            return
+        before = self._log.events.num_rows
+        self._log = self._log.extended(versions, observations)
+        if self._index is not None:
+            self._index = _advance_index(
+                self._index,
+                run_ids=self.run_ids,
+                versions=versions,
+                articles=tables["journal_articles"],
+                events=self._log.events,
+                new_events=self._log.events.slice(before),
+                validators=self._log.validators,
+                observations=observations,
+            )
+
+    def _after_commit(self) -> None:
+        """Show the run to glob readers, then compact and checkpoint as the policy says; a
+        failure here leaves the run committed and is logged (the next writer's recovery
+        finishes or undoes it)."""
+        try:
+            self._publish_view()
+        except OSError as error:
+            logger.warning(
+                "could not show run %s in %s/current: %s; glob readers see the previous "
+                "commit until the next crawl or `compact` rebuilds it",
+                self._committed.run_ids[-1],
+                self.path,
+                error,
+            )
+        if not self.policy.automatic:
+            return
+        try:
+            if self.policy.merge_on_commit:
+                self.compact()
+            else:
+                self._checkpoint_when_due(self.policy, compacted=False)
+        except (OSError, ArchiveError, pa.ArrowException) as error:
+            logger.warning(
+                "compacting %s after run %s failed: %s; the run is committed, and the next "
+                "crawl recovers and compacts again",
+                self.path,
+                self._committed.run_ids[-1],
+                error,
+            )
+            self._reload()
+
+    def _publish_view(self) -> None:
+        """Point `current/` at the files the committed state uses (`pipelines.core.glob_view`)."""
+        committed = self._committed
+        publish_view(
+            self.path, committed.files, len(committed.run_ids), len(committed.compaction_ids)
+        )
+
+    def _reload(self) -> None:
+        """Forget what is cached and read the committed state from disk again."""
+        self._committed = _read_committed(self.path)
+        self._index = None
+        self._log = None
+        self._stored = None
+        self._selector = None
+
+    def compact(self, policy: CompactionPolicy | None = None) -> list[CompactionManifest]:
+        """Run the merges `policy` (default: the store's) asks for, then write a checkpoint
+        when one is due; returns the compactions committed. Writers only."""
+        self._check_writable()
+        if self._writer is not None:
+            raise RunStateError(
+                f"run {self._writer.run_id} is still open in {self.path}; commit or abort it first",
+                path=self.path,
+            )
+        policy = policy or self.policy
+        committed = self._committed
+        done = []
+        for merge in plan(committed.files, policy):
+            manifest = run_merge(self.path, committed.files, merge)
+            committed.files.apply_compaction(manifest)
+            committed.compaction_ids.append(manifest.compaction_id)
+            committed.compactions[manifest.compaction_id] = manifest
+            done.append(manifest)
+            # Compacted files keep the rows' order, but row positions are per file set.
+            self._stored = None
+            self._selector = None
+        if done:
+            self._publish_view()
+        self._checkpoint_when_due(policy, compacted=bool(done))
+        return done
+
+    def _checkpoint_when_due(self, policy: CompactionPolicy, *, compacted: bool) -> None:
+        """Write a checkpoint after a compaction, or when `policy.checkpoint_every` runs
+        have been committed since the last one."""
+        committed = self._committed
+        checkpointed = len(committed.checkpoint.run_ids) if committed.checkpoint else 0
+        if compacted or len(committed.run_ids) - checkpointed >= policy.checkpoint_every:
+            self.write_checkpoint()
+
+    def write_checkpoint(self) -> Path | None:
+        """Save a checkpoint of the committed state now (see `pipelines.core.catalog`); returns
+        its directory, None for an archive without runs. Writers only."""
+        self._check_writable()
+        committed = self._committed
+        if not committed.run_ids:
+            return None
+        log = self.version_log()
+        stored = self.stored_versions()
+        directory = write_checkpoint(
+            self.path, committed.run_ids, committed.compaction_ids, committed.files, log, stored
+        )
+        committed.checkpoint = read_checkpoint(
+            self.path, committed.run_ids, committed.compaction_ids
+        )
+        return directory
+
+
+def _any_between(sorted_values: Sequence[str], low: str, high: str) -> bool:
+    """True when some value of `sorted_values` lies in [low, high]."""
+    index = bisect.bisect_left(sorted_values, low)
+    return index < len(sorted_values) and sorted_values[index] <= high
+
+
+def _row_groups_of_runs(metadata: pq.FileMetaData, runs: Sequence[str]) -> list[int]:
+    """Row groups whose run_id statistics admit one of `runs` (sorted)."""
+    column = next(
+        (
+            index
+            for index in range(metadata.num_columns)
+            if metadata.schema.column(index).path == "run_id"
+        ),
+        None,
+    )
+    groups = []
+    for group in range(metadata.num_row_groups):
+        row_group = metadata.row_group(group)
+        if row_group.num_rows == 0:
+            continue
+        statistics = row_group.column(column).statistics if column is not None else None
+        if (
+            statistics is None
+            or not statistics.has_min_max
+            or _any_between(runs, statistics.min, statistics.max)
+        ):
+            groups.append(group)
+    return groups
+
+
+def _advance_index(
+    index: ArchiveIndex,
+    *,
+    run_ids: tuple[str, ...],
+    versions: pa.Table,
+    articles: pa.Table,
+    events: pa.Table,
+    new_events: pa.Table,
+    validators: pa.Table,
+    observations: pa.Table,
+) -> ArchiveIndex:
+    """The index after one more run, from the run's rows, the events log (`events`)
+    and the events the run added (`new_events`)."""
+    stored = index.versions | {VersionKey(*row) for row in key_tuples(versions, VERSION_KEY)}
+    latest = dict(index.latest)
+    shown = new_events.filter(pc.is_valid(new_events["content_hash"]))
+    for language, slug, last_updated, content_hash in key_tuples(shown, VERSION_KEY):
+        if (language, slug, last_updated, content_hash) in stored:
+            latest[TopicKey(language, slug)] = LatestVersion(last_updated, content_hash)
+    live = set(index.live_topics)
+    for language, slug, gone in key_tuples(last_events(new_events), ("language", "slug", "gone")):
+        topic = TopicKey(language, slug)
+        if gone:
+            live.discard(topic)
+        elif topic in latest:
+            live.add(topic)
+    fetched = set(observations["url"].to_pylist())
+    advanced = dict(index.validators)
+    for url in fetched:
+        advanced.pop(url, None)
+    touched = validators.filter(
+        pc.is_in(validators["url"], value_set=pa.array(sorted(fetched), pa.string()))
+    )
+    advanced.update(validators_map(touched))
+    return ArchiveIndex(
+        run_ids=run_ids,
+        versions=frozenset(stored),
+        latest=latest,
+        validators=_revalidatable(advanced, events, frozenset(stored)),
+        journal_articles=index.journal_articles
+        | frozenset(key_tuples(articles, ("language", "slug", "pmid"))),
+        live_topics=frozenset(live),
+    )
+
+
+def _revalidatable(
+    validators: Mapping[str, Validators], events: pa.Table, stored: frozenset[VersionKey]
+) -> dict[str, Validators]:
+    """The `validators` of the topic pages whose latest sighting in `events` names a
+    stored version. A page whose version is missing (never stored, or lost) is fetched
+    in full: a 304 would confirm a version the archive does not hold."""
+    shown = key_tuples(last_events(events), (*VERSION_KEY, "gone"))
+    current = {
+        TopicKey(language, slug)
+        for language, slug, last_updated, content_hash, gone in shown
+        if not gone and VersionKey(language, slug, last_updated, content_hash) in stored
+    }
+    kept = {}
+    for url, known in validators.items():
+        path = topic_path(url)
+        if path is not None and TopicKey(path[1], path[0]) in current:
+            kept[url] = known
+    return kept
+
+
+def _prepare_directory(root: Path, *, create: bool) -> None:
+    if (root / MARKER_FILE).exists():
+        return
+    if not create:
+        read_marker(root)  # raises ArchiveNotFoundError
+    root.mkdir(parents=True, exist_ok=True)
+    foreign = sorted(
+        entry.name for entry in root.iterdir() if not _is_allowed_before_creation(entry)
+    )
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise ArchiveSchemaError(
+            f"{root} is not empty and is not a medlineplus archive (it holds {shown}); "
+            "pass a new or empty directory as --archive",
+            path=root,
+        )
+
+
+def _create_layout(root: Path) -> None:
+    for directory in (RUNS_DIR, STAGING_DIR, *TABLES):
+        (root / directory).mkdir(exist_ok=True)
+    write_json_atomically(
+        root / MARKER_FILE,
+        {
+            "format": ARCHIVE_FORMAT,
+            "schema_version": SCHEMA_VERSION,
+            "created_at": datetime.now(UTC).isoformat(),
+        },
+    )
+    logger.info("created archive %s (schema version %s)", root, SCHEMA_VERSION)
+
+
+# --- writing one run ------------------------------------------------------------------
+
+_WriterState = Literal["open", "committed", "aborted"]
+
+
+class RunWriter:
+    """Collects one run's rows and commits them; made by `ArchiveStore.begin_run`.
+
+    Each added item is checked at once (so a bad item fails where it is added, naming its
+    URL) and kept until `commit` writes one file per table. As a context manager, a run
+    neither committed nor aborted is aborted on exit.
+    """
+
+    def __init__(
+        self,
+        store: ArchiveStore,
+        run_id: str,
+        started_at: datetime,
+        index: ArchiveIndex,
+        staging: Path,
+    ) -> None:
+        self.run_id = run_id
+        """The run being written."""
+        self.started_at = started_at
+        """When it started (UTC)."""
+        self.index = index
+        """The archive's index when the run began."""
+        self._store = store
+        self._staging = staging
+        self._state: _WriterState = "open"
+        self._builders = {table: TableBuilder(table) for table in TABLES}
+        self._new_versions: set[VersionKey] = set()
+        self._new_articles: set[tuple[str, str, str]] = set()
+        self._outcomes: dict[Outcome, int] = dict.fromkeys(OUTCOMES, 0)
+        self._warc: WarcFileWriter | None = None
+        self._spilled: dict[TableName, pq.ParquetWriter] = {}
+        """Tables whose rows went to their staging file as the run went (see SPILL_ROWS)."""
+        self._spilled_rows: dict[TableName, int] = dict.fromkeys(TABLES, 0)
+        self._spilled_keys: dict[TableName, list[pa.Table]] = {}
+        """The `_INDEX_COLUMNS` of the rows spilled so far."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._state == "open":
+            self.abort()
+
+    def _check_open(self, run_id: str) -> None:
+        if self._state != "open":
+            raise RunStateError(f"run {self.run_id} is {self._state}; begin a new run")
+        if run_id != self.run_id:
+            raise RunStateError(f"a row of run {run_id!r} was given to run {self.run_id!r}")
+
+    def add_observation(self, observation: Observation) -> None:
+        """Record one fetch."""
+        self._check_open(observation.run_id)
+        builder = self._builders["observations"]
+        builder.extend(_prepared(observation.url, builder, [observation]))
+        self._outcomes[observation.outcome] += 1
+        self._spill("observations")
+
+    def holds_version(self, key: VersionKey) -> bool:
+        """Whether version `key` is stored: committed before this run, or added to it."""
+        return key in self.index.versions or key in self._new_versions
+
+    def add_version(self, page: HealthTopicPage, run_id: str, observed_at: datetime) -> bool:
+        """Store `page` as a version (topics, links, clinical_trials rows), and its raw
+        response (`page.raw`, when kept) in the run's WARC file.
+
+        Returns False, writing nothing, when the version is already stored or was added
+        earlier in this run: a version is written once, ever. Every row is checked
+        before anything is written, so an InvalidRecordError leaves the run as it was.
+        """
+        self._check_open(run_id)
+        key = _checked_version_key(page)
+        if self.holds_version(key):
+            logger.debug("version %s already stored", key)
+            return False
+        exchange = _encoded_exchange(page)
+        where = self._warc_writer().next_location() if exchange is not None else None
+        version = [
+            VersionRecord(
+                page=page,
+                run_id=run_id,
+                observed_at=observed_at,
+                warc_file=where.file if where else None,
+                warc_offset=where.offset if where else None,
+            )
+        ]
+        topics, links, trials = (
+            self._builders[name] for name in ("topics", "links", "clinical_trials")
+        )
+        prepared = [
+            (topics, _prepared(page.url, topics, version)),
+            (links, _prepared(page.url, links, link_rows(version))),
+            (trials, _prepared(page.url, trials, clinical_trial_rows(version))),
+        ]
+        if exchange is not None:
+            self._warc_writer().append(exchange)
+        for builder, rows in prepared:
+            builder.extend(rows)
+            self._spill(builder.table)
+        self._new_versions.add(key)
+        return True
+
+    def _spill(self, table: TableName) -> None:
+        """Move `table`'s buffered rows to its staging file once there are SPILL_ROWS of
+        them, so a crawl's memory does not grow with its size."""
+        builder = self._builders[table]
+        if len(builder) < SPILL_ROWS[table]:
+            return
+        rows = builder.to_table()
+        writer = self._spilled.get(table)
+        if writer is None:
+            options = parquet_options(table, DICTIONARY_ALL_FROM_ROWS)
+            writer = self._spilled[table] = pq.ParquetWriter(
+                self._staging / f"{table}.parquet",
+                SCHEMAS[table],
+                compression=options["compression"],
+                use_dictionary=options["use_dictionary"],
+            )
+        writer.write_table(rows, row_group_size=ROW_GROUP_ROWS.get(table))
+        self._spilled_rows[table] += rows.num_rows
+        if table in _INDEX_COLUMNS:
+            keys = rows.select(_INDEX_COLUMNS[table]).combine_chunks()
+            self._spilled_keys.setdefault(table, []).append(keys)
+        self._builders[table] = TableBuilder(table)
+
+    def _stage_table(self, table: TableName) -> tuple[ManifestFile, pa.Table | None]:
+        """Write `table`'s staging file; its manifest entry, and its `_INDEX_COLUMNS` rows
+        (None for a table the index does not take in)."""
+        rows = self._builders[table].to_table()
+        staged = self._staging / f"{table}.parquet"
+        writer = self._spilled.pop(table, None)
+        if writer is None:
+            sha256, size = write_file_durably(staged, parquet_bytes(rows, table))
+        else:
+            if rows.num_rows:
+                writer.write_table(rows, row_group_size=ROW_GROUP_ROWS.get(table))
+            writer.close()
+            with staged.open("rb") as stream:
+                os.fsync(stream.fileno())
+            sha256, size = file_digest(staged)
+        count = self._spilled_rows[table] + rows.num_rows
+        spilled_keys = self._spilled_keys.pop(table, [])
+        kept = None
+        if table in _INDEX_COLUMNS:
+            kept = pa.concat_tables([*spilled_keys, rows.select(_INDEX_COLUMNS[table])])
+        entry = ManifestFile(
+            table=table, path=part_path(table, self.run_id), rows=count, bytes=size, sha256=sha256
+        )
+        return entry, kept
+
+    def _warc_writer(self) -> WarcFileWriter:
+        if self._warc is None:
+            self._warc = WarcFileWriter(self._staging / "run.warc.gz", warc_path(self.run_id))
+        return self._warc
+
+    def _stage_warc(self) -> ManifestFile | None:
+        """Close the run's WARC file, if any, and describe it for the manifest."""
+        if self._warc is None:
+            return None
+        self._warc.close()
+        staged = self._warc.path
+        sha256, size = file_digest(staged)
+        with staged.open("rb") as stream:
+            os.fsync(stream.fileno())
+        return ManifestFile(
+            table="warc",
+            path=self._warc.relative_name,
+            rows=self._warc.records,
+            bytes=size,
+            sha256=sha256,
+        )
+
+    def add_journal_articles(
+        self, page: HealthTopicPage, run_id: str, observed_at: datetime
+    ) -> int:
+        """Store the journal articles of `page` not stored before for its topic.
+
+        Articles whose URL carries no PubMed id are skipped. Returns how many were added.
+        """
+        self._check_open(run_id)
+        records = []
+        for article in page.journal_articles:
+            if article.pmid is None:
+                logger.debug(
+                    "journal article without pmid skipped on %s: %s", page.url, article.url
+                )
+                continue
+            key = (page.language, page.slug, article.pmid)
+            if key in self.index.journal_articles or key in self._new_articles:
+                continue
+            records.append(
+                JournalArticleRecord(
+                    language=page.language,
+                    slug=page.slug,
+                    pmid=article.pmid,
+                    title=article.title,
+                    url=article.url,
+                    position=article.position,
+                    first_seen_run=run_id,
+                    first_seen_at=observed_at,
+                )
+            )
+        if records:
+            builder = self._builders["journal_articles"]
+            builder.extend(_prepared(page.url, builder, records))
+            self._spill("journal_articles")
+            self._new_articles.update((page.language, page.slug, r.pmid) for r in records)
+        return len(records)
+
+    def add_xml_records(self, records: Sequence[XmlRecord]) -> None:
+        """Store records of NLM's XML dump (see `pipelines.archive.xml_records` for which)."""
+        for record in records:
+            self._check_open(record.run_id)
+        builder = self._builders["xml_records"]
+        builder.extend(_prepared(None, builder, records))
+        self._spill("xml_records")
+
+    def outcome_counts(self) -> dict[Outcome, int]:
+        """Observations added so far, per outcome (for the run record's counts)."""
+        return dict(self._outcomes)
+
+    def commit(self, run: RunRecord) -> RunManifest:
+        """Write the run's files and commit it with its manifest; returns the manifest.
+
+        Then the store compacts and checkpoints as its policy says (a failure there is
+        logged: the run stays committed).
+        """
+        self._check_open(run.run_id)
+        runs = self._builders["runs"]
+        runs.extend(_prepared(None, runs, [run]))
+        mismatched = [
+            outcome for outcome in OUTCOMES if run.count(outcome) != self._outcomes[outcome]
+        ]
+        if mismatched:
+            logger.warning(
+                "run %s: the run record's counts of %s differ from the observations added (%s)",
+                self.run_id,
+                ", ".join(mismatched),
+                self._outcomes,
+            )
+        root = self._store.path
+        staged_tables = [self._stage_table(table) for table in TABLES]
+        entries = [entry for entry, _ in staged_tables]
+        warc = self._stage_warc()
+        fsync_dir(self._staging)
+        if warc is not None:
+            (root / WARC_DIR).mkdir(exist_ok=True)
+            (self._staging / "run.warc.gz").replace(root / warc.path)
+            fsync_dir(root / WARC_DIR)
+        for entry in entries:
+            target = root / entry.path
+            if target.exists():
+                raise RunStateError(
+                    f"{target} exists although run {self.run_id} is not committed; "
+                    "reopen the archive for writing to recover it",
+                    path=target,
+                )
+            (self._staging / f"{entry.table}.parquet").replace(target)
+        for table in TABLES:
+            fsync_dir(root / table)
+        manifest = RunManifest(
+            run_id=self.run_id,
+            schema_version=SCHEMA_VERSION,
+            committed_at=datetime.now(UTC),
+            files=tuple(entries),
+            run=run,
+            warc=warc,
+        )
+        write_json_atomically(root / RUNS_DIR / f"{self.run_id}.json", manifest.to_json())
+        # Committed. Leftovers from here on are harmless; recovery quarantines them.
+        self._state = "committed"
+        self._builders = {table: TableBuilder(table) for table in TABLES}
+        tables = {entry.table: rows for entry, rows in staged_tables if rows is not None}
+        self._store._finished(self, manifest, tables)  # type: ignore[arg-type]
+        try:
+            self._staging.rmdir()
+        except OSError as error:
+            logger.warning("could not remove %s: %s", self._staging, error)
+        logger.info(
+            "run %s committed to %s: %s",
+            self.run_id,
+            root,
+            ", ".join(f"{entry.table} {entry.rows}" for entry in entries),
+        )
+        self._store._after_commit()
+        return manifest
+
+    def abort(self) -> None:
+        """Forget the run: nothing of it is committed. Safe to call twice."""
+        if self._state == "committed":
+            raise RunStateError(f"run {self.run_id} is already committed; it cannot be aborted")
+        if self._state == "open":
+            # The run's files are deleted: what a full disk kept from them is lost anyway.
+            for writer in [self._warc, *self._spilled.values()]:
+                if writer is not None:
+                    with contextlib.suppress(OSError):
+                        writer.close()
+            self._spilled = {}
+            try:
+                shutil.rmtree(self._staging)
+            except OSError as error:
+                # Nothing of the run is committed either way; recovery retries the removal.
+                logger.warning("could not remove %s: %s", self._staging, error)
+            self._state = "aborted"
+            self._builders = {table: TableBuilder(table) for table in TABLES}
+            self._store._finished(self, None, {})
+            logger.info("run %s aborted", self.run_id)
+
+
+def _prepared(url: str | None, builder: TableBuilder, rows: Sequence[Any]) -> list[list[Any]]:
+    """`builder.prepare(rows)`, with the page's URL added to a conversion error."""
+    try:
+        return builder.prepare(rows)
+    except InvalidRecordError as error:
+        raise InvalidRecordError(error.table, error.column, error.reason, url=url) from error
+
+
+def _encoded_exchange(page: HealthTopicPage) -> EncodedExchange | None:
+    """`page.raw` as WARC records filed under the page's URL (None when not kept)."""
+    raw = page.raw
+    if raw is None:
+        return None
+    if not isinstance(raw, EncodedExchange):
+        return EncodedExchange(target_uri=page.url, records=encode_exchange(raw, page.url))
+    if raw.target_uri != page.url:
+        raise InvalidRecordError(
+            "topics", "raw", f"WARC records of {raw.target_uri} given for {page.url}"
+        )
+    return raw
+
+
+def _checked_version_key(page: HealthTopicPage) -> VersionKey:
+    """The version key of `page`, each part checked so a bad item fails here, named."""
+    problems = {
+        "language": page.language not in LANGUAGES,
+        "slug": not page.slug or not isinstance(page.slug, str),
+        "last_updated": not isinstance(page.last_updated, date)
+        or isinstance(page.last_updated, datetime),
+        "content_hash": not page.content_hash or not isinstance(page.content_hash, str),
+    }
+    for field_name, bad in problems.items():
+        if bad:
+            value = getattr(page, field_name)
+            raise InvalidRecordError(
+                "topics", field_name, f"bad version key part {value!r}", url=page.url
+            )
+    return version_key(page)
+
+
+def read_validators(path: Path | str | None) -> dict[str, Validators]:
+    """Validators per canonical URL of the archive at `path`, read without the lock.
+
+    ArchiveNotFoundError when there is no archive there (a first crawl).
+    """
+    if path is None:
+        raise ArchiveNotFoundError("no archive path given")
+    store = ArchiveStore.open(path, read_only=True)
+    return store.validators()
