@@ -1,10 +1,11 @@
 """The archive commands (`runs`, `snapshot`, `history`, `verify`) on an archive made by
 real crawls of the fixture site, and their answers to bad input.
 
-The crawls run once per module (see `crawled`); every test only reads that archive, and
-an autouse fixture checks it is byte for byte unchanged after each test. Tests that need
-a damaged or different archive work on a copy under their own tmp_path. The commands run
-in-process through `crawler.cli.main` (fast), a few also as a real subprocess.
+The archive is made once per module (see `crawled`: a copy of the session's full crawl,
+then one more crawl); every test only reads it, and an autouse fixture checks it is byte
+for byte unchanged after each test. Tests that need a damaged or different archive work
+on a copy under their own tmp_path. The commands run in-process through
+`crawler.cli.main` (fast), a few also as a real subprocess.
 """
 
 from __future__ import annotations
