@@ -1,11 +1,15 @@
 """Run `medlineplus-archive crawl` in a subprocess against a local server (tests only).
 
 Scrapy's reactor cannot be restarted in one process, so every crawl of a test runs the
-real command line in a child process, exactly as a scheduled job would.
+real command line in a child process, exactly as a scheduled job would. A command that
+starts no crawl (a usage error found before it, `verify`, `extract`...) can run in the
+test's own process instead (`run_main`), which saves the child's interpreter start.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import shutil
 import subprocess
 import sys
@@ -13,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
+from crawler.cli import main
 
 QUICK = ["--delay", "0", "--concurrency", "4", "-s", "RETRY_BACKOFF_BASE=0.05"]
 """Options for tests that are not about politeness: no delay between requests."""
@@ -41,6 +47,18 @@ def run_cli(*arguments: str | Path, timeout: float = 180) -> CrawlResult:
         check=False,
     )
     return CrawlResult(completed.returncode, completed.stdout, completed.stderr)
+
+
+def run_main(*arguments: str | Path) -> CrawlResult:
+    """`medlineplus-archive ARGUMENTS...` in this process, through the console script's own
+    function: its exit code (argparse's usage errors included) and what it printed."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            returncode = main([str(argument) for argument in arguments])
+        except SystemExit as exit_:  # argparse's usage errors
+            returncode = exit_.code if isinstance(exit_.code, int) else 1
+    return CrawlResult(returncode, stdout.getvalue(), stderr.getvalue())
 
 
 def crawl(base_url: str, archive: Path, *options: str | Path) -> CrawlResult:

@@ -1,10 +1,11 @@
 """The archive commands (`runs`, `snapshot`, `history`, `verify`) on an archive made by
 real crawls of the fixture site, and their answers to bad input.
 
-The crawls run once per module (see `crawled`); every test only reads that archive, and
-an autouse fixture checks it is byte for byte unchanged after each test. Tests that need
-a damaged or different archive work on a copy under their own tmp_path. The commands run
-in-process through `crawler.cli.main` (fast), a few also as a real subprocess.
+The archive is made once per module (see `crawled`: a copy of the session's full crawl,
+then one more crawl); every test only reads it, and an autouse fixture checks it is byte
+for byte unchanged after each test. Tests that need a damaged or different archive work
+on a copy under their own tmp_path. The commands run in-process through
+`crawler.cli.main` (fast), a few also as a real subprocess.
 """
 
 from __future__ import annotations
@@ -75,12 +76,10 @@ def fingerprint(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def crawled(tmp_path_factory: pytest.TempPathFactory) -> Crawled:
-    archive = tmp_path_factory.mktemp("commands") / "archive"
+def crawled(tmp_path_factory: pytest.TempPathFactory, one_full_crawl: Path) -> Crawled:
+    archive = Path(shutil.copytree(one_full_crawl, tmp_path_factory.mktemp("commands") / "archive"))
     with SiteServer() as server:
         server.replace_file("/robots.txt", PERMISSIVE_ROBOTS)
-        first = crawl(server.base_url, archive, *QUICK)
-        assert first.returncode == 0, first
         page = (SITE_ROOT / "allergy.html").read_text(encoding="utf-8")
         page = with_text(with_date(page, ALLERGY_AFTER), "harmless. Your", "pollen. Your")
         server.replace_file("/allergy.html", page)

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -29,9 +29,9 @@ import pytest
 from crawler.cli import main
 from pipelines.core.schema import TOPIC_KEY, VERSION_KEY
 from pipelines.notebook import open_archive
-from tests.crawl_runner import PERMISSIVE_ROBOTS, QUICK, crawl, observations
+from tests.crawl_runner import PERMISSIVE_ROBOTS, QUICK, copy_archive, crawl, observations
 from tests.page_edits import with_date, with_text
-from tests.site_server import SITE_ROOT, SiteServer, copy_site
+from tests.site_server import SITE_LAST_MODIFIED, SITE_ROOT, SiteServer, copy_site
 
 ORIGIN = "https://medlineplus.gov"
 EXPECTED = json.loads((SITE_ROOT.parent / "site_expected.json").read_text(encoding="utf-8"))
@@ -64,7 +64,7 @@ def _edit_site(site: Path) -> None:
     edit(DATE_AND_CONTENT, NEW_DATE, ("harmless. Your", "usually harmless. Your"))
     edit(CONTENT_ONLY, text=("self-care at home.", "self-care at home or with therapy."))
     edit(DATE_ONLY, NEW_DATE)
-    # set_root forgets replace_file overrides: the copy gets the permissive robots.txt itself
+    # served as the whole site (no replace_file): the copy gets the permissive robots.txt itself
     (site / "robots.txt").write_bytes(PERMISSIVE_ROBOTS)
 
 
@@ -80,18 +80,14 @@ class ThreeRuns:
 
 
 @pytest.fixture(scope="module")
-def three_runs(tmp_path_factory: pytest.TempPathFactory) -> ThreeRuns:
+def three_runs(tmp_path_factory: pytest.TempPathFactory, two_full_crawls: Path) -> ThreeRuns:
+    """The session's two crawls of the unchanged site, then a third after the edits."""
     root = tmp_path_factory.mktemp("acceptance")
-    archive = root / "archive"
-    with SiteServer() as server:
-        server.replace_file("/robots.txt", PERMISSIVE_ROBOTS)
-        for _ in range(2):
-            result = crawl(server.base_url, archive, *QUICK)
-            assert result.returncode == 0, result
-        site = copy_site(root / "site")
-        _edit_site(site)
-        server.set_root(site)
-        server.clear_log()
+    archive = copy_archive(two_full_crawls, root)
+    site = copy_site(root / "site")
+    _edit_site(site)
+    # served one day later than the first two crawls' site: a new version of the site
+    with SiteServer(site, last_modified=SITE_LAST_MODIFIED + timedelta(days=1)) as server:
         result = crawl(server.base_url, archive, *QUICK)
         assert result.returncode == 0, result
         requests = server.requests

@@ -1,5 +1,7 @@
 """Bad input to `crawl` and `extract`: one `error:` line, the documented exit code, no
-traceback, and an archive left exactly as it was."""
+traceback, and an archive left exactly as it was. Input found bad before anything starts
+is checked in this process (`run_main`); the locked archive takes a second process, as
+the lock is there to keep one out."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.core.store import ArchiveStore
-from tests.crawl_runner import CrawlResult, run_cli
+from tests.crawl_runner import CrawlResult, run_cli, run_main
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -54,7 +56,7 @@ def _assert_one_line_error(result: CrawlResult, code: int) -> None:
     ],
 )
 def test_crawl_usage_errors(tmp_path: Path, arguments: list[str], message: str) -> None:
-    result = run_cli("crawl", "--archive", tmp_path / "archive", *arguments)
+    result = run_main("crawl", "--archive", tmp_path / "archive", *arguments)
     _assert_one_line_error(result, 2)
     assert message in result.stderr
     assert not (tmp_path / "archive").exists()
@@ -74,7 +76,7 @@ def test_crawl_refuses_a_foreign_directory(tmp_path: Path) -> None:
     foreign = tmp_path / "photos"
     foreign.mkdir()
     (foreign / "holiday.jpg").write_bytes(b"\xff\xd8 not an archive")
-    result = run_cli("crawl", "--archive", foreign, "--url", "http://127.0.0.1:9/x.html")
+    result = run_main("crawl", "--archive", foreign, "--url", "http://127.0.0.1:9/x.html")
     _assert_one_line_error(result, 2)  # the wrong --archive: a usage error
     assert "not a medlineplus archive" in result.stderr
     assert sorted(p.name for p in foreign.iterdir()) == ["holiday.jpg"]
@@ -86,7 +88,7 @@ def test_crawl_refuses_a_newer_schema(tmp_path: Path) -> None:
     marker = archive / "_archive.json"
     marker.write_text(json.dumps({**json.loads(marker.read_text()), "schema_version": 99}))
     before = _tree_digest(archive)
-    result = run_cli("crawl", "--archive", archive, "--url", "http://127.0.0.1:9/x.html")
+    result = run_main("crawl", "--archive", archive, "--url", "http://127.0.0.1:9/x.html")
     _assert_one_line_error(result, 3)
     assert "newer" in result.stderr
     assert _tree_digest(archive) == before
@@ -109,11 +111,11 @@ def test_crawl_refuses_a_newer_schema(tmp_path: Path) -> None:
     ],
 )
 def test_extract_errors(page: str, code: int, message: str) -> None:
-    result = run_cli("extract", page)
+    result = run_main("extract", page)
     _assert_one_line_error(result, code)
     assert message in result.stderr
     assert result.stdout == ""
 
 
 def test_unknown_command_is_a_usage_error() -> None:
-    _assert_one_line_error(run_cli("frobnicate"), 2)
+    _assert_one_line_error(run_main("frobnicate"), 2)

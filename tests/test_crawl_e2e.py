@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.crawl_runner import QUICK, crawl, last_run, observations
+from tests.crawl_runner import QUICK, copy_archive, crawl, last_run, observations
 from tests.site_server import SITE_ROOT, SiteServer
 
 EXPECTED = json.loads((SITE_ROOT.parent / "site_expected.json").read_text(encoding="utf-8"))
@@ -60,10 +60,9 @@ def test_each_discovery_source_finds_exactly_its_topics(
 
 
 def test_second_crawl_of_unchanged_site_revalidates_every_page(
-    quick_site: SiteServer, tmp_path: Path
+    quick_site: SiteServer, one_full_crawl: Path, tmp_path: Path
 ) -> None:
-    archive = tmp_path / "archive"
-    assert crawl(quick_site.base_url, archive, *QUICK).returncode == 0
+    archive = copy_archive(one_full_crawl, tmp_path)
     first = last_run(archive)
     topic_paths = {url.removeprefix("https://medlineplus.gov") for url in first["url"]}
     topic_paths -= {url.removeprefix("https://medlineplus.gov") for url in NOT_TOPICS}

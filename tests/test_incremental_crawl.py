@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 
 from crawler.parsing.urls import topic_path
-from tests.crawl_runner import PERMISSIVE_ROBOTS, QUICK, crawl, last_run
+from tests.crawl_runner import PERMISSIVE_ROBOTS, QUICK, copy_archive, crawl, last_run, run_main
 from tests.page_edits import with_text
 from tests.site_server import SITE_ROOT, SiteServer
 
@@ -78,15 +78,26 @@ def site(site_server: SiteServer) -> SiteServer:
     return site_server
 
 
+@pytest.fixture(scope="module")
+def first_crawl(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An archive holding one full crawl given the dump of DAY (every record): the start of
+    each test's history (copied by each test)."""
+    root = tmp_path_factory.mktemp("first")
+    _, records = _records()
+    archive = root / "archive"
+    with SiteServer() as server:
+        server.replace_file("/robots.txt", PERMISSIVE_ROBOTS)
+        dump = _write_dump(root / "d0.xml", DAY, records)
+        result = crawl(server.base_url, archive, *QUICK, "--from-xml", dump)
+    assert result.returncode == 0, result
+    return archive
+
+
 def test_incremental_run_fetches_only_its_plan_and_confirms_gone_by_404(
-    site: SiteServer, tmp_path: Path
+    site: SiteServer, first_crawl: Path, tmp_path: Path
 ) -> None:
     _, records = _records()
-    archive = tmp_path / "archive"
-    first = crawl(
-        site.base_url, archive, *QUICK, "--from-xml", _write_dump(tmp_path / "d1.xml", DAY, records)
-    )
-    assert first.returncode == 0, first
+    archive = copy_archive(first_crawl, tmp_path)
     baseline = pd.read_parquet(archive / "xml_records")
     assert len(baseline) == len(records) == 28
 
@@ -149,13 +160,11 @@ def test_incremental_run_fetches_only_its_plan_and_confirms_gone_by_404(
 
 
 def test_change_hidden_from_the_xml_is_found_within_n_runs(
-    site: SiteServer, tmp_path: Path
+    site: SiteServer, first_crawl: Path, tmp_path: Path
 ) -> None:
     _, records = _records()
-    archive = tmp_path / "archive"
+    archive = copy_archive(first_crawl, tmp_path)
     days = 3
-    dump = _write_dump(tmp_path / "d0.xml", DAY, records)
-    assert crawl(site.base_url, archive, *QUICK, "--from-xml", dump).returncode == 0
     edited = "/lupus.html"
     site.replace_file(
         edited,
@@ -196,7 +205,7 @@ def test_incremental_usage_errors_exit_2_before_anything_is_written(
     tmp_path: Path, options: tuple[str, ...], message: str
 ) -> None:
     archive = tmp_path / "archive"
-    result = crawl("http://127.0.0.1:9", archive, *options)
+    result = run_main("crawl", "--base-url", "http://127.0.0.1:9", "--archive", archive, *options)
     assert result.returncode == 2, result
     assert result.stderr.startswith(f"error: {message}")
     assert not archive.exists()

@@ -31,7 +31,7 @@ from pipelines.changes.reports import ReportFormat, render
 from pipelines.core.store import ArchiveStore, new_run_id
 from pipelines.notebook import open_archive
 from tests.archive_factory import at, commit_run, make_page, run_record
-from tests.crawl_runner import run_cli
+from tests.crawl_runner import run_cli, run_main
 from tests.site_server import SITE_ROOT
 
 FORMULA_TITLES = {
@@ -260,9 +260,9 @@ def test_crawl_refuses_a_stats_file_that_is_a_fifo_before_crawling(tmp_path: Pat
     fifo = tmp_path / "stats.json"
     os.mkfifo(fifo)
     started = time.monotonic()
-    result = run_cli(
+    result = run_main(
         "crawl", "--archive", tmp_path / "archive", "--base-url", UNREACHABLE,
-        "--stats-json", fifo, timeout=60,
+        "--stats-json", fifo,
     )  # fmt: skip
     assert time.monotonic() - started < 10
     assert result.returncode == 2, result
@@ -392,9 +392,9 @@ def test_a_stats_file_in_a_missing_folder_stops_the_crawl_before_it_starts(
 ) -> None:
     stats = tmp_path / "missing" / "stats.json"
     started = time.monotonic()
-    result = run_cli(
+    result = run_main(
         "crawl", "--archive", tmp_path / "archive", "--base-url", UNREACHABLE,
-        "--stats-json", stats, timeout=60,
+        "--stats-json", stats,
     )  # fmt: skip
     assert time.monotonic() - started < 10
     assert result.returncode == 2, result

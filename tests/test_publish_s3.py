@@ -30,7 +30,7 @@ from pipelines.core.storage import s3_options
 from pipelines.core.store import ArchiveStore
 from pipelines.notebook import open_archive
 from tests.archive_factory import at, commit_run, make_page
-from tests.crawl_runner import run_cli
+from tests.crawl_runner import run_cli, run_main
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 _REQUEST = re.compile(r'"(?P<method>[A-Z]+) /(?P<path>[^ ?]+)(?:\?[^ ]*)? HTTP/')
@@ -291,7 +291,7 @@ def test_publishing_to_an_unreachable_endpoint_exits_3_with_one_error_line(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
 
-    result = run_cli("publish", "--archive", tmp_path / "archive", "--to", "s3://bucket/x")
+    result = run_main("publish", "--archive", tmp_path / "archive", "--to", "s3://bucket/x")
 
     assert result.returncode == 3, result
     lines = result.stderr.splitlines()

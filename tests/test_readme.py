@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from crawler.cli import build_parser
 from crawler.settings import MEDLINEPLUS_BASE_URL
+from tests.crawl_runner import CrawlResult, run_cli, run_main
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -35,23 +34,20 @@ def test_quick_start_crawl_targets_the_live_site_politely() -> None:
     assert MEDLINEPLUS_BASE_URL == "https://medlineplus.gov"
 
 
-def _run_example(line: str, workdir: Path) -> subprocess.CompletedProcess[str]:
-    """One README command line, run as written from the repository root, with the files it
-    names (demo-archive, demo-2024.csv...) placed under `workdir`."""
+def _run_example(line: str, workdir: Path) -> CrawlResult:
+    """One README command line, run as written, with the files it names (demo-archive,
+    demo-2024.csv...) placed under `workdir`. A crawl runs in a child process (Scrapy's
+    reactor starts once per process); every other command calls the console script's
+    function, `crawler.cli.main`, in this process (no interpreter start)."""
     arguments = shlex.split(line.replace("$PWD", str(ROOT)))
     assert arguments[0] == ".venv/bin/medlineplus-archive", line
     arguments = [
         str(workdir / argument) if argument.startswith("demo-") else argument
         for argument in arguments[1:]
     ]
-    return subprocess.run(
-        [sys.executable, "-m", "crawler.cli", *arguments],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    if arguments[0] == "crawl":
+        return run_cli(*arguments, timeout=120)
+    return run_main(*arguments)
 
 
 @pytest.fixture(scope="module")
@@ -81,14 +77,14 @@ def test_shell_examples_ran(demo_archive: Path) -> None:
 @pytest.mark.parametrize(
     "code", [pytest.param(code, id=f"python-{n}") for n, code in enumerate(PYTHON)]
 )
-def test_loading_examples_run(demo_archive: Path, code: str) -> None:
-    completed = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=demo_archive,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    assert completed.stdout.strip()
+def test_loading_examples_run(
+    demo_archive: Path,
+    code: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Each example as a script of its own, run in this process from the folder that holds
+    `output` (a fresh namespace; the imports it names are loaded once for all of them)."""
+    monkeypatch.chdir(demo_archive)
+    exec(compile(code, "<README example>", "exec"), {"__name__": "__main__"})
+    assert capsys.readouterr().out.strip()

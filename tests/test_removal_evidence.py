@@ -18,13 +18,12 @@ import pytest
 
 from pipelines.notebook import open_archive
 from tests.crawl_runner import (
-    PERMISSIVE_ROBOTS,
     QUICK,
     CrawlResult,
     copy_archive,
     crawl,
     last_run,
-    run_cli,
+    run_main,
 )
 from tests.site_server import SITE_ROOT, SiteServer
 
@@ -57,14 +56,10 @@ class Baseline:
 
 
 @pytest.fixture(scope="module")
-def baseline(tmp_path_factory: pytest.TempPathFactory) -> Baseline:
+def baseline(tmp_path_factory: pytest.TempPathFactory, one_full_crawl: Path) -> Baseline:
     """An archive holding one healthy full index crawl of the fixture site (copied by
     each test)."""
-    archive = tmp_path_factory.mktemp("baseline") / "archive"
-    with SiteServer() as server:
-        server.replace_file("/robots.txt", PERMISSIVE_ROBOTS)
-        result = crawl(server.base_url, archive, *QUICK)
-    assert result.returncode == 0, result
+    archive = copy_archive(one_full_crawl, tmp_path_factory.mktemp("baseline"))
     loaded = open_archive(archive)
     (run_id,) = loaded.run_ids
     return Baseline(archive, run_id, loaded.topics())
@@ -295,14 +290,12 @@ def _error_lines(result: CrawlResult) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.startswith("error:")]
 
 
-def test_a_stopped_server_changes_nothing(baseline: Baseline, tmp_path: Path) -> None:
-    archive = copy_archive(baseline.archive, tmp_path)
-    with SiteServer() as server:  # a second run, so that `changes` has two to compare
-        server.replace_file("/robots.txt", PERMISSIVE_ROBOTS)
+def test_a_stopped_server_changes_nothing(two_full_crawls: Path, tmp_path: Path) -> None:
+    archive = copy_archive(two_full_crawls, tmp_path)  # two runs, for `changes` to compare
+    with SiteServer() as server:
         base_url = server.base_url
-        assert crawl(base_url, archive, *QUICK).returncode == 0
     before = open_archive(archive)
-    report = run_cli("changes", "--archive", archive, "--format", "json")
+    report = run_main("changes", "--archive", archive, "--format", "json")
     assert report.returncode == 0, report
 
     result = crawl(base_url, archive, *QUICK)  # the server is stopped
@@ -315,7 +308,7 @@ def test_a_stopped_server_changes_nothing(baseline: Baseline, tmp_path: Path) ->
     assert after.run_ids == before.run_ids
     assert not (after.observations()["outcome"] == "gone").any()
     pd.testing.assert_frame_equal(after.topics(), before.topics())
-    report_after = run_cli("changes", "--archive", archive, "--format", "json")
+    report_after = run_main("changes", "--archive", archive, "--format", "json")
     assert report_after.stdout == report.stdout
     assert json.loads(report_after.stdout)["counts"]["removed"] == 0
 

@@ -16,22 +16,15 @@ from crawler.parsing import health_topic, parse_health_topic
 from pipelines.archive.reextract import commit_reextracted, reextract
 from pipelines.core.verify import verify_archive
 from pipelines.core.warc import iter_responses, read_response
-from tests.crawl_runner import PERMISSIVE_ROBOTS, QUICK, crawl, run_cli
-from tests.site_server import SiteServer
+from tests.crawl_runner import copy_archive, run_cli, run_main
 
 VERSION_KEY = ["language", "slug", "last_updated", "content_hash"]
 
 
 @pytest.fixture(scope="module")
-def crawled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def crawled(tmp_path_factory: pytest.TempPathFactory, two_full_crawls: Path) -> Path:
     """The fixture site crawled twice (the second time unchanged) into one archive."""
-    archive = tmp_path_factory.mktemp("warc") / "archive"
-    with SiteServer() as site:
-        site.replace_file("/robots.txt", PERMISSIVE_ROBOTS)
-        for _ in range(2):
-            result = crawl(site.base_url, archive, *QUICK)
-            assert result.returncode == 0, result
-    return archive
+    return copy_archive(two_full_crawls, tmp_path_factory.mktemp("warc"))
 
 
 def _manifests(archive: Path) -> list[dict[str, object]]:
@@ -71,7 +64,7 @@ def test_reextract_round_trip_finds_no_difference(crawled: Path) -> None:
     results = reextract(crawled)
     assert len(results) == 28
     assert [r for r in results if r.changes or r.error] == []
-    printed = run_cli("reextract", "--archive", crawled, "--all")
+    printed = run_main("reextract", "--archive", crawled, "--all")
     assert printed.returncode == 0, printed
     assert "28 versions re-extracted, 0 would change" in printed.stdout
 
@@ -138,5 +131,5 @@ def test_verify_finds_a_damaged_warc_record(crawled: Path, tmp_path: Path) -> No
     warc.write_bytes(bytes(data))
     kinds = {problem.kind for problem in verify_archive(archive)}
     assert "digest_mismatch" in kinds
-    result = run_cli("verify", "--archive", archive)
+    result = run_main("verify", "--archive", archive)
     assert result.returncode == 1, result

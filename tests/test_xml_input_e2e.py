@@ -34,7 +34,7 @@ import pytest
 from protego import Protego
 
 from crawler.settings import USER_AGENT
-from tests.crawl_runner import QUICK, CrawlResult, crawl, last_run
+from tests.crawl_runner import QUICK, CrawlResult, crawl, last_run, run_main
 from tests.page_edits import with_text
 from tests.site_server import SITE_ROOT, SiteServer, copy_site
 
@@ -296,7 +296,10 @@ def test_unreachable_xml_dump_is_an_environment_failure(
         dump_url = real_site.url(DUMP_PATH)
     archive = tmp_path / "archive"
 
-    result = crawl(real_site.base_url, archive, *QUICK, "--from-xml", dump_url)
+    result = run_main(
+        "crawl", "--base-url", real_site.base_url, "--archive", archive, *QUICK,
+        "--from-xml", dump_url,
+    )  # fmt: skip
 
     assert result.returncode == 3, result
     (line,) = result.stderr.splitlines()
@@ -311,7 +314,10 @@ def test_an_existing_archive_is_checked_before_the_dump_is_fetched(
     not_a_folder = tmp_path / "archive"
     not_a_folder.write_text("a file, not an archive folder\n")
 
-    result = crawl(real_site.base_url, not_a_folder, *QUICK, "--from-xml", real_site.url(DUMP_PATH))
+    result = run_main(
+        "crawl", "--base-url", real_site.base_url, "--archive", not_a_folder, *QUICK,
+        "--from-xml", real_site.url(DUMP_PATH),
+    )  # fmt: skip
 
     assert result.returncode == 3, result
     (line,) = result.stderr.splitlines()
