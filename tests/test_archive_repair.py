@@ -69,6 +69,14 @@ def three_runs(tmp_path: Path) -> tuple[Path, list[str]]:
     return root, run_ids
 
 
+@pytest.fixture
+def lost_middle(three_runs: tuple[Path, list[str]]) -> tuple[Path, str]:
+    """The three runs with the middle run's manifest deleted; the archive and that run."""
+    root, run_ids = three_runs
+    (root / "_runs" / f"{run_ids[1]}.json").unlink()
+    return root, run_ids[1]
+
+
 def test_a_rebuilt_manifest_equals_the_lost_one_but_for_its_commit_time(
     three_runs: tuple[Path, list[str]],
 ) -> None:
@@ -113,11 +121,8 @@ def test_a_checkpoint_of_the_three_runs_is_ignored_until_the_repair_and_used_aft
     assert verify_archive(root) == []
 
 
-def test_writers_refuse_a_lost_manifest_and_move_nothing(
-    three_runs: tuple[Path, list[str]],
-) -> None:
-    root, run_ids = three_runs
-    (root / "_runs" / f"{run_ids[1]}.json").unlink()
+def test_writers_refuse_a_lost_manifest_and_move_nothing(lost_middle: tuple[Path, str]) -> None:
+    root, lost = lost_middle
     (root / "_staging" / "29990101T000000Z-dead").mkdir()  # a crash, also left alone
     before = _fingerprint(root)
 
@@ -126,14 +131,14 @@ def test_writers_refuse_a_lost_manifest_and_move_nothing(
 
     message = str(raised.value)
     assert "\n" not in message
-    assert f"run {run_ids[1]}" in message
-    assert f"topics/part-{run_ids[1]}.parquet" in message
-    assert f"warc/{run_ids[1]}.warc.gz" in message
+    assert f"run {lost}" in message
+    assert f"topics/part-{lost}.parquet" in message
+    assert f"warc/{lost}.warc.gz" in message
     assert "medlineplus-archive repair" in message
     assert _fingerprint(root) == before
     (problem,) = [problem for problem in verify_archive(root) if problem.kind == "lost_manifest"]
-    assert problem.run_id == run_ids[1]
-    assert f"warc/{run_ids[1]}.warc.gz" in problem.message
+    assert problem.run_id == lost
+    assert f"warc/{lost}.warc.gz" in problem.message
     assert "orphan_part" not in {problem.kind for problem in verify_archive(root)}
 
 
@@ -222,14 +227,11 @@ def test_repair_rebuilds_a_run_of_schema_version_1(tmp_path: Path) -> None:
     assert verify_archive(root) == []
 
 
-def test_repair_refuses_while_a_crawl_holds_the_lock(
-    three_runs: tuple[Path, list[str]],
-) -> None:
-    root, run_ids = three_runs
-    (root / "_runs" / f"{run_ids[1]}.json").unlink()
+def test_repair_refuses_while_a_crawl_holds_the_lock(lost_middle: tuple[Path, str]) -> None:
+    root, lost = lost_middle
     with write_locked(root), pytest.raises(ArchiveLockedError):
         repair_archive(root)
-    assert not (root / "_runs" / f"{run_ids[1]}.json").exists()
+    assert not (root / "_runs" / f"{lost}.json").exists()
 
 
 def test_every_kind_of_crash_leftover_is_quarantined_and_logged(
