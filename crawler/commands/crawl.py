@@ -450,7 +450,7 @@ INDEX_READING = ("index", "incremental+index")
 def run(args: argparse.Namespace) -> int:
     _validate(args)
     from pipelines.core.errors import ArchiveError
-    from pipelines.core.layout import archive_folder_exists
+    from pipelines.core.store import ArchiveStore
     from pipelines.session import ArchiveSession, compaction_policy
 
     settings = crawl_settings(args)
@@ -468,7 +468,7 @@ def run(args: argparse.Namespace) -> int:
 
     # An archive that is there already is opened before the dump is fetched; a new one
     # is made only once the dump was read (a bad dump leaves nothing behind).
-    session = open_session() if archive_folder_exists(archive) else None
+    session = open_session() if ArchiveStore.folder_exists(archive) else None
     try:
         xml_dump: Dump | None = None
         if args.from_xml:

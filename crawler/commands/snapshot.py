@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from pipelines.archive.as_of import AsOf
-    from pipelines.core.storage import ArchivePath
     from pipelines.notebook import Archive
 
 SnapshotFormat = Literal["parquet", "csv", "jsonl"]
@@ -101,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.out
     snapshot_format = args.format or _SUFFIX_FORMATS.get(out.suffix.lower(), "parquet")
     archive = open_archive(archive_path(args))
-    output = _check_out(out, snapshot_format, archive.path)
+    output = _check_out(out, snapshot_format, archive)
     as_of = resolve_as_of(args.as_of, archive)
     topics = archive.topics(as_of)
     if snapshot_format == "parquet":
@@ -272,7 +271,7 @@ def _flush(stream: IO[Any]) -> None:
 # --- where it is written --------------------------------------------------------------
 
 
-def _check_out(out: Path, snapshot_format: SnapshotFormat, archive_root: ArchivePath) -> OutputPath:
+def _check_out(out: Path, snapshot_format: SnapshotFormat, archive: Archive) -> OutputPath:
     """Where to write, checked (see crawler.commands.output): never into the archive."""
     if str(out) == STDOUT and snapshot_format == "parquet":
         raise UsageError(
@@ -280,10 +279,6 @@ def _check_out(out: Path, snapshot_format: SnapshotFormat, archive_root: Archive
             "output; pass --format csv or jsonl"
         )
     output = output_path("--out", out, directory=snapshot_format == "parquet")
-    if (
-        isinstance(archive_root, Path)
-        and output.target is not None
-        and output.target.is_relative_to(archive_root.resolve())
-    ):
-        raise UsageError(f"--out: {out} is inside the archive {archive_root}; write elsewhere")
+    if output.target is not None and archive.store.contains(output.target):
+        raise UsageError(f"--out: {out} is inside the archive {archive.path}; write elsewhere")
     return output
