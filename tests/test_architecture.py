@@ -357,3 +357,18 @@ def test_the_layers_between_the_core_and_the_crawler_use_no_file_system() -> Non
         if LAYERS[layer_of(found.source)][0] in between and found.target in NO_FILE_SYSTEM
     ]
     assert found == []
+
+
+COMMAND_HELPERS = ("crawler.commands.common", "crawler.commands.formats", "crawler.commands.output")
+"""What several commands share; every other module of `crawler.commands` is one command."""
+
+
+def test_a_command_imports_no_other_command() -> None:
+    found = [
+        _where(found)
+        for found in PROJECT_IMPORTS
+        if found.source.startswith("crawler.commands.")
+        and found.target.startswith("crawler.commands.")
+        and found.target not in COMMAND_HELPERS
+    ]
+    assert found == []
