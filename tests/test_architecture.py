@@ -262,3 +262,113 @@ def test_architecture_names_every_layer_folder() -> None:
     folders = {prefix.replace(".", "/") for _, prefixes in LAYERS for prefix in prefixes}
     missing = sorted(folder for folder in folders if f"`{folder}" not in text)
     assert missing == []
+
+
+# --- nothing above the core touches the archive's files ---------------------------------
+
+FILE_LEVEL_MODULES = (
+    "pipelines.core.layout",
+    "pipelines.core.catalog",
+    "pipelines.core.glob_view",
+    "pipelines.core.recovery",
+    "pipelines.core.lock",
+)
+"""The core's modules that know its files: the layout on disk and the manifests' files,
+checkpoints, the glob readers' view, recovery and quarantine, the lock. The layers above
+use the archive through `ArchiveStore` and the core's verbs (`verify`, `repair`, `vacuum`,
+`publish`, `compact`), so that another table format can replace the core."""
+
+ALLOWED_FILE_LEVEL: frozenset[tuple[str, str]] = frozenset(
+    {
+        # `fsync_dir` makes the files a user names (--out, --stats-json) durable: the
+        # user's own files, never the archive's.
+        ("crawler.commands.output", "pipelines.core.layout"),
+    }
+)
+"""Imports of a file-level module from above the core, each with why; never grown."""
+
+NO_FILE_SYSTEM = ("os", "shutil", "glob")
+"""What the layers between the core and the crawler (the domain, change detection, the
+item pipelines) do not import: they reach files only through the core."""
+
+
+def _above_the_core(module: str) -> bool:
+    return layer_of(module) > layer_of("pipelines.core")
+
+
+def _defined_names(module: str) -> set[str]:
+    """The public names `module` defines at its top level (not those it imports)."""
+    names: set[str] = set()
+    for node in ast.parse(MODULES[module].read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(target.id for target in targets if isinstance(target, ast.Name))
+    return {name for name in names if not name.startswith("_")}
+
+
+def _names_from_the_core(module: str) -> Iterator[tuple[str, str, int]]:
+    """(core module, name, line) of every `from pipelines.core... import name` in `module`,
+    lazy and typing-only imports included."""
+    for node in ast.walk(ast.parse(MODULES[module].read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pipelines.core"):
+            for alias in node.names:
+                yield _project_or_top(f"{node.module}.{alias.name}"), alias.name, node.lineno
+
+
+def test_nothing_above_the_core_imports_its_file_level_modules() -> None:
+    found = [
+        _where(found)
+        for found in PROJECT_IMPORTS
+        if _above_the_core(found.source)
+        and found.target in FILE_LEVEL_MODULES
+        and (found.source, found.target) not in ALLOWED_FILE_LEVEL
+    ]
+    assert found == []
+
+
+def test_nothing_above_the_core_takes_file_level_names_through_another_core_module() -> None:
+    """`from pipelines.core.store import load_manifest` is the layout all the same: a name
+    a file-level module defines is not imported above the core from any core module."""
+    file_level = {name: owner for owner in FILE_LEVEL_MODULES for name in _defined_names(owner)}
+    found = [
+        f"{MODULES[module].relative_to(ROOT)}:{line}: {name} ({file_level[name]}, via {source})"
+        for module in MODULES
+        if _above_the_core(module)
+        for source, name, line in _names_from_the_core(module)
+        if name in file_level
+        and source not in FILE_LEVEL_MODULES
+        and name not in _defined_names(source)
+    ]
+    assert found == []
+
+
+def test_the_allowed_file_level_imports_still_exist() -> None:
+    present = {(found.source, found.target) for found in PROJECT_IMPORTS}
+    assert present >= ALLOWED_FILE_LEVEL
+
+
+def test_the_layers_between_the_core_and_the_crawler_use_no_file_system() -> None:
+    between = {"archive", "changes", "item pipelines"}
+    found = [
+        _where(found)
+        for found in IMPORTS
+        if LAYERS[layer_of(found.source)][0] in between and found.target in NO_FILE_SYSTEM
+    ]
+    assert found == []
+
+
+COMMAND_HELPERS = ("crawler.commands.common", "crawler.commands.formats", "crawler.commands.output")
+"""What several commands share; every other module of `crawler.commands` is one command."""
+
+
+def test_a_command_imports_no_other_command() -> None:
+    found = [
+        _where(found)
+        for found in PROJECT_IMPORTS
+        if found.source.startswith("crawler.commands.")
+        and found.target.startswith("crawler.commands.")
+        and found.target not in COMMAND_HELPERS
+    ]
+    assert found == []

@@ -1,12 +1,16 @@
 """`changes [--from X] [--to Y] [--language en|es] [--format md|html|json|atom] [--out PATH]
-[--exit-code]`: the change report between two points of the archive."""
+[--exit-code]`: the change report between two points of the archive; beside an HTML
+report written to a file, the archived copies of the pages it names (the raw pages kept
+in the runs' WARC files, `pipelines.archive.pages`), which it links to."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from crawler.commands.common import (
     EXIT_FAILED,
@@ -14,12 +18,14 @@ from crawler.commands.common import (
     UsageError,
     add_archive_option,
     archive_path,
+    run_end_times,
 )
-from crawler.commands.output import STDOUT, output_path, write_text
-from crawler.commands.page import copies_directory, write_copies
+from crawler.commands.output import STDOUT, OutputPath, output_path, write_bytes, write_text
 from crawler.parsing.items import LANGUAGES
 
 if TYPE_CHECKING:
+    from pipelines.changes.detection import ChangeSet
+    from pipelines.core.store import VersionKey
     from pipelines.notebook import Archive
 
 # pipelines.changes.reports.REPORT_FORMATS and the Atom feed (a test checks); not imported here so
@@ -28,6 +34,8 @@ FORMATS = ("md", "html", "json", "atom")
 
 EXIT_CHANGED = EXIT_FAILED
 """With --exit-code: something changed (as `git diff --exit-code`)."""
+COPIES_SUFFIX = "_pages"
+"""The directory of archived copies beside a report: report.html -> report_pages/."""
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -93,7 +101,6 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run(args: argparse.Namespace) -> int:
-    from crawler.commands.feed import atom_report
     from pipelines.archive.as_of import BadAsOfDateError
     from pipelines.changes.detection import compare, resolve_point
     from pipelines.changes.reports import render
@@ -162,3 +169,74 @@ def _too_few_runs(archive: Archive) -> str:
         f"{archive.path} has {count} committed run{'s' if count != 1 else ''}; comparing "
         "needs two (crawl again, or pass --from and --to dates)"
     )
+
+
+def atom_report(archive: Archive, changes: ChangeSet) -> str:
+    """`changes` as an Atom feed (`changes --format atom`): its entries are updated when
+    the run of the later point ended; a date point takes the latest run's end."""
+    from pipelines.changes.reports.atom import RecordedChanges, render_atom
+    from pipelines.changes.reports.labels import language_label
+
+    ended = run_end_times(archive)
+    point = changes.to_point
+    recorded_at = ended[point.run_id] if point.run_id in ended else max(ended.values())
+    return render_atom(
+        [RecordedChanges(changes=changes, recorded_at=recorded_at)],
+        language=changes.language,
+        subtitle=f"Changes between {changes.from_point.name} and {point.name}, "
+        f"{language_label(changes.language)}",
+        last_checked=recorded_at,
+    )
+
+
+# --- the archived copies beside an HTML change report ----------------------------------
+
+
+def copies_directory(report: OutputPath) -> Path | None:
+    """Where the archived copies of a report written to `report` go (None: the report goes
+    to standard output, so no copies), checked before any work: a directory beside the
+    report file named after it (report.html -> report_pages/), new or writable."""
+    if report.target is None:
+        return None
+    directory = report.target.with_name(f"{report.target.stem}{COPIES_SUFFIX}")
+    if directory.exists() and not directory.is_dir():
+        raise UsageError(
+            f"{report.option}: {directory}, where the archived pages beside the report go, "
+            "is not a directory"
+        )
+    if directory.is_dir() and not os.access(directory, os.W_OK | os.X_OK):
+        raise UsageError(f"{report.option}: cannot write into {directory}: not writable")
+    return directory
+
+
+def write_copies(archive: Archive, changes: ChangeSet, directory: Path) -> dict[VersionKey, str]:
+    """Write the archived page of every version `changes` names into `directory` (as
+    `<language>/<slug>-<last_updated>-<hash8>.html`); their URLs relative to the report
+    beside `directory`. Versions without a kept raw page are left out. Files already there
+    are replaced (the same name holds the same version) and others left alone."""
+    from pipelines.archive.pages import read_page
+    from pipelines.changes.pages import report_pages
+
+    planned = []
+    for page in report_pages(archive, changes).values():
+        if page.location is None:
+            continue
+        path = directory / page.copy_name
+        if path.parent.exists() and not path.parent.is_dir():
+            raise UsageError(f"--out: {path.parent}, for the archived pages, is not a directory")
+        if path.exists() or path.is_symlink():
+            output_path("--out", path)  # what is there must be a file to replace
+        planned.append((page, page.location, path))
+    hrefs: dict[VersionKey, str] = {}
+    for page, location, path in planned:
+        data = read_page(archive, location)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UsageError(
+                f"--out: cannot make {path.parent} for the archived pages: "
+                f"{error.strerror or error}"
+            ) from error
+        write_bytes(output_path("--out", path), data)
+        hrefs[page.key] = f"{quote(directory.name)}/{quote(page.copy_name)}"
+    return hrefs

@@ -20,6 +20,7 @@ from crawler.commands.common import (
     UsageError,
     add_archive_option,
     archive_path,
+    check_range,
     os_error_line,
 )
 from crawler.commands.output import output_path, write_text
@@ -178,14 +179,6 @@ SETTING_RANGES: dict[str, tuple[float, float]] = {
 }
 """Settings an option also sets, or that bound the same wait: the option's range (and
 the stop deadline: at least a second, at most ten minutes)."""
-
-
-def check_range(name: str, value: float, low: float, high: float | None = None) -> None:
-    """UsageError unless `value` is a finite number from `low` to `high` (None: no limit)."""
-    if math.isfinite(value) and low <= value and (high is None or value <= high):
-        return
-    upper = "" if high is None else f" and at most {high:g}"
-    raise UsageError(f"{name} must be at least {low:g}{upper}, not {value}")
 
 
 def _validate(args: argparse.Namespace) -> None:
@@ -450,7 +443,7 @@ INDEX_READING = ("index", "incremental+index")
 def run(args: argparse.Namespace) -> int:
     _validate(args)
     from pipelines.core.errors import ArchiveError
-    from pipelines.core.layout import archive_folder_exists
+    from pipelines.core.store import ArchiveStore
     from pipelines.session import ArchiveSession, compaction_policy
 
     settings = crawl_settings(args)
@@ -468,7 +461,7 @@ def run(args: argparse.Namespace) -> int:
 
     # An archive that is there already is opened before the dump is fetched; a new one
     # is made only once the dump was read (a bad dump leaves nothing behind).
-    session = open_session() if archive_folder_exists(archive) else None
+    session = open_session() if ArchiveStore.folder_exists(archive) else None
     try:
         xml_dump: Dump | None = None
         if args.from_xml:

@@ -9,13 +9,18 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from crawler.commands.common import EXIT_OK, UsageError, add_archive_option, archive_path
-from crawler.commands.crawl import check_range
+from crawler.commands.common import (
+    EXIT_OK,
+    UsageError,
+    add_archive_option,
+    archive_path,
+    check_range,
+    run_end_times,
+)
 from crawler.commands.output import STDOUT, output_path, write_text
 from crawler.parsing.items import LANGUAGES
 
 if TYPE_CHECKING:
-    from pipelines.changes.detection import ChangeSet
     from pipelines.notebook import Archive
 
 DEFAULT_DAYS = 30
@@ -86,24 +91,6 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def atom_report(archive: Archive, changes: ChangeSet) -> str:
-    """`changes` as an Atom feed (`changes --format atom`): its entries are updated when
-    the run of the later point ended; a date point takes the latest run's end."""
-    from pipelines.changes.reports.atom import RecordedChanges, render_atom
-    from pipelines.changes.reports.labels import language_label
-
-    ended = run_end_times(archive)
-    point = changes.to_point
-    recorded_at = ended[point.run_id] if point.run_id in ended else max(ended.values())
-    return render_atom(
-        [RecordedChanges(changes=changes, recorded_at=recorded_at)],
-        language=changes.language,
-        subtitle=f"Changes between {changes.from_point.name} and {point.name}, "
-        f"{language_label(changes.language)}",
-        last_checked=recorded_at,
-    )
-
-
 def open_readable(path: str) -> Archive:
     """The archive at `path`, with at least one committed run; UsageError otherwise."""
     from pipelines.notebook import open_archive
@@ -112,12 +99,3 @@ def open_readable(path: str) -> Archive:
     if not archive.run_ids:
         raise UsageError(f"{archive.path} has no committed run")
     return archive
-
-
-def run_end_times(archive: Archive) -> dict[str, datetime]:
-    """When each committed run ended (UTC)."""
-    runs = archive.runs()
-    return {
-        run_id: ended.to_pydatetime()
-        for run_id, ended in zip(runs["run_id"], runs["finished_at"], strict=True)
-    }

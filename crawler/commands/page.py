@@ -1,33 +1,31 @@
 """`page SLUG [--language en|es] [--as-of DATE|RUN_ID] --out PATH`: the archived page of one
-topic, as the site served it; and the archived copies an HTML change report links to.
+topic, as the site served it.
 
-Both write the raw page kept in a run's WARC file (`pipelines.archive.pages`), byte for byte,
+It writes the raw page kept in a run's WARC file (`pipelines.archive.pages`), byte for byte,
 through crawler.commands.output (checked before any work, atomic, `-` for stdout).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
-from crawler.commands.common import EXIT_OK, UsageError, add_archive_option, archive_path
+from crawler.commands.common import (
+    EXIT_OK,
+    UsageError,
+    add_archive_option,
+    archive_path,
+    describe_as_of,
+    resolve_as_of,
+)
 from crawler.commands.formats import emit
-from crawler.commands.output import OutputPath, output_path, write_bytes
-from crawler.commands.snapshot import describe_as_of, resolve_as_of
+from crawler.commands.output import output_path, write_bytes
 from crawler.parsing.items import LANGUAGES
 
 if TYPE_CHECKING:
     from pipelines.archive.as_of import AsOf
-    from pipelines.changes.detection import ChangeSet
-    from pipelines.core.store import VersionKey
     from pipelines.notebook import Archive
-
-COPIES_SUFFIX = "_pages"
-"""The directory of archived copies beside a report: report.html -> report_pages/."""
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -103,56 +101,3 @@ def _no_version(archive: Archive, slug: str, language: str, as_of: AsOf) -> str:
         f"{slug} --language {language}` lists its {versions} stored version"
         f"{'s' if versions != 1 else ''})"
     )
-
-
-# --- the archived copies beside an HTML change report ----------------------------------
-
-
-def copies_directory(report: OutputPath) -> Path | None:
-    """Where the archived copies of a report written to `report` go (None: the report goes
-    to standard output, so no copies), checked before any work: a directory beside the
-    report file named after it (report.html -> report_pages/), new or writable."""
-    if report.target is None:
-        return None
-    directory = report.target.with_name(f"{report.target.stem}{COPIES_SUFFIX}")
-    if directory.exists() and not directory.is_dir():
-        raise UsageError(
-            f"{report.option}: {directory}, where the archived pages beside the report go, "
-            "is not a directory"
-        )
-    if directory.is_dir() and not os.access(directory, os.W_OK | os.X_OK):
-        raise UsageError(f"{report.option}: cannot write into {directory}: not writable")
-    return directory
-
-
-def write_copies(archive: Archive, changes: ChangeSet, directory: Path) -> dict[VersionKey, str]:
-    """Write the archived page of every version `changes` names into `directory` (as
-    `<language>/<slug>-<last_updated>-<hash8>.html`); their URLs relative to the report
-    beside `directory`. Versions without a kept raw page are left out. Files already there
-    are replaced (the same name holds the same version) and others left alone."""
-    from pipelines.archive.pages import read_page
-    from pipelines.changes.pages import report_pages
-
-    planned = []
-    for page in report_pages(archive, changes).values():
-        if page.location is None:
-            continue
-        path = directory / page.copy_name
-        if path.parent.exists() and not path.parent.is_dir():
-            raise UsageError(f"--out: {path.parent}, for the archived pages, is not a directory")
-        if path.exists() or path.is_symlink():
-            output_path("--out", path)  # what is there must be a file to replace
-        planned.append((page, page.location, path))
-    hrefs: dict[VersionKey, str] = {}
-    for page, location, path in planned:
-        data = read_page(archive, location)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise UsageError(
-                f"--out: cannot make {path.parent} for the archived pages: "
-                f"{error.strerror or error}"
-            ) from error
-        write_bytes(output_path("--out", path), data)
-        hrefs[page.key] = f"{quote(directory.name)}/{quote(page.copy_name)}"
-    return hrefs

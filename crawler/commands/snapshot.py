@@ -24,7 +24,15 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, get_args
 
-from crawler.commands.common import EXIT_OK, UsageError, add_archive_option, archive_path
+from crawler.commands.common import (
+    EXIT_OK,
+    LATEST,
+    UsageError,
+    add_archive_option,
+    archive_path,
+    describe_as_of,
+    resolve_as_of,
+)
 from crawler.commands.formats import emit, plain, write_csv
 from crawler.commands.output import (
     STDOUT,
@@ -39,7 +47,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from pipelines.archive.as_of import AsOf
-    from pipelines.core.storage import ArchivePath
     from pipelines.notebook import Archive
 
 SnapshotFormat = Literal["parquet", "csv", "jsonl"]
@@ -50,7 +57,6 @@ NESTED_TABLES = ("links", "clinical_trials")
 """Entries nested in each topic of a jsonl snapshot."""
 SNAPSHOT_INFO = "snapshot.json"
 SNAPSHOT_FORMAT_NAME = "medlineplus-archive/snapshot"
-LATEST = "latest"
 
 _SUFFIX_FORMATS: dict[str, SnapshotFormat] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
@@ -101,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.out
     snapshot_format = args.format or _SUFFIX_FORMATS.get(out.suffix.lower(), "parquet")
     archive = open_archive(archive_path(args))
-    output = _check_out(out, snapshot_format, archive.path)
+    output = _check_out(out, snapshot_format, archive)
     as_of = resolve_as_of(args.as_of, archive)
     topics = archive.topics(as_of)
     if snapshot_format == "parquet":
@@ -126,40 +132,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         emit(report)
     return EXIT_OK
-
-
-def resolve_as_of(text: str | None, archive: Archive) -> AsOf:
-    """--as-of as the loader takes it: None (latest), a committed run id or a date
-    (`pipelines.archive.as_of.resolve_as_of` decides which)."""
-    from pipelines.archive.as_of import BadAsOfDateError, DateCut, RunCut
-    from pipelines.archive.as_of import resolve_as_of as resolve
-    from pipelines.core.errors import UnknownRunError
-
-    if text is None or text == LATEST:
-        return None
-    try:
-        cut = resolve(text, archive.run_ids, archive.path)
-    except BadAsOfDateError as error:
-        raise UsageError(f"--as-of: {error}") from None
-    except UnknownRunError:
-        raise UsageError(
-            f"--as-of: {text!r} is neither a date (YYYY-MM-DD) nor a committed run of "
-            f"{archive.path}; `medlineplus-archive runs --archive {archive.path}` lists the runs"
-        ) from None
-    if isinstance(cut, RunCut):
-        return cut.last_run
-    if isinstance(cut, DateCut):
-        return cut.day
-    return None
-
-
-def describe_as_of(as_of: AsOf, archive: Archive) -> str:
-    if isinstance(as_of, date):
-        return f"{as_of.isoformat()} (valid time)"
-    if as_of is not None:
-        return f"run {as_of}"
-    newest = archive.run_ids[-1] if archive.run_ids else "no runs yet"
-    return f"{LATEST} ({newest})"
 
 
 # --- what is written ------------------------------------------------------------------
@@ -272,7 +244,7 @@ def _flush(stream: IO[Any]) -> None:
 # --- where it is written --------------------------------------------------------------
 
 
-def _check_out(out: Path, snapshot_format: SnapshotFormat, archive_root: ArchivePath) -> OutputPath:
+def _check_out(out: Path, snapshot_format: SnapshotFormat, archive: Archive) -> OutputPath:
     """Where to write, checked (see crawler.commands.output): never into the archive."""
     if str(out) == STDOUT and snapshot_format == "parquet":
         raise UsageError(
@@ -280,10 +252,6 @@ def _check_out(out: Path, snapshot_format: SnapshotFormat, archive_root: Archive
             "output; pass --format csv or jsonl"
         )
     output = output_path("--out", out, directory=snapshot_format == "parquet")
-    if (
-        isinstance(archive_root, Path)
-        and output.target is not None
-        and output.target.is_relative_to(archive_root.resolve())
-    ):
-        raise UsageError(f"--out: {out} is inside the archive {archive_root}; write elsewhere")
+    if output.target is not None and archive.store.contains(output.target):
+        raise UsageError(f"--out: {out} is inside the archive {archive.path}; write elsewhere")
     return output

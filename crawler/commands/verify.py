@@ -14,9 +14,7 @@ lines, never problems. Files of an older run whose manifest was lost are a probl
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crawler.commands.common import (
@@ -71,36 +69,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.core.errors import ArchiveCorruptError, ArchiveError, ArchiveNotFoundError
-    from pipelines.core.layout import archive_folder_exists
-    from pipelines.core.recovery import quarantine_batches
-    from pipelines.core.store import load_manifest, manifest_paths, read_marker
-    from pipelines.core.verify import verify_archive
+    from pipelines.core.verify import Verification
 
-    root = Path(archive_path(args))
-    if not archive_folder_exists(root):  # a file, or a path through one: exit 3
-        raise ArchiveNotFoundError(f"no archive at {root} (no such directory)", path=root)
-    # A foreign or newer marker is an error (exit 2 or 3); an unreadable one is a problem
-    # verify_archive reports.
-    with contextlib.suppress(ArchiveCorruptError):
-        read_marker(root)
-    # Manifests that load are the runs verified; those that do not are reported below.
-    manifests = []
-    for path in manifest_paths(root):
-        try:
-            manifests.append(load_manifest(path))
-        except ArchiveError:
-            continue
-    committed = {path.stem for path in manifest_paths(root)}
+    verification = Verification.of(archive_path(args), deep=args.deep)
     problems: list[Problem] = []
     leftovers: list[Problem] = []
-    for problem in verify_archive(root, deep=args.deep):
-        in_progress = is_uncommitted_leftover(problem, committed) or problem.kind == "stale_view"
-        if in_progress and not args.strict:
+    for problem in verification.problems:
+        if verification.in_progress(problem) and not args.strict:
             leftovers.append(problem)
         else:
             problems.append(problem)
-    for batch in quarantine_batches(root):
+    for batch in verification.quarantined:
         print(
             f"info: {batch.path}: {batch.files} file{'s' if batch.files != 1 else ''} of "
             "an uncommitted run or compaction that recovery moved aside (readers ignore "
@@ -112,27 +91,13 @@ def run(args: argparse.Namespace) -> int:
     if problems:
         emit("".join(f"{_one_line(problem)}\n" for problem in problems))
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-        print(f"error: {count} in {root}", file=sys.stderr)
+        print(f"error: {count} in {verification.path}", file=sys.stderr)
         if any(problem.kind == "newer_schema" for problem in problems):
             return EXIT_ARCHIVE
         return EXIT_FAILED
-    files = sum(len(manifest.files) for manifest in manifests)
     depth = " (deep: retired files hashed, sightings log rebuilt)" if args.deep else ""
-    emit(f"ok: {len(manifests)} runs, {files} files verified{depth}\n")
+    emit(f"ok: {verification.runs} runs, {verification.files} files verified{depth}\n")
     return EXIT_OK
-
-
-def is_uncommitted_leftover(problem: Problem, committed: set[str]) -> bool:
-    """True for what a run without a manifest left: staging, a temporary manifest, or a
-    part file of a run id that has no manifest (recovery quarantines all of them). A stray
-    file that names no run is a problem, never a leftover."""
-    if problem.kind == "uncommitted_leftover":
-        return True
-    return (
-        problem.kind == "orphan_part"
-        and problem.run_id is not None
-        and problem.run_id not in committed
-    )
 
 
 def _one_line(problem: Problem) -> str:

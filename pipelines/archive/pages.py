@@ -23,7 +23,7 @@ from pipelines.archive.as_of import AsOf
 from pipelines.archive.load import ArchiveReader
 from pipelines.core.schema import VERSION_KEY
 from pipelines.core.store import VersionKey
-from pipelines.core.warc import WarcLocation, read_response
+from pipelines.core.warc import WarcLocation
 
 HASH_IN_NAME = 8
 """Leading hex digits of the content hash in a copy's file name."""
@@ -101,4 +101,4 @@ def stored_pages(
 def read_page(archive: ArchiveReader, location: WarcLocation) -> bytes:
     """The raw page at `location` as the site served it: the stored response payload,
     not decoded; ArchiveCorruptError when the record is missing or damaged."""
-    return read_response(archive.path / location.file, location.offset).body
+    return archive.store.read_response(location).body

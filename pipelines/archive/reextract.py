@@ -21,7 +21,7 @@ from crawler.parsing.items import HealthTopicPage
 from pipelines.core.records import Observation, RunRecord, VersionRecord
 from pipelines.core.schema import VERSION_KEY, clinical_trials_table, links_table, topics_table
 from pipelines.core.store import ArchiveStore, classify, new_run_id, version_key
-from pipelines.core.warc import ArchivedResponse, raw_from_archived, read_response
+from pipelines.core.warc import ArchivedResponse, WarcLocation, raw_from_archived
 
 Parser = Callable[..., HealthTopicPage]
 
@@ -99,44 +99,55 @@ def reextract(
 ) -> list[Reextracted]:
     """Every stored version of `run_ids` (all runs when None) that has a WARC record,
     parsed again with `parse` and compared with the archive, field by field."""
-    root = Path(archive)
-    with ArchiveStore.open(root, read_only=True) as store:
+    with ArchiveStore.open(Path(archive), read_only=True) as store:
         selected = list(run_ids) if run_ids is not None else None
         topics = store.read_table("topics", run_ids=selected).to_pylist()
         entries = {
             table: _entry_rows(store.read_table(table, run_ids=selected))  # type: ignore[arg-type]
             for table in _ENTRY_TABLES
         }
-    results: list[Reextracted] = []
-    for row in topics:
-        if not row.get("warc_file"):
-            continue
-        key = (row["language"], row["slug"], row["last_updated"], row["content_hash"])
-        archived = read_response(root / row["warc_file"], int(row["warc_offset"]))
-        try:
-            page = _parse_again(archived, parse, row["url"])
-        except ExtractionError as error:
-            results.append(Reextracted(key, row["run_id"], None, str(error), ()))
-            continue
-        page.fetched_at = row["fetched_at"]
-        page.http_status = row["http_status"]
-        page.etag, page.last_modified = row["etag"], row["last_modified"]
-        page.raw = raw_from_archived(archived, row["fetched_at"])
-        record = VersionRecord(page=page, run_id=row["run_id"], observed_at=row["observed_at"])
-        fresh = _content(topics_table([record]).to_pylist()[0])
-        stored = _content(row)
-        changes = [
-            FieldChange(*key, field=name, stored=stored.get(name), extracted=value)
-            for name, value in fresh.items()
-            if stored.get(name) != value
+        return [
+            _compared(row, store.read_response(_location(row)), parse, entries)
+            for row in topics
+            if row.get("warc_file")
         ]
-        for table, build in _ENTRY_TABLES.items():
-            now = [_entry(r) for r in build([record]).to_pylist()]
-            before = entries[table].get(key, [])
-            if now != before:
-                changes.append(FieldChange(*key, field=table, stored=before, extracted=now))
-        results.append(Reextracted(key, row["run_id"], page, None, tuple(changes)))
-    return results
+
+
+def _location(row: dict[str, Any]) -> WarcLocation:
+    return WarcLocation(file=row["warc_file"], offset=int(row["warc_offset"]))
+
+
+def _compared(
+    row: dict[str, Any],
+    archived: ArchivedResponse,
+    parse: Parser,
+    entries: dict[str, dict[tuple[Any, ...], list[dict[str, Any]]]],
+) -> Reextracted:
+    """The stored version `row` parsed again from its WARC record `archived`, compared
+    with the row and its `entries` (per entry table, per version key)."""
+    key = (row["language"], row["slug"], row["last_updated"], row["content_hash"])
+    try:
+        page = _parse_again(archived, parse, row["url"])
+    except ExtractionError as error:
+        return Reextracted(key, row["run_id"], None, str(error), ())
+    page.fetched_at = row["fetched_at"]
+    page.http_status = row["http_status"]
+    page.etag, page.last_modified = row["etag"], row["last_modified"]
+    page.raw = raw_from_archived(archived, row["fetched_at"])
+    record = VersionRecord(page=page, run_id=row["run_id"], observed_at=row["observed_at"])
+    fresh = _content(topics_table([record]).to_pylist()[0])
+    stored = _content(row)
+    changes = [
+        FieldChange(*key, field=name, stored=stored.get(name), extracted=value)
+        for name, value in fresh.items()
+        if stored.get(name) != value
+    ]
+    for table, build in _ENTRY_TABLES.items():
+        now = [_entry(r) for r in build([record]).to_pylist()]
+        before = entries[table].get(key, [])
+        if now != before:
+            changes.append(FieldChange(*key, field=table, stored=before, extracted=now))
+    return Reextracted(key, row["run_id"], page, None, tuple(changes))
 
 
 def commit_reextracted(

@@ -134,7 +134,15 @@ from pipelines.core.schema import (
     link_rows,
 )
 from pipelines.core.storage import ArchivePath, ObjectPath, archive_location, pyarrow_source
-from pipelines.core.warc import WARC_DIR, WarcFileWriter, encode_exchange, warc_path
+from pipelines.core.warc import (
+    WARC_DIR,
+    ArchivedResponse,
+    WarcFileWriter,
+    WarcLocation,
+    encode_exchange,
+    read_response,
+    warc_path,
+)
 
 __all__ = [
     "ARCHIVE_FORMAT",
@@ -992,6 +1000,26 @@ class ArchiveStore:
             self.path, committed.run_ids, committed.compaction_ids
         )
         return directory
+
+    # reading for the layers above
+
+    @staticmethod
+    def folder_exists(path: Path | str) -> bool:
+        """Whether there is a folder at `path`: an archive, or one to make (False: nothing
+        there yet). ArchiveNotAFolderError when `path` is a file or goes through one."""
+        return archive_folder_exists(Path(path))
+
+    def contains(self, path: Path) -> bool:
+        """Whether `path` (symlinks followed) is inside the archive's folder; False for an
+        archive in object storage."""
+        if isinstance(self.root, ObjectPath):
+            return False
+        return path.resolve().is_relative_to(self.root.resolve())
+
+    def read_response(self, location: WarcLocation) -> ArchivedResponse:
+        """The response record at `location`, in a WARC file of the archive, its digests
+        checked; ArchiveCorruptError when it is missing, not a response, or damaged."""
+        return read_response(self.root / location.file, location.offset)
 
 
 def _any_between(sorted_values: Sequence[str], low: str, high: str) -> bool:

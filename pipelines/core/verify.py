@@ -1,4 +1,5 @@
-"""Check an archive against its manifests: `verify_archive(path) -> list[Problem]`.
+"""Check an archive against its manifests: `verify_archive(path) -> list[Problem]`, and
+`Verification.of(path)`, those problems with what was verified (the `verify` command's report).
 
 Read-only and without the lock. Every run manifest and compaction manifest must be
 readable and of a known schema version; a run lists one file per table; a compaction
@@ -22,6 +23,7 @@ problem.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import struct
@@ -43,7 +45,12 @@ from pipelines.core.catalog import (
     commit_order,
     read_checkpoint,
 )
-from pipelines.core.errors import ArchiveCorruptError, ArchiveSchemaError
+from pipelines.core.errors import (
+    ArchiveCorruptError,
+    ArchiveError,
+    ArchiveNotFoundError,
+    ArchiveSchemaError,
+)
 from pipelines.core.glob_view import view_disagreements
 from pipelines.core.layout import (
     CATALOG_DIR,
@@ -53,6 +60,7 @@ from pipelines.core.layout import (
     RUNS_DIR,
     STAGING_DIR,
     VACUUMED_DIR,
+    archive_folder_exists,
     compacted_id,
     file_digest,
     json_names,
@@ -64,7 +72,7 @@ from pipelines.core.layout import (
     retired_path,
 )
 from pipelines.core.records import CompactionManifest, ManifestFile, RunManifest, VacuumRecord
-from pipelines.core.recovery import lost_runs
+from pipelines.core.recovery import QuarantineBatch, lost_runs, quarantine_batches
 from pipelines.core.schema import (
     SCHEMAS,
     TABLES,
@@ -213,6 +221,66 @@ def verify_archive(path: Path | str, *, deep: bool = False) -> list[Problem]:
     if not any(problem.kind in _MANIFEST_PROBLEMS for problem in problems):
         problems.extend(_check_view(root, files))
     return problems
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Verification:
+    """The problems of an archive (`verify_archive`), what was verified and what recovery
+    moved aside: all a report of `verify` says."""
+
+    path: Path
+    """The archive folder."""
+    problems: tuple[Problem, ...]
+    runs: int
+    """The run manifests that load: the runs verified."""
+    files: int
+    """The data files those manifests list."""
+    quarantined: tuple[QuarantineBatch, ...]
+    """The folders recovery moved uncommitted files to, oldest first: never a problem."""
+    committed: frozenset[str]
+    """The run ids that have a manifest, readable or not."""
+
+    @classmethod
+    def of(cls, path: Path | str, *, deep: bool = False) -> Verification:
+        """Verify the archive at `path` (`verify_archive`; `deep` as there).
+
+        ArchiveNotFoundError when there is no folder at `path`, ArchiveNotAFolderError
+        when `path` is a file or goes through one, ArchiveSchemaError when its marker is
+        foreign or from a newer version. An unreadable marker is a problem, not an error.
+        """
+        root = Path(path)
+        if not archive_folder_exists(root):
+            raise ArchiveNotFoundError(f"no archive at {root} (no such directory)", path=root)
+        with contextlib.suppress(ArchiveCorruptError):
+            read_marker(root)
+        manifests = []
+        for name in json_names(root / RUNS_DIR):
+            try:
+                manifests.append(load_manifest(root / RUNS_DIR / f"{name}.json"))
+            except ArchiveError:
+                continue
+        committed = frozenset(json_names(root / RUNS_DIR))
+        return cls(
+            path=root,
+            problems=tuple(verify_archive(root, deep=deep)),
+            runs=len(manifests),
+            files=sum(len(manifest.files) for manifest in manifests),
+            quarantined=tuple(quarantine_batches(root)),
+            committed=committed,
+        )
+
+    def in_progress(self, problem: Problem) -> bool:
+        """Whether `problem` is what a crawl killed midway, or running now, leaves: its
+        staging, a temporary manifest or a part file of a run id without a manifest (the
+        next crawl quarantines them), or a glob readers' view older than the manifests
+        (the next crawl rebuilds it). A stray file that names no run is never one."""
+        if problem.kind in ("uncommitted_leftover", "stale_view"):
+            return True
+        return (
+            problem.kind == "orphan_part"
+            and problem.run_id is not None
+            and problem.run_id not in self.committed
+        )
 
 
 def _check_warc(root: Path, runs: list[RunManifest], topics: list[str]) -> Iterator[Problem]:
