@@ -22,8 +22,8 @@ from crawler.parsing.items import LANGUAGES
 
 if TYPE_CHECKING:
     from pipelines.archive.as_of import AsOf
+    from pipelines.archive.keys import VersionKey
     from pipelines.changes.detection import ChangeSet
-    from pipelines.core.store import VersionKey
     from pipelines.notebook import Archive
 
 COPIES_SUFFIX = "_pages"

@@ -71,6 +71,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run(args: argparse.Namespace) -> int:
+    from pipelines.archive.verify_log import verify_archive_deeply
     from pipelines.core.errors import ArchiveCorruptError, ArchiveError, ArchiveNotFoundError
     from pipelines.core.layout import archive_folder_exists
     from pipelines.core.recovery import quarantine_batches
@@ -94,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     committed = {path.stem for path in manifest_paths(root)}
     problems: list[Problem] = []
     leftovers: list[Problem] = []
-    for problem in verify_archive(root, deep=args.deep):
+    found = verify_archive_deeply(root) if args.deep else verify_archive(root)
+    for problem in found:
         in_progress = is_uncommitted_leftover(problem, committed) or problem.kind == "stale_view"
         if in_progress and not args.strict:
             leftovers.append(problem)
