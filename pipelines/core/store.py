@@ -1065,8 +1065,12 @@ class RunWriter:
             root,
             ", ".join(f"{entry.table} {entry.rows}" for entry in entries),
         )
-        kept = {entry.table: rows for entry, rows in staged_tables if rows is not None}
-        self._finished(self, manifest, kept)  # type: ignore[arg-type]
+        kept = {
+            table: rows
+            for table, (_, rows) in zip(TABLES, staged_tables, strict=True)
+            if rows is not None
+        }
+        self._finished(self, manifest, kept)
         return manifest
 
     def abort(self) -> None:
