@@ -242,7 +242,7 @@ def test_compaction_at_commit_time_answers_like_no_compaction(
     assert build(root, TWO) == run_ids
     store = ArchiveStore.open(root, read_only=True)
     assert len(store.compaction_ids) == 10
-    assert store._committed.checkpoint is not None
+    assert store.checkpoint is not None
     assert verify_archive_deeply(root) == []
     assert_same_answers(root, source, run_ids)
     assert_directory_reads_see_each_row_once(root, source)
@@ -278,7 +278,7 @@ def test_opening_reads_only_manifests_after_the_checkpoint(
 
     monkeypatch.setattr(store_module, "load_manifest", counting)
     archive = open_archive(tmp_path)
-    checkpoint = archive.store._committed.checkpoint
+    checkpoint = archive.store.checkpoint
     assert checkpoint is not None
     assert parsed == run_ids[len(checkpoint.run_ids) :]
     assert archive.run_ids == tuple(run_ids)
@@ -301,7 +301,11 @@ def test_a_damaged_checkpoint_is_ignored(plain: tuple[Path, list[str]], tmp_path
     assert_same_answers(root, source, run_ids)
     ArchiveStore.open(root, policy=TWO).close()
     with ArchiveStore.open(root, policy=TWO) as store:
+        ArchiveState.of(store)  # the checkpoint then saves the sightings log too
         store.write_checkpoint()
+    checkpoint = ArchiveStore.open(root, read_only=True).checkpoint
+    assert checkpoint is not None
+    assert checkpoint.derived_names == ("events", "validators", "versions")
     assert verify_archive_deeply(root) == []
 
 
@@ -314,9 +318,9 @@ def test_an_older_checkpoint_and_later_compactions_give_the_same_answers(
     *_, older, newest = sorted((root / "_catalog").iterdir(), key=lambda path: path.name)
     shutil.rmtree(newest)
     store = ArchiveStore.open(root, read_only=True)
-    assert store._committed.checkpoint is not None
-    assert store._committed.checkpoint.directory == older
-    assert len(store.compaction_ids) > len(store._committed.checkpoint.compaction_ids)
+    assert store.checkpoint is not None
+    assert store.checkpoint.directory == older
+    assert len(store.compaction_ids) > len(store.checkpoint.compaction_ids)
     assert verify_archive_deeply(root) == []
     assert_same_answers(root, source, run_ids)
 
