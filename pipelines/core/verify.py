@@ -16,10 +16,9 @@ was never committed are reported too (a crawl moves them to `_quarantine/` when 
 opens the archive; while a crawl is running they are its work in progress). Data files
 of a run older than the last committed one, with no manifest, are a lost manifest
 (`lost_manifest`, one problem per run naming its files): `medlineplus-archive repair`
-rebuilds it. The glob readers'
-view (`current/`, see `pipelines.core.glob_view`) must hold exactly the files in use; an
-archive written before views existed has none until a writer opens it, and that is not a
-problem.
+rebuilds it. The glob readers' view (`current/`, see `pipelines.core.glob_view`) must
+hold exactly the files in use; an archive written before views existed has none until a
+writer opens it, and that is not a problem.
 """
 
 from __future__ import annotations
