@@ -1,6 +1,6 @@
 """Benchmark: a ten-year archive of daily runs, built through the real writer, then loaded.
 
-Builds, with `ArchiveStore` / `RunWriter` exactly as a crawl does (compaction and
+Builds, with `ArchiveStore` / `RunRecorder` exactly as a crawl does (compaction and
 checkpoints included), a synthetic archive of `--years` of daily runs over `--topics`
 topics (half English, half Spanish): the first run stores every topic; afterwards about
 `--change-rate` of the topics get a new version each day (a 200 with a new
@@ -57,6 +57,7 @@ from crawler.parsing.items import (
     RelatedTopic,
     TopicLink,
 )
+from pipelines.archive.recorder import RunRecorder
 from pipelines.core.records import Observation, RunRecord
 from pipelines.core.store import ArchiveStore, new_run_id
 from pipelines.core.verify import verify_archive
@@ -331,7 +332,7 @@ def crawl_once(
     store: ArchiveStore, site: Site, started_at: datetime, changed: set[int], first: bool
 ) -> str:
     """One daily run through the writer: changed topics fetched in full, others 304."""
-    writer = store.begin_run(new_run_id(started_at), started_at)
+    writer = RunRecorder.begin(store, new_run_id(started_at), started_at)
     run_id = writer.run_id
     for index, topic in enumerate(site.topics):
         moment = started_at + timedelta(milliseconds=500 * index)

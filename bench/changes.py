@@ -30,6 +30,7 @@ from typing import Any
 
 from crawler.parsing.content_hash import content_hash
 from crawler.parsing.items import ClinicalTrial, HealthTopicPage, Institute, RelatedTopic, TopicLink
+from pipelines.archive.recorder import RunRecorder
 from pipelines.changes.detection import compare
 from pipelines.changes.reports import REPORT_FORMATS, render
 from pipelines.core.records import Observation, Outcome, RunRecord
@@ -123,7 +124,7 @@ def commit(
     pages: Iterable[tuple[HealthTopicPage, Outcome]],
     gone: Iterable[HealthTopicPage] = (),
 ) -> None:
-    writer = store.begin_run(run_id, when)
+    writer = RunRecorder.begin(store, run_id, when)
     counts: dict[str, int] = {}
     for page, outcome in pages:
         writer.add_observation(

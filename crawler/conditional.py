@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Self
 
 from scrapy.exceptions import NotConfigured
 
-from pipelines.core.store import Validators
+from pipelines.archive.versions import Validators
 from pipelines.session import ArchiveSession
 
 if TYPE_CHECKING:

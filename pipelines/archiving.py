@@ -1,10 +1,10 @@
 """Snapshot pipeline: every observation and new version of a crawl, committed as one run.
 
 Begins a run in the crawl's archive session (`pipelines.session`: the archive opened
-once, locked and recovered, before the crawl starts), buffers rows through the store's
-`RunWriter`, and when the spider closes
-marks topics gone, decides the run's status, and commits: one Parquet file per table,
-moved into place, the manifest written last. A crawl that dies before that leaves
+once, locked and recovered, before the crawl starts), records rows through a
+`pipelines.archive.recorder.RunRecorder`, and when the spider closes marks topics gone,
+decides the run's status, and commits: one Parquet file per table, moved into place, the
+manifest written last. A crawl that dies before that leaves
 nothing the readers see; nor does a crawl that could not reach the site at all
 (`pipelines.reachability`), or whose archive cannot be written (a disk that fills up or
 fails while the crawl writes: the spider is closed at once): it commits nothing and
@@ -50,10 +50,14 @@ from scrapy.utils.defer import deferred_from_coro
 from crawler.parsing.items import HealthTopicPage, PageFailed, PageGone, PageNotModified
 from crawler.parsing.urls import MEDLINEPLUS_ORIGIN
 from pipelines.archive.incremental import REASONS, TopicId, cross_check
+from pipelines.archive.index import classify
+from pipelines.archive.keys import TopicKey
+from pipelines.archive.recorder import RunRecorder
+from pipelines.archive.state import xml_fingerprints
 from pipelines.archive.xml_records import changed_sections, records_to_store
 from pipelines.core.errors import ArchiveError, ArchiveUnwritableError, InvalidRecordError
 from pipelines.core.records import SUCCESS_OUTCOMES, Observation, Outcome, RunRecord, RunStatus
-from pipelines.core.store import ArchiveStore, RunWriter, TopicKey, classify, new_run_id
+from pipelines.core.store import ArchiveStore, new_run_id
 from pipelines.exit_codes import EXIT_ARCHIVE, EXIT_FAILED, EXIT_OK
 from pipelines.reachability import SITE_UNREACHABLE, unreachable_reason
 from pipelines.session import ArchiveSession
@@ -120,7 +124,7 @@ class ArchivePipeline:
         self.max_error_share = max_error_share
         self.max_gone_share = max_gone_share
         self.store: ArchiveStore | None = None
-        self.writer: RunWriter | None = None
+        self.writer: RunRecorder | None = None
         self.outcomes = session.outcomes
         """DedupePipeline's outcome of each parsed page (it runs before this one)."""
         self.started_at = datetime.now(UTC)
@@ -160,7 +164,7 @@ class ArchivePipeline:
             self.store = self.session.writable_store()
             last = self.store.run_ids[-1] if self.store.run_ids else None
             run_id = new_run_id(self.started_at, after=last)
-            self.writer = self.store.begin_run(run_id, self.started_at)
+            self.writer = RunRecorder.begin(self.store, run_id, self.started_at)
         except (ArchiveError, OSError) as error:
             self._unusable(error)
             return
@@ -202,7 +206,7 @@ class ArchivePipeline:
             self._close_unusable()
         return item
 
-    def _keep(self, writer: RunWriter, item: Any) -> None:
+    def _keep(self, writer: RunRecorder, item: Any) -> None:
         if isinstance(item, PageGone):
             self.pages_fetched += 1
             self.answered_gone.append(item)
@@ -218,7 +222,7 @@ class ArchivePipeline:
         if observation.outcome in SUCCESS_OUTCOMES:
             self.served.add((item.language, item.slug))
 
-    def _keep_page(self, writer: RunWriter, page: HealthTopicPage) -> None:
+    def _keep_page(self, writer: RunRecorder, page: HealthTopicPage) -> None:
         """Store the version `page` shows, then its observation: an observation names a
         version that is stored, in an earlier run or in this one, never a missing one. A
         page whose version cannot be archived is an `error` observation; a storage error
@@ -252,7 +256,7 @@ class ArchivePipeline:
 
     @staticmethod
     def _page_observation(
-        writer: RunWriter, page: HealthTopicPage, outcome: Outcome
+        writer: RunRecorder, page: HealthTopicPage, outcome: Outcome
     ) -> Observation:
         return Observation(
             run_id=writer.run_id,
@@ -271,7 +275,7 @@ class ArchivePipeline:
 
     @staticmethod
     def _page_error(
-        writer: RunWriter,
+        writer: RunRecorder,
         page: HealthTopicPage | PageNotModified,
         error: str,
         field: str | None = None,
@@ -290,7 +294,7 @@ class ArchivePipeline:
             error_field=field,
         )
 
-    def _observation(self, writer: RunWriter, item: Any) -> Observation | None:
+    def _observation(self, writer: RunRecorder, item: Any) -> Observation | None:
         run_id = writer.run_id
         if isinstance(item, PageNotModified):
             self.pages_answered += 1
@@ -336,7 +340,7 @@ class ArchivePipeline:
             )
         return None
 
-    def _note_hidden_change(self, writer: RunWriter, page: HealthTopicPage) -> None:
+    def _note_hidden_change(self, writer: RunRecorder, page: HealthTopicPage) -> None:
         """Count a new version of a page fetched only to revalidate it: the XML dump did
         not show the change (per section, see `pipelines.archive.xml_records`)."""
         plan = getattr(self.crawler.spider, "plan", None)
@@ -350,7 +354,7 @@ class ArchivePipeline:
         for section in sections:
             self._inc(f"archive/xml/hidden_changes/{section}")
 
-    def _write(self, writer: RunWriter, observation: Observation) -> None:
+    def _write(self, writer: RunRecorder, observation: Observation) -> None:
         writer.add_observation(observation)
         self._inc(f"archive/observations/{observation.outcome}")
 
@@ -381,7 +385,7 @@ class ArchivePipeline:
             self.writer = None
             self.store = None  # the session closes it
 
-    def _commit(self, writer: RunWriter, spider: Spider, reason: str) -> None:
+    def _commit(self, writer: RunRecorder, spider: Spider, reason: str) -> None:
         incomplete = self._index_failures(spider) + self._mark_gone(writer, spider, reason)
         status, failures = self._status(spider, reason, writer, incomplete)
         self._store_xml_records(writer, spider)
@@ -401,13 +405,13 @@ class ArchivePipeline:
         # a run stopped by a signal is incomplete whatever it holds
         self._set(EXIT_CODE, EXIT_FAILED if failures or reason == "shutdown" else EXIT_OK)
 
-    def _store_xml_records(self, writer: RunWriter, spider: Spider) -> None:
+    def _store_xml_records(self, writer: RunRecorder, spider: Spider) -> None:
         """The XML dump's records that are new or changed, of the pages this run fetched."""
         dump = getattr(spider, "xml_dump", None)
         if dump is None or self.store is None:
             return
         rows = records_to_store(
-            dump.topics, self.store.xml_fingerprints(), self.served, writer.run_id, dump.dump_date
+            dump.topics, xml_fingerprints(self.store), self.served, writer.run_id, dump.dump_date
         )
         writer.add_xml_records(rows)
         self._inc("archive/xml_records/written", len(rows))
@@ -461,7 +465,7 @@ class ArchivePipeline:
         known = sum(topic.language == language for topic in live)
         return max(GONE_FLOOR, math.floor(self.max_gone_share * known))
 
-    def _mark_gone(self, writer: RunWriter, spider: Spider, reason: str) -> list[str]:
+    def _mark_gone(self, writer: RunRecorder, spider: Spider, reason: str) -> list[str]:
         """Write the run's gone observations (the topic pages found gone), unless the
         shrink guard holds them back: then its reasons, and each is an `error`."""
         unlisted = self._unlisted(spider) if reason == "finished" else {}
@@ -490,7 +494,7 @@ class ArchivePipeline:
         return found
 
     def _shrink_guard(
-        self, writer: RunWriter, gone: list[PageGone], unlisted: dict[str, list[str]]
+        self, writer: RunRecorder, gone: list[PageGone], unlisted: dict[str, list[str]]
     ) -> list[str]:
         """Why a language has too many topics leaving at once (empty when none has): more
         `unlisted` topics than its `gone_limit` (the spider requested none of them), or
@@ -525,7 +529,7 @@ class ArchivePipeline:
         return reasons
 
     def _status(
-        self, spider: Spider, reason: str, writer: RunWriter, incomplete: list[str]
+        self, spider: Spider, reason: str, writer: RunRecorder, incomplete: list[str]
     ) -> tuple[RunStatus, list[str]]:
         """The run's status and its reasons: `failed` on its own failures (then with the
         `incomplete` reasons too), `partial` on `incomplete` reasons alone."""
@@ -568,7 +572,12 @@ class ArchivePipeline:
         return "success", []
 
     def _run_record(
-        self, writer: RunWriter, spider: Spider, reason: str, status: RunStatus, failures: list[str]
+        self,
+        writer: RunRecorder,
+        spider: Spider,
+        reason: str,
+        status: RunStatus,
+        failures: list[str],
     ) -> RunRecord:
         counts = writer.outcome_counts()
         settings = self.crawler.settings

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Self
 from scrapy.exceptions import DropItem
 
 from crawler.parsing.items import HealthTopicPage, PageFailed, PageGone, PageNotModified
-from pipelines.core.store import ArchiveIndex, classify
+from pipelines.archive.index import ArchiveIndex, classify
 from pipelines.session import ArchiveSession, PageOutcomes
 
 if TYPE_CHECKING:

@@ -25,10 +25,12 @@ from typing import TYPE_CHECKING
 from scrapy import signals
 
 from crawler.parsing.items import HealthTopicPage
+from pipelines.archive.index import ArchiveIndex, classify
+from pipelines.archive.state import ArchiveState
 from pipelines.core.compaction import DEFAULT_COMPACT_EVERY, CompactionPolicy, policy_every
 from pipelines.core.errors import ArchiveError, ArchiveUnwritableError
 from pipelines.core.records import Outcome
-from pipelines.core.store import ArchiveIndex, ArchiveStore, classify
+from pipelines.core.store import ArchiveStore
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -94,7 +96,7 @@ class ArchiveSession:
         """
         store = ArchiveStore.open(path, policy=policy)
         try:
-            store.index()
+            ArchiveState.of(store).index()
         except OSError as error:
             store.close()
             raise ArchiveUnwritableError(Path(path), error) from error
@@ -144,7 +146,9 @@ class ArchiveSession:
 
     def index(self) -> ArchiveIndex:
         """The index of the committed runs; empty when the archive could not be opened."""
-        return self.store.index() if self.store is not None else ArchiveIndex.empty()
+        return (
+            ArchiveState.of(self.store).index() if self.store is not None else ArchiveIndex.empty()
+        )
 
     def close(self) -> None:
         """Abort a run still open and release the lock. Safe to call twice."""

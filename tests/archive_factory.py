@@ -19,8 +19,10 @@ from crawler.parsing.items import (
     RelatedTopic,
     TopicLink,
 )
+from pipelines.archive.keys import TopicKey, version_key
+from pipelines.archive.recorder import RunRecorder
 from pipelines.core.records import Observation, Outcome, RunRecord
-from pipelines.core.store import ArchiveStore, RunWriter, TopicKey, new_run_id, version_key
+from pipelines.core.store import ArchiveStore, new_run_id
 
 ORIGIN = "https://medlineplus.gov"
 
@@ -147,7 +149,7 @@ def fake_content_hash(page: HealthTopicPage) -> str:
     return hashlib.sha256(f"{page.language}|{page.slug}|{page.summary_html}".encode()).hexdigest()
 
 
-def run_record(run_id: str, started_at: datetime, writer: RunWriter | None = None) -> RunRecord:
+def run_record(run_id: str, started_at: datetime, writer: RunRecorder | None = None) -> RunRecord:
     counts = writer.outcome_counts() if writer is not None else {}
     return RunRecord(
         run_id=run_id,
@@ -212,7 +214,7 @@ def commit_run(
     `hidden_changes` (as an incremental run's cross-check does); returns the run id."""
     run_id = new_run_id(when)
     with ArchiveStore.open(root) as store:
-        writer = store.begin_run(run_id, when)
+        writer = RunRecorder.begin(store, run_id, when)
         moment = when
         for page in pages:
             moment += timedelta(minutes=1)
@@ -238,7 +240,7 @@ def commit_run(
     return run_id
 
 
-def classify(page: HealthTopicPage, writer: RunWriter) -> Outcome:
+def classify(page: HealthTopicPage, writer: RunRecorder) -> Outcome:
     if version_key(page) in writer.index.versions:
         return "unchanged"
     latest = writer.index.latest.get(TopicKey(page.language, page.slug))

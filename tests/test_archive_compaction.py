@@ -20,6 +20,10 @@ import pytest
 
 from crawler.cli import main as cli_main
 from crawler.parsing.items import HealthTopicPage
+from pipelines.archive.keys import TopicKey, version_key
+from pipelines.archive.recorder import RunRecorder
+from pipelines.archive.state import ArchiveState, read_validators
+from pipelines.archive.verify_log import verify_archive_deeply
 from pipelines.core import catalog as catalog_module
 from pipelines.core import compaction as compaction_module
 from pipelines.core import layout as layout_module
@@ -30,7 +34,7 @@ from pipelines.core.compaction import MANUAL_ONLY, CompactionPolicy, Merge, Unit
 from pipelines.core.glob_view import current_generation, generation_counts
 from pipelines.core.records import ManifestFile
 from pipelines.core.schema import TABLES, TableName
-from pipelines.core.store import ArchiveStore, TopicKey, read_validators, version_key
+from pipelines.core.store import ArchiveStore
 from pipelines.core.verify import verify_archive
 from pipelines.notebook import Archive, open_archive
 from tests.archive_factory import make_page, observe, run_record
@@ -92,7 +96,7 @@ def commit_step(
     """One run of `actions` with a fixed run id (so two archives can be compared)."""
     started_at = _when(index)
     run_id = f"{started_at:%Y%m%dT%H%M%SZ}-{suffix}"
-    writer = store.begin_run(run_id, started_at)
+    writer = RunRecorder.begin(store, run_id, started_at)
     moment = started_at
     for kind, subject in actions:
         moment += timedelta(minutes=1)
@@ -181,9 +185,9 @@ def assert_same_answers(root: Path, expected_root: Path, run_ids: list[str]) -> 
     for name, frame in expected.items():
         pd.testing.assert_frame_equal(got[name], frame, obj=name)
     with ArchiveStore.open(root, read_only=True) as store:
-        index = store.index()
+        index = ArchiveState.of(store).index()
     with ArchiveStore.open(expected_root, read_only=True) as store:
-        assert index == store.index()
+        assert index == ArchiveState.of(store).index()
     assert read_validators(root) == read_validators(expected_root)
 
 
@@ -225,7 +229,7 @@ def test_a_compacted_archive_answers_like_the_uncompacted_one(
     assert [manifest.compaction_id for manifest in done] == sorted(store.compaction_ids)
     for table in TABLES:
         assert live_file_count(root, table) == 2  # 8 runs (level 3) + 4 runs (level 2)
-    assert verify_archive(root, deep=True) == []
+    assert verify_archive_deeply(root) == []
     assert_same_answers(root, source, run_ids)
     assert_directory_reads_see_each_row_once(root, source)
 
@@ -238,8 +242,8 @@ def test_compaction_at_commit_time_answers_like_no_compaction(
     assert build(root, TWO) == run_ids
     store = ArchiveStore.open(root, read_only=True)
     assert len(store.compaction_ids) == 10
-    assert store._committed.checkpoint is not None
-    assert verify_archive(root, deep=True) == []
+    assert store.checkpoint is not None
+    assert verify_archive_deeply(root) == []
     assert_same_answers(root, source, run_ids)
     assert_directory_reads_see_each_row_once(root, source)
     retired = {
@@ -256,8 +260,8 @@ def test_the_index_kept_by_commits_equals_a_rebuilt_one(tmp_path: Path) -> None:
     with ArchiveStore.open(tmp_path, policy=TWO) as store:
         for index, actions in enumerate(steps):
             commit_step(store, index, actions)
-            kept = store.index()
-            rebuilt = ArchiveStore.open(tmp_path, read_only=True).index()
+            kept = ArchiveState.of(store).index()
+            rebuilt = ArchiveState.of(ArchiveStore.open(tmp_path, read_only=True)).index()
             assert kept == rebuilt, index
 
 
@@ -274,7 +278,7 @@ def test_opening_reads_only_manifests_after_the_checkpoint(
 
     monkeypatch.setattr(store_module, "load_manifest", counting)
     archive = open_archive(tmp_path)
-    checkpoint = archive.store._committed.checkpoint
+    checkpoint = archive.store.checkpoint
     assert checkpoint is not None
     assert parsed == run_ids[len(checkpoint.run_ids) :]
     assert archive.run_ids == tuple(run_ids)
@@ -297,8 +301,12 @@ def test_a_damaged_checkpoint_is_ignored(plain: tuple[Path, list[str]], tmp_path
     assert_same_answers(root, source, run_ids)
     ArchiveStore.open(root, policy=TWO).close()
     with ArchiveStore.open(root, policy=TWO) as store:
+        ArchiveState.of(store)  # the checkpoint then saves the sightings log too
         store.write_checkpoint()
-    assert verify_archive(root, deep=True) == []
+    checkpoint = ArchiveStore.open(root, read_only=True).checkpoint
+    assert checkpoint is not None
+    assert checkpoint.derived_names == ("events", "validators", "versions")
+    assert verify_archive_deeply(root) == []
 
 
 def test_an_older_checkpoint_and_later_compactions_give_the_same_answers(
@@ -310,10 +318,10 @@ def test_an_older_checkpoint_and_later_compactions_give_the_same_answers(
     *_, older, newest = sorted((root / "_catalog").iterdir(), key=lambda path: path.name)
     shutil.rmtree(newest)
     store = ArchiveStore.open(root, read_only=True)
-    assert store._committed.checkpoint is not None
-    assert store._committed.checkpoint.directory == older
-    assert len(store.compaction_ids) > len(store._committed.checkpoint.compaction_ids)
-    assert verify_archive(root, deep=True) == []
+    assert store.checkpoint is not None
+    assert store.checkpoint.directory == older
+    assert len(store.compaction_ids) > len(store.checkpoint.compaction_ids)
+    assert verify_archive_deeply(root) == []
     assert_same_answers(root, source, run_ids)
 
 
@@ -328,7 +336,7 @@ def test_deep_verify_rebuilds_the_checkpoint_log(tmp_path: Path) -> None:
     data["state"]["events.parquet"].update(sha256=sha256, bytes=size)
     catalog.write_text(json.dumps(data))
     assert verify_archive(tmp_path) == []
-    assert _kinds(verify_archive(tmp_path, deep=True)) == ["bad_checkpoint"]
+    assert _kinds(verify_archive_deeply(tmp_path)) == ["bad_checkpoint"]
 
 
 def test_readers_opened_before_a_compaction_still_read(
@@ -548,7 +556,7 @@ def test_glob_readers_see_committed_rows_whenever_a_compacting_commit_is_killed(
         ), where
     with ArchiveStore.open(root, policy=policy) as store:  # the last: compaction completes
         store.compact()
-    assert verify_archive(root, deep=True) == []
+    assert verify_archive_deeply(root) == []
     assert live_file_count(root, "topics") == 2
 
 
@@ -570,7 +578,7 @@ def test_a_commit_killed_during_compaction_keeps_the_run(
         commit_step(store, len(_steps()) - 1, _steps()[-1])
     assert open_archive(root).run_ids == tuple(run_ids)
     ArchiveStore.open(root, policy=MANUAL_ONLY).close()
-    assert verify_archive(root, deep=True) == []
+    assert verify_archive_deeply(root) == []
     assert_same_answers(root, source, run_ids)
 
 
@@ -641,7 +649,7 @@ def test_verify_a_changed_retired_file_only_when_deep(compacted: tuple[Path, lis
     data[10] ^= 1
     retired.write_bytes(bytes(data))
     assert verify_archive(root) == []
-    assert _kinds(verify_archive(root, deep=True)) == ["digest_mismatch"]
+    assert _kinds(verify_archive_deeply(root)) == ["digest_mismatch"]
 
 
 def test_verify_a_changed_compacted_file(compacted: tuple[Path, list[str]]) -> None:
@@ -763,4 +771,4 @@ def test_a_reader_of_the_previous_view_still_reads_after_a_compaction(
     assert [path.name for path in (root / "_views").iterdir()] == [
         (root / "current").resolve().name
     ]
-    assert verify_archive(root, deep=True) == []
+    assert verify_archive_deeply(root) == []

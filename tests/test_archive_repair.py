@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from crawler.parsing.items import HealthTopicPage, RawResponse
+from pipelines.archive.state import ArchiveState
 from pipelines.core.catalog import read_checkpoint
 from pipelines.core.errors import ArchiveLockedError, LostManifestError, RepairRefusedError
 from pipelines.core.lock import write_locked
@@ -103,6 +104,7 @@ def test_a_checkpoint_of_the_three_runs_is_ignored_until_the_repair_and_used_aft
 ) -> None:
     root, run_ids = three_runs
     with ArchiveStore.open(root) as store:
+        ArchiveState.of(store)  # the checkpoint then saves the sightings log too
         checkpoint = store.write_checkpoint()
     assert checkpoint is not None
     topics = open_archive(root).topics()

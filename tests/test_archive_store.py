@@ -20,6 +20,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from crawler.parsing.items import NOT_ARCHIVED, HealthTopicPage
+from pipelines.archive.index import ArchiveIndex
+from pipelines.archive.keys import LatestVersion, TopicKey, VersionKey, version_key
+from pipelines.archive.recorder import RunRecorder
+from pipelines.archive.state import ArchiveState, read_validators
+from pipelines.archive.versions import Validators
 from pipelines.core import store as store_module
 from pipelines.core.errors import (
     ArchiveError,
@@ -45,17 +50,7 @@ from pipelines.core.schema import (
     runs_table,
     topics_table,
 )
-from pipelines.core.store import (
-    ArchiveIndex,
-    ArchiveStore,
-    LatestVersion,
-    TopicKey,
-    Validators,
-    VersionKey,
-    new_run_id,
-    read_validators,
-    version_key,
-)
+from pipelines.core.store import ArchiveStore, new_run_id
 from pipelines.core.verify import verify_archive
 from pipelines.notebook import open_archive
 from tests.archive_factory import (
@@ -291,11 +286,11 @@ def test_a_run_with_nothing_in_a_table_still_writes_its_typed_file(tmp_path: Pat
 def test_a_version_is_written_once_ever(tmp_path: Path) -> None:
     page = make_page()
     with ArchiveStore.open(tmp_path) as store:
-        writer = store.begin_run(new_run_id(at(DAY1)), at(DAY1))
+        writer = RunRecorder.begin(store, new_run_id(at(DAY1)), at(DAY1))
         assert writer.add_version(page, writer.run_id, at(DAY1, 1))
         assert not writer.add_version(page, writer.run_id, at(DAY1, 2))
         writer.commit(run_record(writer.run_id, at(DAY1)))
-        writer = store.begin_run(new_run_id(at(DAY2)), at(DAY2))
+        writer = RunRecorder.begin(store, new_run_id(at(DAY2)), at(DAY2))
         assert not writer.add_version(page, writer.run_id, at(DAY2, 1))
         assert writer.add_version(make_page(text="Edited."), writer.run_id, at(DAY2, 1))
         writer.commit(run_record(writer.run_id, at(DAY2)))
@@ -316,7 +311,7 @@ def test_begin_run_refuses_a_run_id_that_does_not_sort_after_the_last(tmp_path: 
         ArchiveStore.open(tmp_path) as store,
         pytest.raises(RunStateError, match="does not sort after"),
     ):
-        store.begin_run(new_run_id(at(DAY1)), at(DAY1))
+        RunRecorder.begin(store, new_run_id(at(DAY1)), at(DAY1))
 
 
 @pytest.mark.parametrize(
@@ -329,14 +324,14 @@ def test_begin_run_refuses_a_run_id_that_does_not_sort_after_the_last(tmp_path: 
 )
 def test_begin_run_refuses_a_bad_run_id(tmp_path: Path, run_id: str) -> None:
     with ArchiveStore.open(tmp_path) as store, pytest.raises(RunStateError, match="bad run id"):
-        store.begin_run(run_id, at(DAY1))
+        RunRecorder.begin(store, run_id, at(DAY1))
 
 
 def test_one_run_at_a_time_and_none_read_only(tmp_path: Path) -> None:
     with ArchiveStore.open(tmp_path) as store:
-        store.begin_run(new_run_id(at(DAY1)), at(DAY1))
+        RunRecorder.begin(store, new_run_id(at(DAY1)), at(DAY1))
         with pytest.raises(RunStateError, match="still open"):
-            store.begin_run(new_run_id(at(DAY2)), at(DAY2))
+            RunRecorder.begin(store, new_run_id(at(DAY2)), at(DAY2))
     with pytest.raises(RunStateError, match="read-only"):
         ArchiveStore.open(tmp_path, read_only=True).begin_run(new_run_id(at(DAY1)), at(DAY1))
 
@@ -344,7 +339,7 @@ def test_one_run_at_a_time_and_none_read_only(tmp_path: Path) -> None:
 def test_a_writer_refuses_rows_of_another_run_and_rows_after_commit(tmp_path: Path) -> None:
     page = make_page()
     with ArchiveStore.open(tmp_path) as store:
-        writer = store.begin_run(new_run_id(at(DAY1)), at(DAY1))
+        writer = RunRecorder.begin(store, new_run_id(at(DAY1)), at(DAY1))
         with pytest.raises(RunStateError, match="was given to run"):
             writer.add_version(page, "another-run", at(DAY1))
         writer.commit(run_record(writer.run_id, at(DAY1)))
@@ -358,7 +353,7 @@ def test_a_bad_item_fails_where_it_is_added_naming_its_url(tmp_path: Path) -> No
     page = make_page()
     broken = dataclasses.replace(page, title=None)
     with ArchiveStore.open(tmp_path) as store:
-        writer = store.begin_run(new_run_id(at(DAY1)), at(DAY1))
+        writer = RunRecorder.begin(store, new_run_id(at(DAY1)), at(DAY1))
         with pytest.raises(
             InvalidRecordError, match=r"topics\.title \(https://medlineplus.gov/asthma\.html\)"
         ):
@@ -389,7 +384,7 @@ def test_an_observation_of_the_wrong_type_fails_where_it_is_added(
     tmp_path: Path, field: str, value: Any, match: str
 ) -> None:
     with ArchiveStore.open(tmp_path) as store:
-        writer = store.begin_run(new_run_id(at(DAY1)), at(DAY1))
+        writer = RunRecorder.begin(store, new_run_id(at(DAY1)), at(DAY1))
         bad = observe(make_page(), writer.run_id, at(DAY1), "new", **{field: value})
         with pytest.raises(InvalidRecordError, match=match) as raised:
             writer.add_observation(bad)
@@ -402,7 +397,7 @@ def test_an_observation_of_the_wrong_type_fails_where_it_is_added(
 
 def test_abort_commits_nothing(tmp_path: Path) -> None:
     with ArchiveStore.open(tmp_path) as store:
-        writer = store.begin_run(new_run_id(at(DAY1)), at(DAY1))
+        writer = RunRecorder.begin(store, new_run_id(at(DAY1)), at(DAY1))
         writer.add_version(make_page(), writer.run_id, at(DAY1))
         writer.abort()
         writer.abort()
@@ -412,7 +407,7 @@ def test_abort_commits_nothing(tmp_path: Path) -> None:
 
 
 def _fail_inside_a_run(store: ArchiveStore) -> None:
-    with store.begin_run(new_run_id(at(DAY1)), at(DAY1)) as writer:
+    with RunRecorder.begin(store, new_run_id(at(DAY1)), at(DAY1)) as writer:
         writer.add_version(make_page(), writer.run_id, at(DAY1))
         raise KeyError("boom")
 
@@ -422,12 +417,12 @@ def test_an_exception_inside_the_run_aborts_it(tmp_path: Path) -> None:
         with pytest.raises(KeyError):
             _fail_inside_a_run(store)
         assert list((tmp_path / "_staging").iterdir()) == []
-        store.begin_run(new_run_id(at(DAY2)), at(DAY2)).abort()
+        RunRecorder.begin(store, new_run_id(at(DAY2)), at(DAY2)).abort()
 
 
 def test_mismatched_counts_are_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     with ArchiveStore.open(tmp_path) as store:
-        writer = store.begin_run(new_run_id(at(DAY1)), at(DAY1))
+        writer = RunRecorder.begin(store, new_run_id(at(DAY1)), at(DAY1))
         writer.add_observation(observe(make_page(), writer.run_id, at(DAY1), "new"))
         with caplog.at_level(logging.WARNING, logger="pipelines.core.store"):
             writer.commit(run_record(writer.run_id, at(DAY1)))
@@ -511,7 +506,7 @@ def test_a_crash_before_the_manifest_leaves_a_run_that_never_happened(
 
 def test_the_index_of_an_empty_archive_is_empty(tmp_path: Path) -> None:
     with ArchiveStore.open(tmp_path) as store:
-        assert store.index() == ArchiveIndex.empty()
+        assert ArchiveState.of(store).index() == ArchiveIndex.empty()
 
 
 def test_the_index_knows_versions_latest_articles_and_live_topics(tmp_path: Path) -> None:
@@ -523,7 +518,7 @@ def test_the_index_knows_versions_latest_articles_and_live_topics(tmp_path: Path
     second = commit_run(tmp_path, at(DAY2), [asthma_v2], gone=[("en", "copd")])
 
     with ArchiveStore.open(tmp_path) as store:
-        index = store.index()
+        index = ArchiveState.of(store).index()
     assert index.run_ids == (first, second)
     assert index.versions == {version_key(page) for page in (asthma_v1, asthma_v2, copd, flu_es)}
     assert index.latest == {
@@ -548,11 +543,11 @@ def test_a_topic_seen_again_after_it_was_gone_is_live_and_errors_change_nothing(
     commit_run(tmp_path, at(DAY1), [page])
     commit_run(tmp_path, at(DAY2), gone=[("en", "asthma")])
     with ArchiveStore.open(tmp_path) as store:
-        assert store.index().live_topics == frozenset()
+        assert ArchiveState.of(store).index().live_topics == frozenset()
     commit_run(tmp_path, at(DAY3), [page])
     commit_run(tmp_path, at(DAY3, 12), errors=[("en", "asthma")])
     with ArchiveStore.open(tmp_path) as store:
-        assert store.index().live_topics == {TopicKey("en", "asthma")}
+        assert ArchiveState.of(store).index().live_topics == {TopicKey("en", "asthma")}
 
 
 def test_a_reverted_page_makes_its_older_version_latest(tmp_path: Path) -> None:
@@ -561,10 +556,16 @@ def test_a_reverted_page_makes_its_older_version_latest(tmp_path: Path) -> None:
     commit_run(tmp_path, at(DAY1), [original])
     commit_run(tmp_path, at(DAY2), [edited])
     with ArchiveStore.open(tmp_path) as store:
-        assert store.index().latest[TopicKey("en", "asthma")].content_hash == edited.content_hash
+        assert (
+            ArchiveState.of(store).index().latest[TopicKey("en", "asthma")].content_hash
+            == edited.content_hash
+        )
     commit_run(tmp_path, at(DAY3), [original])
     with ArchiveStore.open(tmp_path) as store:
-        assert store.index().latest[TopicKey("en", "asthma")].content_hash == original.content_hash
+        assert (
+            ArchiveState.of(store).index().latest[TopicKey("en", "asthma")].content_hash
+            == original.content_hash
+        )
 
 
 def _write_observations(
@@ -574,7 +575,7 @@ def _write_observations(
     versions: Sequence[HealthTopicPage] = (),
 ) -> None:
     with ArchiveStore.open(root) as store:
-        writer = store.begin_run(observations[0].run_id, when)
+        writer = RunRecorder.begin(store, observations[0].run_id, when)
         for page in versions:
             writer.add_version(page, writer.run_id, when)
         for observation in observations:
@@ -620,7 +621,7 @@ def test_validators_come_from_the_latest_successful_fetch_that_had_them(tmp_path
     )
     expected = {kept.url: Validators(etag='"k1"', last_modified="Mon")}
     with ArchiveStore.open(tmp_path) as store:
-        assert store.index().validators == expected
+        assert ArchiveState.of(store).index().validators == expected
     assert read_validators(tmp_path) == expected
 
 
@@ -635,8 +636,8 @@ def test_the_index_ignores_uncommitted_runs(tmp_path: Path) -> None:
     committed = commit_run(tmp_path, at(DAY1), [make_page()])
     _leave_uncommitted_run(tmp_path, committed)
     reader = ArchiveStore.open(tmp_path, read_only=True)
-    assert reader.index().run_ids == (committed,)
-    assert len(reader.index().versions) == 1
+    assert ArchiveState.of(reader).index().run_ids == (committed,)
+    assert len(ArchiveState.of(reader).index().versions) == 1
 
 
 # --- table schemas --------------------------------------------------------------------

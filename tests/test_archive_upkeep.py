@@ -17,6 +17,8 @@ from scrapy.settings import Settings
 from scrapy.utils.test import get_crawler
 
 from crawler import settings as project_settings
+from pipelines.archive.recorder import RunRecorder
+from pipelines.archive.verify_log import verify_archive_deeply
 from pipelines.core.compaction import policy_every
 from pipelines.core.schema import TABLES
 from pipelines.core.store import ArchiveStore
@@ -240,7 +242,7 @@ def test_a_vacuum_killed_midway_is_sound_and_finished_by_the_next(
     result = cli(capsys, "vacuum", "--retain-days", "0", "--archive", archive)
     assert result.out.startswith(f"freed {RETIRED_AFTER_COMPACTING_BY_TWO - 1} retired files")
     assert retired_files(archive) == {}
-    assert verify_archive(archive, deep=True) == []
+    assert verify_archive_deeply(archive) == []
 
 
 # --- verify --deep ----------------------------------------------------------------------
@@ -303,7 +305,7 @@ def test_commits_merge_every_n_runs_or_never(tmp_path: Path, every: int, compact
     policy = dataclasses.replace(policy_every(every), checkpoint_every=2)
     with ArchiveStore.open(tmp_path, policy=policy) as store:
         for index in range(2):
-            writer = store.begin_run(f"2024030{index + 1}T020000Z-0000", at(DAY, 2))
+            writer = RunRecorder.begin(store, f"2024030{index + 1}T020000Z-0000", at(DAY, 2))
             writer.commit(run_record(writer.run_id, at(DAY, 2)))
         assert len(store.compaction_ids) == compactions
     assert files_in_use(tmp_path) == (1 if compactions else 2)

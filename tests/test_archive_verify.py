@@ -9,9 +9,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from pipelines.archive.index import ArchiveIndex
+from pipelines.archive.recorder import RunRecorder
 from pipelines.core.errors import ArchiveNotFoundError
 from pipelines.core.schema import SCHEMA_VERSION, TABLES
-from pipelines.core.store import ArchiveIndex, ArchiveStore, file_digest, new_run_id
+from pipelines.core.store import ArchiveStore, file_digest, new_run_id
 from pipelines.core.verify import Problem, verify_archive
 from tests.archive_factory import at, commit_run, make_page, run_record
 
@@ -177,7 +179,7 @@ def test_a_newer_marker_is_one_problem(archive: tuple[Path, str]) -> None:
 def test_a_version_stored_twice(archive: tuple[Path, str]) -> None:
     root, _ = archive
     with ArchiveStore.open(root) as store:
-        writer = store.begin_run(new_run_id(at(DAY2)), at(DAY2))
+        writer = RunRecorder.begin(store, new_run_id(at(DAY2)), at(DAY2))
         writer.index = ArchiveIndex.empty()  # a buggy writer that forgot what is stored
         writer.add_version(make_page(), writer.run_id, at(DAY2))
         writer.commit(run_record(writer.run_id, at(DAY2)))

@@ -20,10 +20,10 @@ from pathlib import Path
 import lxml.html
 import pytest
 
+from pipelines.archive.keys import VersionKey
 from pipelines.archive.pages import copy_name
 from pipelines.changes.detection import ChangeSet, compare
 from pipelines.changes.reports.html import render_html
-from pipelines.core.store import VersionKey
 from pipelines.notebook import open_archive
 from tests import changes_scenario
 from tests.archive_factory import at, commit_run

@@ -26,9 +26,12 @@ from scrapy.utils.test import get_crawler
 
 from crawler.cli import main
 from crawler.parsing.items import EncodedExchange, PageNotModified
+from pipelines.archive.keys import version_key
+from pipelines.archive.recorder import RunRecorder
+from pipelines.archive.state import ArchiveState
 from pipelines.archiving import EXIT_CODE, ArchivePipeline
 from pipelines.core.schema import VERSION_KEY
-from pipelines.core.store import ArchiveStore, RunWriter, version_key
+from pipelines.core.store import ArchiveStore
 from pipelines.exit_codes import EXIT_ARCHIVE
 from pipelines.notebook import open_archive
 from pipelines.session import ArchiveSession
@@ -94,7 +97,7 @@ def _assert_every_version_named_is_stored(archive: Path) -> None:
     """Every `new` or `same_date_edit` observation's version is stored."""
     observations = open_archive(archive).observations()
     with ArchiveStore.open(archive, read_only=True) as store:
-        stored = store.stored_versions().select(list(VERSION_KEY)).to_pandas()
+        stored = ArchiveState.of(store).stored_versions().select(list(VERSION_KEY)).to_pandas()
     named = observations[observations["outcome"].isin(["new", "same_date_edit"])]
     assert len(named)
     found = named.merge(stored, on=list(VERSION_KEY), how="left", indicator=True)
@@ -180,7 +183,7 @@ def pipeline(tmp_path: Path) -> Iterator[ArchivePipeline]:
     ArchiveSession.of(crawler).close()
 
 
-def _writer(pipeline: ArchivePipeline) -> RunWriter:
+def _writer(pipeline: ArchivePipeline) -> RunRecorder:
     assert pipeline.writer is not None
     return pipeline.writer
 
@@ -195,7 +198,7 @@ def test_a_page_whose_version_cannot_be_stored_is_an_error_observation(
     assert writer.outcome_counts()["error"] == 1
     assert writer.outcome_counts()["new"] == 0
     assert not writer.holds_version(version_key(page))
-    assert not (writer._staging / "run.warc.gz").exists()  # nothing written for it
+    assert not (writer.writer._staging / "run.warc.gz").exists()  # nothing written for it
 
 
 def test_an_outcome_follows_what_is_stored(pipeline: ArchivePipeline) -> None:
@@ -231,12 +234,12 @@ def test_a_storage_error_gives_the_run_up(
     pipeline: ArchivePipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     writer = _writer(pipeline)
-    staging = writer._staging
+    staging = writer.writer._staging
 
     def disk_full(*arguments: object) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(RunWriter, "add_version", disk_full)
+    monkeypatch.setattr(RunRecorder, "add_version", disk_full)
     closed: list[bool] = []  # the spider is closed at once (no engine here to do it)
     monkeypatch.setattr(pipeline, "_close_unusable", lambda: closed.append(True))
     pipeline.process_item(make_page("acne"))

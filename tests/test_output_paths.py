@@ -26,6 +26,7 @@ import pytest
 
 from crawler.cli import main
 from crawler.commands.formats import render_csv
+from pipelines.archive.recorder import RunRecorder
 from pipelines.changes.detection import compare
 from pipelines.changes.reports import ReportFormat, render
 from pipelines.core.store import ArchiveStore, new_run_id
@@ -61,7 +62,7 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     when = at(date(2024, 3, 5))
     run_id = new_run_id(when)
     with ArchiveStore.open(root) as store:
-        writer = store.begin_run(run_id, when)
+        writer = RunRecorder.begin(store, run_id, when)
         record = run_record(run_id, when, writer)
         writer.commit(dataclasses.replace(record, finish_reason=RUN_FINISH_REASON))
     return root

@@ -24,8 +24,8 @@ from crawler.commands.output import STDOUT, OutputPath, output_path, write_bytes
 from crawler.parsing.items import LANGUAGES
 
 if TYPE_CHECKING:
+    from pipelines.archive.keys import VersionKey
     from pipelines.changes.detection import ChangeSet
-    from pipelines.core.store import VersionKey
     from pipelines.notebook import Archive
 
 # pipelines.changes.reports.REPORT_FORMATS and the Atom feed (a test checks); not imported here so

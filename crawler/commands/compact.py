@@ -34,6 +34,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run(args: argparse.Namespace) -> int:
+    from pipelines.archive.state import ArchiveState
     from pipelines.core.compaction import DEFAULT_COMPACT_EVERY, policy_every
     from pipelines.core.store import ArchiveStore
 
@@ -42,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--every must be at least 2, not {every}")
     policy = policy_every(every)
     with ArchiveStore.open(archive_path(args), create=False) as store:
+        ArchiveState.of(store)  # so that the checkpoint saves the sightings log too
         done = store.compact(policy)
         files = len(store.live_files("topics"))
     lines = [

@@ -412,6 +412,7 @@ def _incremental_plan(args: argparse.Namespace, dump: Dump, store: ArchiveStore)
     from datetime import UTC, datetime
 
     from pipelines.archive.incremental import REASONS, plan_incremental
+    from pipelines.archive.state import ArchiveState, xml_fingerprints
 
     last_index_read = max(
         (
@@ -423,8 +424,8 @@ def _incremental_plan(args: argparse.Namespace, dump: Dump, store: ArchiveStore)
     )
     plan = plan_incremental(
         dump,
-        store.xml_fingerprints(),
-        store.index().live_topics,
+        xml_fingerprints(store),
+        ArchiveState.of(store).index().live_topics,
         languages=parse_languages(args.languages),
         revalidate_days=args.revalidate_days,
         last_index_read=last_index_read,

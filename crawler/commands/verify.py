@@ -69,9 +69,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipelines.core.verify import Verification
+    from pipelines.archive.verify_log import verify_archive_deeply
+    from pipelines.core.verify import Verification, verify_archive
 
-    verification = Verification.of(archive_path(args), deep=args.deep)
+    check = verify_archive_deeply if args.deep else verify_archive
+    verification = Verification.of(archive_path(args), check=check)
     problems: list[Problem] = []
     leftovers: list[Problem] = []
     for problem in verification.problems:

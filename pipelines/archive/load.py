@@ -32,7 +32,7 @@ an older text makes that version current again); "live" means its latest sightin
 
 Snapshots are computed from the sightings log (`pipelines.archive.versions`), which holds about
 one row per version rather than one per observation, then only the row groups holding
-the versions selected are read (`ArchiveStore.read_versions`): loading a snapshot of a
+the versions selected are read (`pipelines.archive.state.read_versions`): loading a snapshot of a
 ten-year archive reads little more than the snapshot itself.
 """
 
@@ -48,6 +48,7 @@ import pyarrow.dataset as ds
 
 from crawler.parsing.items import LANGUAGES
 from pipelines.archive.as_of import AsOf, Cut, DateCut, RunCut, resolve_as_of
+from pipelines.archive.state import ArchiveState, read_versions
 from pipelines.core.errors import UnknownRunError
 from pipelines.core.schema import TOPIC_KEY, VERSION_KEY, TableName
 from pipelines.core.storage import ArchivePath
@@ -127,6 +128,12 @@ class ArchiveReader(Generic[Frame]):
         self._tables: dict[TableName, pa.Table] = {}
 
     @property
+    def state(self) -> ArchiveState:
+        """What the archive domain derives from the store's rows (the sightings log, the
+        stored versions), built on first use."""
+        return ArchiveState.of(self.store)
+
+    @property
     def path(self) -> ArchivePath:
         """The archive directory, or the S3 prefix it was published to."""
         return self.store.root
@@ -172,24 +179,26 @@ class ArchiveReader(Generic[Frame]):
     def topics(self, as_of: AsOf = None) -> Frame:
         """One row per topic: its version as of `as_of` (see the module docstring)."""
         positions = self._selected_positions(as_of)
-        return self._frame(self.store.read_topic_rows(positions), list(TOPIC_KEY))
+        return self._frame(self.store.read_positions("topics", positions), list(TOPIC_KEY))
 
     def topic(self, slug: str, language: str = "en", as_of: AsOf = None) -> Frame:
         """The version of one topic as of `as_of`, as `topics(as_of)` selects it: one row,
         or none when the topic had no live version then."""
         _check_language(language)
         positions = self._selected_positions(as_of)
-        selected = self.store.stored_versions().take(positions)
+        selected = self.state.stored_versions().take(positions)
         mask = pc.and_(pc.equal(selected["slug"], slug), pc.equal(selected["language"], language))
-        return self._convert(self.store.read_topic_rows(pc.filter(positions, mask)))
+        return self._convert(self.store.read_positions("topics", pc.filter(positions, mask)))
 
     def history(self, slug: str, language: str = "en") -> Frame:
         """Every stored version of one topic, oldest first (empty when unknown)."""
         _check_language(language)
-        stored = self.store.stored_versions()
+        stored = self.state.stored_versions()
         mask = pc.and_(pc.equal(stored["slug"], slug), pc.equal(stored["language"], language))
         positions = pc.indices_nonzero(mask)
-        return self._frame(self.store.read_topic_rows(positions), ["last_updated", *_ORDER])
+        return self._frame(
+            self.store.read_positions("topics", positions), ["last_updated", *_ORDER]
+        )
 
     def links(
         self, slug: str | None = None, language: str | None = None, as_of: AsOf = None
@@ -250,13 +259,13 @@ class ArchiveReader(Generic[Frame]):
 
     def _selected_versions(self, as_of: AsOf) -> pa.Table:
         """VERSION_KEY and run_id of the version of each topic as of `as_of`, live topics only."""
-        stored = self.store.stored_versions()
+        stored = self.state.stored_versions()
         return stored.take(self._selected_positions(as_of)).select([*VERSION_KEY, "run_id"])
 
     def _selected_positions(self, as_of: AsOf) -> pa.Array:
         """Rows of `stored_versions()` of the version of each topic as of `as_of`, live only."""
         cut = self._cut(as_of)
-        selector = self.store.selector()
+        selector = self.state.selector()
         if isinstance(cut, RunCut):
             rows = selector.current(cut.last_run)
         elif isinstance(cut, DateCut):
@@ -270,7 +279,7 @@ class ArchiveReader(Generic[Frame]):
     ) -> Frame:
         selected = _filter_topic(self._selected_versions(as_of), slug, language)
         # Rows come in run order, page order within a version; the sort is stable.
-        return self._frame(self.store.read_versions(table, selected), list(TOPIC_KEY))
+        return self._frame(read_versions(self.store, table, selected), list(TOPIC_KEY))
 
 
 def _filter_topic(table: pa.Table, slug: str | None, language: str | None) -> pa.Table:

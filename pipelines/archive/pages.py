@@ -20,9 +20,10 @@ from typing import Any
 import pyarrow as pa
 
 from pipelines.archive.as_of import AsOf
+from pipelines.archive.keys import VersionKey
 from pipelines.archive.load import ArchiveReader
+from pipelines.archive.state import read_versions
 from pipelines.core.schema import VERSION_KEY
-from pipelines.core.store import VersionKey
 from pipelines.core.warc import WarcLocation
 
 HASH_IN_NAME = 8
@@ -92,9 +93,9 @@ def stored_pages(
         return []
     wanted = pa.Table.from_pylist(
         [dict(zip(columns, row, strict=True)) for row in rows],
-        schema=archive.store.stored_versions().select(columns).schema,
+        schema=archive.state.stored_versions().select(columns).schema,
     )
-    found = archive.store.read_versions("topics", wanted, columns=_COLUMNS)
+    found = read_versions(archive.store, "topics", wanted, columns=_COLUMNS)
     return [_stored_page(row) for row in found.to_pylist()]
 
 

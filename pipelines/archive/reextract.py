@@ -18,9 +18,13 @@ from crawler.parsing import parse_health_topic
 from crawler.parsing.errors import ExtractionError
 from crawler.parsing.health_topic import encoding_for
 from crawler.parsing.items import HealthTopicPage
+from pipelines.archive.index import classify
+from pipelines.archive.keys import version_key
+from pipelines.archive.recorder import RunRecorder
+from pipelines.archive.state import ArchiveState
 from pipelines.core.records import Observation, RunRecord, VersionRecord
 from pipelines.core.schema import VERSION_KEY, clinical_trials_table, links_table, topics_table
-from pipelines.core.store import ArchiveStore, classify, new_run_id, version_key
+from pipelines.core.store import ArchiveStore, new_run_id
 from pipelines.core.warc import ArchivedResponse, WarcLocation, raw_from_archived
 
 Parser = Callable[..., HealthTopicPage]
@@ -168,13 +172,14 @@ def commit_reextracted(
         pending = [
             r
             for r in changed
-            if r.page is not None and version_key(r.page) not in store.index().versions
+            if r.page is not None
+            and version_key(r.page) not in ArchiveState.of(store).index().versions
         ]
         skipped = [r for r in changed if r not in pending]
         if not pending:
             return None, skipped
         last = store.run_ids[-1] if store.run_ids else None
-        writer = store.begin_run(new_run_id(now, after=last), now)
+        writer = RunRecorder.begin(store, new_run_id(now, after=last), now)
         try:
             for result in pending:
                 page = result.page

@@ -39,6 +39,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.archive.state import ArchiveState
 from pipelines.core.schema import SCHEMAS, TableName
 from pipelines.core.store import ArchiveStore
 
@@ -145,9 +146,10 @@ def register_archive(
 def _selection_tables(store: ArchiveStore) -> tuple[pa.Table, pa.Table]:
     """The events log (with each event's row of the stored versions) and the stored
     versions (with their day number and last sighting), as `Selector` sees them."""
-    selector = store.selector()
-    log = store.version_log().events
-    stored = store.stored_versions()
+    state = ArchiveState.of(store)
+    selector = state.selector()
+    log = state.version_log().events
+    stored = state.stored_versions()
     version_row = np.asarray(selector.event_version, dtype=np.int64)
     events = log.select(["language", "slug", "run_id", "gone"]).append_column(
         "observed_us", log["observed_at"].cast(pa.int64())

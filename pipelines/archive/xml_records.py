@@ -27,9 +27,11 @@ import pyarrow.compute as pc
 from crawler.parsing.items import HealthTopicPage
 from crawler.parsing.xml_dump import DumpTopic
 from pipelines.archive.incremental import TopicId
+from pipelines.archive.keys import LatestVersion
+from pipelines.archive.state import ArchiveState, read_versions
 from pipelines.core.records import VersionRecord, XmlRecord
 from pipelines.core.schema import VERSION_KEY, TableBuilder, clinical_trial_rows, link_rows
-from pipelines.core.store import ArchiveStore, LatestVersion
+from pipelines.core.store import ArchiveStore
 
 SECTION_COLUMNS: Mapping[str, str] = {
     "last_updated": "last_updated",
@@ -77,7 +79,7 @@ def changed_sections(
 ) -> list[str]:
     """The sections in which `page` differs from the topic's `previous` version (as
     stored in `store`), in SECTION_COLUMNS order, then ENTRY_SECTIONS."""
-    stored = store.stored_versions()
+    stored = ArchiveState.of(store).stored_versions()
     wanted = (page.language, page.slug, previous.last_updated, previous.content_hash)
     mask = None
     for column, value in zip(VERSION_KEY, wanted, strict=True):
@@ -88,7 +90,7 @@ def changed_sections(
         return []
     version = [VersionRecord(page=page, run_id=run_id, observed_at=datetime.now().astimezone())]
     columns = list(dict.fromkeys([*VERSION_KEY, *SECTION_COLUMNS]))
-    before = store.read_versions("topics", versions, columns=columns)
+    before = read_versions(store, "topics", versions, columns=columns)
     topics = TableBuilder("topics")
     topics.append(version)
     after = topics.to_table()
@@ -103,7 +105,7 @@ def changed_sections(
         builder.append(entry_rows[table])
         new = builder.to_table()
         entries = [name for name in new.schema.names if name not in (*VERSION_KEY, "run_id")]
-        old = store.read_versions(table, versions, columns=[*VERSION_KEY, *entries])
+        old = read_versions(store, table, versions, columns=[*VERSION_KEY, *entries])
         if old.select(entries).to_pylist() != new.select(entries).to_pylist():
             sections.append(table)
     return list(dict.fromkeys(sections))

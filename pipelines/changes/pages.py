@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import date
 
+from pipelines.archive.keys import VersionKey
 from pipelines.archive.load import ArchiveReader
 from pipelines.archive.pages import StoredPage, stored_pages
 from pipelines.changes.detection import ChangeSet
-from pipelines.core.store import VersionKey
 
 
 def report_pages(archive: ArchiveReader, changes: ChangeSet) -> dict[VersionKey, StoredPage]:

@@ -5,15 +5,16 @@ files, except those a committed compaction replaced by its compacted file. It is
 function of the run manifests and compaction manifests, applied in commit order.
 
 A *checkpoint* (`_catalog/<last_run>.<compactions>/`) saves that file set, the committed
-run ids and compaction ids, and the `VersionLog` of those runs, so opening a ten-year
-archive reads one small JSON file and two small Parquet files instead of thousands of
-manifests and millions of observations. It is derived data: written complete under a
-temporary name and renamed into place, trusted only when it agrees with the manifests
-present (its run ids must be exactly the committed runs up to its last run, its
-compactions a prefix of the committed ones), and never needed: without one, readers
-rebuild everything from the manifests and the tables. It also saves the version key of
-every topics row of those runs, in file order (`stored_versions`), so that a snapshot
-does not read the key columns of the whole topics table.
+run ids and compaction ids, and the *derived tables* the layers above give it (named
+Arrow tables, one `<name>.parquet` each: the archive domain's sightings log, validators
+and stored versions, see `pipelines.archive.state`), so opening a ten-year archive reads
+one small JSON file and a few small Parquet files instead of thousands of manifests and
+millions of observations. It is derived data: written complete under a temporary name
+and renamed into place, trusted only when it agrees with the manifests present (its run
+ids must be exactly the committed runs up to its last run, its compactions a prefix of
+the committed ones), and never needed: without one, readers rebuild everything from the
+manifests and the tables. The catalog does not know what the derived tables mean; it
+checks their digests, and their readers give the schema to read them with.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.archive.versions import EVENTS_SCHEMA, VALIDATORS_SCHEMA, VERSION_COLUMNS, VersionLog
 from pipelines.core.errors import ArchiveCorruptError
 from pipelines.core.layout import (
     CATALOG_DIR,
@@ -42,19 +42,15 @@ from pipelines.core.layout import (
     write_file_durably,
 )
 from pipelines.core.records import CompactionManifest, ManifestFile, RunManifest, decode_value
-from pipelines.core.schema import SCHEMA_VERSION, SCHEMAS, TABLES
+from pipelines.core.schema import SCHEMA_VERSION, TABLES
 from pipelines.core.storage import ArchivePath
 
 logger = logging.getLogger(__name__)
 
 CATALOG_FORMAT = "medlineplus-archive/catalog"
 CATALOG_FILE = "catalog.json"
-EVENTS_FILE = "events.parquet"
-VALIDATORS_FILE = "validators.parquet"
-VERSIONS_FILE = "versions.parquet"
-STATE_FILES = (EVENTS_FILE, VALIDATORS_FILE, VERSIONS_FILE)
-STORED_SCHEMA = pa.schema([SCHEMAS["topics"].field(name) for name in VERSION_COLUMNS])
-"""Columns of the stored versions saved with a checkpoint."""
+DERIVED_SUFFIX = ".parquet"
+"""A derived table `<name>` is saved as `<name>.parquet`."""
 CHECKPOINTS_KEPT = 2
 """Checkpoints kept: the newest, and the one before for readers that opened it."""
 
@@ -200,7 +196,7 @@ def commit_order(run_ids: Iterable[str], compaction_ids: Iterable[str]) -> list[
 
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
-    """A checkpoint read from `_catalog/` (the version log is read on demand)."""
+    """A checkpoint read from `_catalog/` (its derived tables are read on demand)."""
 
     directory: ArchivePath
     """Its directory."""
@@ -213,27 +209,30 @@ class Checkpoint:
     files: FileSet
     """The file set after those runs and compactions."""
     state: Mapping[str, Mapping[str, Any]]
-    """Per state file name: its sha256 and rows."""
+    """Per derived table's file name: its sha256, bytes and rows."""
 
-    def read_log(self) -> VersionLog:
-        """The version log of the runs covered; ArchiveCorruptError when damaged."""
-        events = self._read(EVENTS_FILE, EVENTS_SCHEMA)
-        validators = self._read(VALIDATORS_FILE, VALIDATORS_SCHEMA)
-        return VersionLog(events, validators)
+    @property
+    def derived_names(self) -> tuple[str, ...]:
+        """The names of the derived tables it holds."""
+        return tuple(
+            sorted(name.removesuffix(DERIVED_SUFFIX) for name in self.state if _is_derived(name))
+        )
 
-    def read_versions(self) -> pa.Table:
-        """The stored versions of the runs covered (`VERSION_COLUMNS` of every topics row,
-        in file order); ArchiveCorruptError when damaged."""
-        return self._read(VERSIONS_FILE, STORED_SCHEMA)
-
-    def _read(self, name: str, schema: pa.Schema) -> pa.Table:
-        path = self.directory / name
-        expected = self.state.get(name, {})
+    def read_derived(self, name: str, schema: pa.Schema | None = None) -> pa.Table:
+        """Derived table `name` (cast to `schema`, when given); ArchiveCorruptError when it
+        is damaged, or not in this checkpoint."""
+        file_name = f"{name}{DERIVED_SUFFIX}"
+        path = self.directory / file_name
+        expected = self.state.get(file_name, {})
         try:
+            if not expected:
+                raise ValueError(f"the catalog lists no {file_name}")
             data = path.read_bytes()
             if hashlib.sha256(data).hexdigest() != expected.get("sha256"):
                 raise ValueError("sha256 differs from the catalog's")
-            table = pq.read_table(pa.BufferReader(data)).cast(schema)
+            table = pq.read_table(pa.BufferReader(data))
+            if schema is not None:
+                table = table.cast(schema)
         except (OSError, ValueError, pa.ArrowException) as error:
             raise ArchiveCorruptError(
                 f"checkpoint file {path} is unusable ({error}); readers rebuild what it "
@@ -300,7 +299,9 @@ def _load_checkpoint(directory: ArchivePath) -> Checkpoint:
     if not run_ids or run_ids[-1] != last_run or list(run_ids) != sorted(set(run_ids)):
         raise ValueError("its run ids are not in order")
     state = data["state"]
-    if not isinstance(state, dict) or set(state) != set(STATE_FILES):
+    if not isinstance(state, dict) or not all(
+        _is_derived(name) and isinstance(entry, dict) for name, entry in state.items()
+    ):
         raise ValueError("malformed state entry")
     return Checkpoint(
         directory=directory,
@@ -317,10 +318,10 @@ def write_checkpoint(
     run_ids: Sequence[str],
     compaction_ids: Sequence[str],
     files: FileSet,
-    log: VersionLog,
-    stored: pa.Table,
+    derived: Mapping[str, pa.Table],
 ) -> Path | None:
-    """Save a checkpoint of the committed state; returns its directory (None without runs).
+    """Save a checkpoint of the committed state, with the `derived` tables by name;
+    returns its directory (None without runs).
 
     Written under a temporary name, fsync'ed, then renamed: a checkpoint directory is
     always complete. Older checkpoints beyond `CHECKPOINTS_KEPT` are removed (derived
@@ -335,8 +336,10 @@ def write_checkpoint(
     temporary = catalog / f".tmp-{name}-{secrets.token_hex(4)}"
     temporary.mkdir()
     state: dict[str, dict[str, Any]] = {}
-    tables = (log.events, log.validators, stored.cast(STORED_SCHEMA))
-    for file_name, table in zip(STATE_FILES, tables, strict=True):
+    for name, table in sorted(derived.items()):
+        file_name = f"{name}{DERIVED_SUFFIX}"
+        if "/" in name or not _is_derived(file_name):
+            raise ValueError(f"{name!r} cannot name a derived table")
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression=PARQUET_COMPRESSION)
         sha256, size = write_file_durably(temporary / file_name, bytes(sink.getvalue()))
@@ -365,6 +368,15 @@ def write_checkpoint(
         shutil.rmtree(catalog / old, ignore_errors=True)
     logger.debug("checkpoint %s written", final)
     return final
+
+
+def _is_derived(file_name: str) -> bool:
+    """Whether `file_name` can be a derived table's file (`<name>.parquet`)."""
+    return (
+        file_name.endswith(DERIVED_SUFFIX)
+        and len(file_name) > len(DERIVED_SUFFIX)
+        and not file_name.startswith(".")
+    )
 
 
 def remove_temporary_checkpoints(root: Path) -> list[Path]:

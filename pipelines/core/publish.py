@@ -38,7 +38,7 @@ from typing import BinaryIO
 
 import pyarrow.fs as pafs
 
-from pipelines.core.catalog import CATALOG_FILE, STATE_FILES, commit_order, read_checkpoint
+from pipelines.core.catalog import CATALOG_FILE, commit_order, read_checkpoint
 from pipelines.core.errors import ArchiveCorruptError, ArchiveSchemaError, ObjectStorageError
 from pipelines.core.layout import (
     CATALOG_DIR,
@@ -107,7 +107,7 @@ def publish(archive: Path | str, destination: ObjectPath) -> PublishReport:
             uploader.put_bytes(relative, (root / relative).read_bytes())
         checkpoint = read_checkpoint(root, store.run_ids, store.compaction_ids)
         if checkpoint is not None and isinstance(checkpoint.directory, Path):
-            uploader.put_checkpoint(checkpoint.directory)
+            uploader.put_checkpoint(checkpoint.directory, list(checkpoint.state))
     return report
 
 
@@ -231,10 +231,11 @@ class _Uploader:
                 ) from error
         return size
 
-    def put_checkpoint(self, directory: Path) -> None:
-        """Upload a checkpoint, its catalog.json last; skipped when a crawl running now
-        removes it meanwhile (derived data: readers rebuild what it holds)."""
-        names = [*STATE_FILES, CATALOG_FILE]
+    def put_checkpoint(self, directory: Path, derived_files: list[str]) -> None:
+        """Upload a checkpoint (its `derived_files`, then its catalog.json); skipped when
+        a crawl running now removes it meanwhile (derived data: readers rebuild what it
+        holds)."""
+        names = [*derived_files, CATALOG_FILE]
         try:
             contents = [(directory / name).read_bytes() for name in names]
         except OSError as error:

@@ -1,4 +1,4 @@
-"""The archive on disk: committing runs, recovery, compaction, the index.
+"""The table format's store: opening an archive, its committed state, scans, and runs.
 
 See `pipelines.core.layout` for the directory layout. Every run writes one file to every
 table, zero rows included: a table directory then always holds the schema, and
@@ -14,8 +14,14 @@ small files are merged into larger ones by a compaction manifest, and the files 
 move to `_retired/`; nothing committed is ever rewritten, and only `pipelines.core.vacuum` deletes
 anything (retired files, days later). Readers follow the manifests: the files in use
 are each run's own files, except those a committed compaction replaced. A checkpoint
-(`pipelines.core.catalog`) saves that list and the sightings log (`pipelines.archive.versions`) so
-that opening a large archive stays fast.
+(`pipelines.core.catalog`) saves that list, and the tables the layers above derive from the
+rows (`DerivedState`), so that opening a large archive stays fast.
+
+The store knows tables, files and runs, not what the rows mean: the archive domain
+(`pipelines.archive`) keeps its own state derived from the committed rows (the sightings
+log, the version/dedupe index) as a `DerivedState` attached to the store
+(`ArchiveStore.attachment`), which the store tells about each commit and compaction and
+asks for the tables a checkpoint saves.
 
 Runs are ordered by run id, which is also the order they were committed in: run ids
 start with their UTC start time, and `begin_run` refuses one that does not sort after
@@ -30,37 +36,19 @@ import logging
 import os
 import secrets
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, NamedTuple, Self
+from typing import Any, Literal, Protocol, Self, TypeVar, cast
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from crawler.parsing.items import LANGUAGES, EncodedExchange, HealthTopicPage
-from crawler.parsing.urls import topic_path
-from pipelines.archive.versions import (
-    OBSERVATION_COLUMNS,
-    VERSION_COLUMNS,
-    Selector,
-    Validators,
-    VersionLog,
-    current_version_keys,
-    current_versions,
-    gone_topic_keys,
-    key_tuples,
-    last_events,
-    latest_validators,
-    live_topic_keys,
-    matching_rows,
-    validators_map,
-)
+from crawler.parsing.items import EncodedExchange
 from pipelines.core.catalog import (
     Checkpoint,
     FileSet,
@@ -110,36 +98,15 @@ from pipelines.core.layout import (
     write_json_atomically,
 )
 from pipelines.core.lock import ArchiveLock
-from pipelines.core.records import (
-    OUTCOMES,
-    CompactionManifest,
-    JournalArticleRecord,
-    ManifestFile,
-    Observation,
-    Outcome,
-    RunManifest,
-    RunRecord,
-    VersionRecord,
-    XmlRecord,
-)
+from pipelines.core.records import CompactionManifest, ManifestFile, RunManifest, RunRecord
 from pipelines.core.recovery import recover
-from pipelines.core.schema import (
-    SCHEMA_VERSION,
-    SCHEMAS,
-    TABLES,
-    VERSION_KEY,
-    TableBuilder,
-    TableName,
-    clinical_trial_rows,
-    link_rows,
-)
+from pipelines.core.schema import SCHEMA_VERSION, SCHEMAS, TABLES, TableBuilder, TableName
 from pipelines.core.storage import ArchivePath, ObjectPath, archive_location, pyarrow_source
 from pipelines.core.warc import (
     WARC_DIR,
     ArchivedResponse,
     WarcFileWriter,
     WarcLocation,
-    encode_exchange,
     read_response,
     warc_path,
 )
@@ -151,28 +118,19 @@ __all__ = [
     "PARQUET_COMPRESSION",
     "RUNS_DIR",
     "STAGING_DIR",
-    "ArchiveIndex",
     "ArchiveStore",
     "CompactionPolicy",
-    "LatestVersion",
+    "DerivedState",
     "RunWriter",
-    "TopicKey",
-    "Validators",
-    "VersionKey",
     "check_run_id",
     "check_schema_version",
-    "current_version_keys",
     "file_digest",
-    "gone_topic_keys",
-    "latest_validators",
     "load_manifest",
     "manifest_paths",
     "new_run_id",
     "part_path",
     "part_run_id",
     "read_marker",
-    "read_validators",
-    "version_key",
     "write_json_atomically",
 ]
 
@@ -182,10 +140,6 @@ RUN_COLUMN: Mapping[str, str] = {
     str(table): "first_seen_run" if table == "journal_articles" else "run_id" for table in TABLES
 }
 """The column naming the run that wrote each row."""
-
-
-# --- names and keys -------------------------------------------------------------------
-
 
 SPILL_ROWS: Mapping[TableName, int] = {
     "topics": 1024,
@@ -197,26 +151,6 @@ SPILL_ROWS: Mapping[TableName, int] = {
     "xml_records": 4096,
 }
 """Rows of a table a run keeps in memory before writing them on to its staging file."""
-
-_INDEX_COLUMNS: Mapping[TableName, list[str]] = {
-    "topics": list(VERSION_COLUMNS),
-    "observations": list(OBSERVATION_COLUMNS),
-    "journal_articles": ["language", "slug", "pmid"],
-}
-"""The columns of a run's rows that the archive's index takes in after the commit: kept
-aside as rows spill, so a commit reads no table back (a topics row is ~5 KB of page
-fields, most of a large run's memory if read back whole)."""
-
-
-def classify(page: HealthTopicPage, index: ArchiveIndex) -> Outcome:
-    """What `page` is relative to the archive described by `index`: "unchanged" (its
-    version is stored), "same_date_edit" (new content, the latest version's date) or "new"."""
-    if version_key(page) in index.versions:
-        return "unchanged"
-    latest = index.latest.get(TopicKey(page.language, page.slug))
-    if latest is not None and latest.last_updated == page.last_updated:
-        return "same_date_edit"
-    return "new"
 
 
 def new_run_id(now: datetime, after: str | None = None) -> str:
@@ -232,70 +166,32 @@ def new_run_id(now: datetime, after: str | None = None) -> str:
     return f"{last_started + timedelta(seconds=1):%Y%m%dT%H%M%SZ}-{secrets.token_hex(2)}"
 
 
-class TopicKey(NamedTuple):
-    """A topic: its language and slug."""
+class DerivedState(Protocol):
+    """What a layer above keeps per open store, derived from the committed rows (the
+    archive domain's sightings log and index): the store tells it about commits and
+    compactions, and saves its tables in checkpoints. Attach one with
+    `ArchiveStore.attachment`."""
 
-    language: str
-    slug: str
+    kept_columns: Mapping[TableName, Sequence[str]]
+    """Per table, the columns of a run's rows `committed` is given (kept aside as the
+    run's rows spill to disk, so a commit reads no table back)."""
 
+    def committed(self, manifest: RunManifest, rows: Mapping[TableName, pa.Table]) -> None:
+        """Run `manifest` was committed by this store; `rows` holds its `kept_columns`.
+        The store's committed state (`run_ids`, files) already includes it."""
 
-class VersionKey(NamedTuple):
-    """One version of a topic; stored once, ever."""
+    def files_changed(self) -> None:
+        """A compaction replaced files: row positions within a table's files changed."""
 
-    language: str
-    slug: str
-    last_updated: date
-    content_hash: str
+    def reset(self) -> None:
+        """The committed state was read again from disk: forget everything derived."""
 
-
-class LatestVersion(NamedTuple):
-    """The version a topic showed most recently."""
-
-    last_updated: date
-    content_hash: str
-
-
-def version_key(page: HealthTopicPage) -> VersionKey:
-    """The key of the version `page` is."""
-    return VersionKey(page.language, page.slug, page.last_updated, page.content_hash)
+    def checkpoint_tables(self) -> Mapping[str, pa.Table]:
+        """The tables a checkpoint saves for this state, by name (see
+        `pipelines.core.catalog`); read back with `Checkpoint.read_derived`."""
 
 
-# --- the index ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ArchiveIndex:
-    """What the crawler needs to know about the committed runs (uncommitted ones never count).
-
-    Tuples compare equal to the NamedTuple keys, so plain tuples work for lookups.
-    """
-
-    run_ids: tuple[str, ...]
-    """Committed runs, oldest first."""
-    versions: frozenset[VersionKey]
-    """Every stored version."""
-    latest: Mapping[TopicKey, LatestVersion]
-    """Per topic, the version it showed most recently (see `current_version_keys`)."""
-    validators: Mapping[str, Validators]
-    """Per canonical URL, what to revalidate with (see `latest_validators`), for the
-    topics whose latest sighting names a stored version (the others are fetched in full)."""
-    journal_articles: frozenset[tuple[str, str, str]]
-    """(language, slug, pmid) of every journal article stored."""
-    live_topics: frozenset[TopicKey]
-    """Topics with a stored version whose latest sighting is not "gone" (see
-    `gone_topic_keys`): what a full crawl expects to find again."""
-
-    @classmethod
-    def empty(cls) -> ArchiveIndex:
-        """The index of an archive without runs."""
-        return cls(
-            run_ids=(),
-            versions=frozenset(),
-            latest={},
-            validators={},
-            journal_articles=frozenset(),
-            live_topics=frozenset(),
-        )
+_Attached = TypeVar("_Attached", bound=DerivedState)
 
 
 # --- files ----------------------------------------------------------------------------
@@ -363,6 +259,9 @@ def _read_committed(root: ArchivePath) -> _Committed:
 # --- the store ------------------------------------------------------------------------
 
 
+# --- the store ------------------------------------------------------------------------
+
+
 class ArchiveStore:
     """An archive directory opened for writing (locked, recovered) or for reading.
 
@@ -386,10 +285,7 @@ class ArchiveStore:
         """When this store compacts and checkpoints (writers only)."""
         self._committed = committed
         self._lock = lock
-        self._index: ArchiveIndex | None = None
-        self._log: VersionLog | None = None
-        self._stored: pa.Table | None = None
-        self._selector: Selector | None = None
+        self._attached: dict[Callable[[ArchiveStore], DerivedState], DerivedState] = {}
         self._writer: RunWriter | None = None
 
     @classmethod
@@ -536,6 +432,19 @@ class ArchiveStore:
     ) -> None:
         self.close()
 
+    @property
+    def checkpoint(self) -> Checkpoint | None:
+        """The checkpoint the committed state was read with (or last written), if any."""
+        return self._committed.checkpoint
+
+    def attachment(self, kind: Callable[[ArchiveStore], _Attached]) -> _Attached:
+        """The `kind(self)` this store keeps for a layer above: made on first use, one per
+        kind, told about every commit and compaction, and saved in checkpoints."""
+        attached = self._attached.get(kind)
+        if attached is None:
+            attached = self._attached[kind] = kind(self)
+        return cast(_Attached, attached)
+
     # reading
 
     def live_files(self, table: TableName, run_ids: Iterable[str] | None = None) -> list[LiveFile]:
@@ -581,14 +490,29 @@ class ArchiveStore:
             where = in_runs if where is None else where & in_runs
         return self._scan(table, self.live_files(table, wanted), columns, where)
 
-    def _read_after(self, table: TableName, columns: Sequence[str], after: str | None) -> pa.Table:
-        """Rows of `table` of runs after run `after` (all of them for None), in file order
-        (row positions matter: see `stored_versions`)."""
+    def read_columns(
+        self,
+        table: TableName,
+        columns: Sequence[str],
+        *,
+        after: str | None = None,
+        through: str | None = None,
+    ) -> pa.Table:
+        """`columns` of the rows of `table` in file order (row `i` of the files in use, one
+        after the other), of runs after run `after` and up to run `through` when given.
+
+        Read whole, each file's row count must be its manifest's: row positions matter to
+        readers that index rows by position (`read_positions`).
+        """
         files = self.live_files(table)
         where = None
         if after is not None:
             files = [live for live in files if live.last_run > after]
             where = ds.field(RUN_COLUMN[table]) > after
+        if through is not None:
+            files = [live for live in files if live.first_run <= through]
+            until = ds.field(RUN_COLUMN[table]) <= through
+            where = until if where is None else where & until
         schema = pa.schema([SCHEMAS[table].field(name) for name in columns])
         parts = []
         for live in files:
@@ -602,6 +526,12 @@ class ArchiveStore:
                 raise ArchiveCorruptError(
                     f"cannot read {path}: {error}; run `medlineplus-archive verify`", path=path
                 ) from error
+            if where is None and part.num_rows != live.entry.rows:
+                raise ArchiveCorruptError(
+                    f"{path} holds {part.num_rows} rows, its manifest says "
+                    f"{live.entry.rows}; run `medlineplus-archive verify`",
+                    path=path,
+                )
             parts.append(part.cast(schema))
         return pa.concat_tables(parts) if parts else schema.empty_table()
 
@@ -627,19 +557,15 @@ class ArchiveStore:
                 path=self.root,
             ) from error
 
-    def read_versions(
-        self, table: TableName, versions: pa.Table, *, columns: Sequence[str] | None = None
+    def read_runs(
+        self, table: TableName, run_ids: Iterable[str], *, columns: Sequence[str] | None = None
     ) -> pa.Table:
-        """Rows of `table` (topics, links or clinical_trials) of the given versions.
-
-        `versions` holds VERSION_KEY and run_id (the run that stored each version, as in
-        `stored_versions`). Only the row groups whose run_id statistics admit one of
-        those runs are read, so a snapshot does not decompress the whole history.
-        Rows come back in run order (in page order within a version).
-        """
+        """Rows of `table` in the row groups whose run_id statistics admit one of `run_ids`,
+        in file order: a superset of the runs' rows (a row group may hold other runs too),
+        read without decompressing the rest of the table."""
         schema = SCHEMAS[table]
         names = list(columns) if columns else schema.names
-        wanted_runs = sorted(set(versions["run_id"].to_pylist()))
+        wanted_runs = sorted(set(run_ids))
         pieces = []
         for live in self.live_files(table, wanted_runs):
             path = self._resolve(live.entry.path)
@@ -656,76 +582,24 @@ class ArchiveStore:
         result_schema = pa.schema([schema.field(name) for name in names], metadata=schema.metadata)
         if not pieces:
             return result_schema.empty_table()
-        rows = pa.concat_tables([piece.cast(result_schema) for piece in pieces])
-        key = list(VERSION_KEY)
-        if not set(key) <= set(names):
-            raise ValueError(f"columns must include the version key {key}")
-        return rows.take(matching_rows(rows, versions, key))
+        return pa.concat_tables([piece.cast(result_schema) for piece in pieces])
 
-    def stored_versions(self) -> pa.Table:
-        """Every stored version: VERSION_KEY, run_id and observed_at.
-
-        One row per row of the topics files in use, in their order: row `i` here is row
-        `i` for `read_topic_rows`.
-        """
-        if self._stored is None:
-            self._stored = self._read_stored()
-        return self._stored
-
-    def _read_stored(self) -> pa.Table:
-        columns = list(VERSION_COLUMNS)
-        total = sum(live.entry.rows for live in self.live_files("topics"))
-        checkpoint = self._committed.checkpoint
-        if checkpoint is not None:
-            try:
-                saved = checkpoint.read_versions()
-            except ArchiveCorruptError as error:
-                logger.warning("%s", error)
-            else:
-                later = self._read_after("topics", columns, checkpoint.last_run)
-                stored = pa.concat_tables([saved, later.cast(saved.schema)])
-                if stored.num_rows == total:
-                    return stored
-                logger.warning(
-                    "checkpoint %s: its stored versions do not match the topics files; "
-                    "reading the files instead",
-                    checkpoint.directory,
-                )
-        schema = pa.schema([SCHEMAS["topics"].field(name) for name in columns])
-        parts = []
-        for live in self.live_files("topics"):
-            path = self._resolve(live.entry.path)
-            source, filesystem = pyarrow_source(path)
-            try:
-                part = pq.read_table(source, columns=columns, filesystem=filesystem)
-            except (OSError, pa.ArrowInvalid) as error:
-                raise ArchiveCorruptError(
-                    f"cannot read {path}: {error}; run `medlineplus-archive verify`",
-                    path=path,
-                ) from error
-            if part.num_rows != live.entry.rows:
-                raise ArchiveCorruptError(
-                    f"{path} holds {part.num_rows} rows, its manifest says "
-                    f"{live.entry.rows}; run `medlineplus-archive verify`",
-                    path=path,
-                )
-            parts.append(part.cast(schema))
-        return pa.concat_tables(parts) if parts else schema.empty_table()
-
-    def read_topic_rows(
-        self, positions: pa.Array | Sequence[int], *, columns: Sequence[str] | None = None
+    def read_positions(
+        self,
+        table: TableName,
+        positions: pa.Array | Sequence[int],
+        *,
+        columns: Sequence[str] | None = None,
     ) -> pa.Table:
-        """Rows of the topics table at `positions` of `stored_versions()`, in that order.
-
-        Only the row groups holding them are read.
-        """
-        schema = SCHEMAS["topics"]
+        """Rows of `table` at `positions` of its files in use (as `read_columns` numbers
+        them), in that order. Only the row groups holding them are read."""
+        schema = SCHEMAS[table]
         names = list(columns) if columns else schema.names
         result_schema = pa.schema([schema.field(name) for name in names], metadata=schema.metadata)
         wanted = np.asarray(pa.array(positions, pa.int64()).to_numpy(zero_copy_only=False))
         pieces, order = [], []
         start = 0
-        for live in self.live_files("topics"):
+        for live in self.live_files(table):
             end = start + live.entry.rows
             mask = (wanted >= start) & (wanted < end)
             if mask.any():
@@ -764,72 +638,6 @@ class ArchiveStore:
         read_start[needed] = np.concatenate([[0], np.cumsum(sizes[needed])[:-1]])
         return read.take(pa.array(read_start[groups] + rows - bounds[groups]))
 
-    def selector(self) -> Selector:
-        """The version log and stored versions indexed for snapshots (built once)."""
-        if self._selector is None:
-            self._selector = Selector(self.version_log().events, self.stored_versions())
-        return self._selector
-
-    def version_log(self) -> VersionLog:
-        """The sightings log and validators of the committed runs (see
-        `pipelines.archive.versions`)."""
-        if self._log is None:
-            checkpoint = self._committed.checkpoint
-            base, after, covered = VersionLog.empty(), None, 0
-            if checkpoint is not None:
-                try:
-                    base = checkpoint.read_log()
-                    after, covered = checkpoint.last_run, len(checkpoint.run_ids)
-                except ArchiveCorruptError as error:
-                    logger.warning("%s", error)
-            if len(self._committed.run_ids) > covered:
-                versions = self._read_after("topics", VERSION_COLUMNS, after)
-                observations = self._read_after("observations", OBSERVATION_COLUMNS, after)
-                base = base.extended(versions, observations)
-            self._log = base
-        return self._log
-
-    def xml_fingerprints(self) -> dict[tuple[str, str], str]:
-        """Per topic (language, slug), the fingerprint of its XML record last stored."""
-        rows = self.read_table("xml_records", columns=["language", "slug", "fingerprint"])
-        return {
-            (language, slug): fingerprint
-            for language, slug, fingerprint in key_tuples(rows, ("language", "slug", "fingerprint"))
-        }
-
-    def validators(self) -> dict[str, Validators]:
-        """Per canonical URL, what to revalidate with (see `latest_validators`)."""
-        return dict(self.index().validators)
-
-    def index(self) -> ArchiveIndex:
-        """The index of the committed runs, built on first use and kept up to date by
-        commits (a crawl's components share it through `pipelines.session`)."""
-        if self._index is None:
-            self._index = self._build_index()
-        return self._index
-
-    def _build_index(self) -> ArchiveIndex:
-        if not self._committed.run_ids:
-            return ArchiveIndex.empty()
-        log = self.version_log()
-        stored = self.stored_versions()
-        current = current_versions(log.events, stored)
-        articles = self.read_table("journal_articles", columns=["language", "slug", "pmid"])
-        stored_keys = frozenset(VersionKey(*row) for row in key_tuples(stored, VERSION_KEY))
-        return ArchiveIndex(
-            run_ids=self.run_ids,
-            versions=stored_keys,
-            latest={
-                TopicKey(language, slug): LatestVersion(last_updated, content_hash)
-                for language, slug, last_updated, content_hash in key_tuples(current, VERSION_KEY)
-            },
-            validators=_revalidatable(validators_map(log.validators), log.events, stored_keys),
-            journal_articles=frozenset(key_tuples(articles, ("language", "slug", "pmid"))),
-            live_topics=frozenset(
-                TopicKey(*topic) for topic in live_topic_keys(log.events, stored)
-            ),
-        )
-
     # writing
 
     def begin_run(self, run_id: str, started_at: datetime) -> RunWriter:
@@ -856,9 +664,16 @@ class ArchiveStore:
                 "let new_run_id() pick the id",
                 path=self.path,
             )
+        kept: dict[TableName, list[str]] = {}
+        for state in self._attached.values():
+            for table, columns in state.kept_columns.items():
+                names = kept.setdefault(table, [])
+                names.extend(name for name in columns if name not in names)
         staging = self.path / STAGING_DIR / run_id
         staging.mkdir(parents=True)
-        self._writer = RunWriter(self, run_id, started_at, self.index(), staging)
+        self._writer = RunWriter(
+            run_id, started_at, staging, self.path, kept_columns=kept, finished=self._run_finished
+        )
         logger.info("run %s started in %s", run_id, self.path)
         return self._writer
 
@@ -868,41 +683,23 @@ class ArchiveStore:
                 f"{self.path} is open read-only; open it for writing to add runs", path=self.path
             )
 
-    def _finished(
-        self,
-        writer: RunWriter,
-        manifest: RunManifest | None,
-        tables: Mapping[TableName, pa.Table],
+    def _run_finished(
+        self, writer: RunWriter, manifest: RunManifest | None, rows: Mapping[TableName, pa.Table]
     ) -> None:
+        """What the store does when `writer` commits (`manifest`) or aborts (None): take
+        the run into the committed state, tell the attached states, then show it to glob
+        readers and compact."""
         if self._writer is writer:
             self._writer = None
         if manifest is None:
             return
-        self._selector = None
         committed = self._committed
         committed.run_ids.append(manifest.run_id)
         committed.manifests[manifest.run_id] = manifest
         committed.files.add_run(manifest)
-        versions = tables["topics"].select(list(VERSION_COLUMNS))
-        observations = tables["observations"].select(list(OBSERVATION_COLUMNS))
-        if self._stored is not None:
-            self._stored = pa.concat_tables([self._stored, versions])
-        if self._log is None:
-            self._index = None
-            return
-        before = self._log.events.num_rows
-        self._log = self._log.extended(versions, observations)
-        if self._index is not None:
-            self._index = _advance_index(
-                self._index,
-                run_ids=self.run_ids,
-                versions=versions,
-                articles=tables["journal_articles"],
-                events=self._log.events,
-                new_events=self._log.events.slice(before),
-                validators=self._log.validators,
-                observations=observations,
-            )
+        for state in self._attached.values():
+            state.committed(manifest, rows)
+        self._after_commit()
 
     def _after_commit(self) -> None:
         """Show the run to glob readers, then compact and checkpoint as the policy says; a
@@ -943,12 +740,10 @@ class ArchiveStore:
         )
 
     def _reload(self) -> None:
-        """Forget what is cached and read the committed state from disk again."""
+        """Forget what is derived and read the committed state from disk again."""
         self._committed = _read_committed(self.path)
-        self._index = None
-        self._log = None
-        self._stored = None
-        self._selector = None
+        for state in self._attached.values():
+            state.reset()
 
     def compact(self, policy: CompactionPolicy | None = None) -> list[CompactionManifest]:
         """Run the merges `policy` (default: the store's) asks for, then write a checkpoint
@@ -969,8 +764,8 @@ class ArchiveStore:
             committed.compactions[manifest.compaction_id] = manifest
             done.append(manifest)
             # Compacted files keep the rows' order, but row positions are per file set.
-            self._stored = None
-            self._selector = None
+            for state in self._attached.values():
+                state.files_changed()
         if done:
             self._publish_view()
         self._checkpoint_when_due(policy, compacted=bool(done))
@@ -985,16 +780,18 @@ class ArchiveStore:
             self.write_checkpoint()
 
     def write_checkpoint(self) -> Path | None:
-        """Save a checkpoint of the committed state now (see `pipelines.core.catalog`); returns
-        its directory, None for an archive without runs. Writers only."""
+        """Save a checkpoint of the committed state now, with the tables of the attached
+        states (see `pipelines.core.catalog`); returns its directory, None for an archive
+        without runs. Writers only."""
         self._check_writable()
         committed = self._committed
         if not committed.run_ids:
             return None
-        log = self.version_log()
-        stored = self.stored_versions()
+        derived: dict[str, pa.Table] = {}
+        for state in self._attached.values():
+            derived.update(state.checkpoint_tables())
         directory = write_checkpoint(
-            self.path, committed.run_ids, committed.compaction_ids, committed.files, log, stored
+            self.path, committed.run_ids, committed.compaction_ids, committed.files, derived
         )
         committed.checkpoint = read_checkpoint(
             self.path, committed.run_ids, committed.compaction_ids
@@ -1053,71 +850,6 @@ def _row_groups_of_runs(metadata: pq.FileMetaData, runs: Sequence[str]) -> list[
     return groups
 
 
-def _advance_index(
-    index: ArchiveIndex,
-    *,
-    run_ids: tuple[str, ...],
-    versions: pa.Table,
-    articles: pa.Table,
-    events: pa.Table,
-    new_events: pa.Table,
-    validators: pa.Table,
-    observations: pa.Table,
-) -> ArchiveIndex:
-    """The index after one more run, from the run's rows, the events log (`events`)
-    and the events the run added (`new_events`)."""
-    stored = index.versions | {VersionKey(*row) for row in key_tuples(versions, VERSION_KEY)}
-    latest = dict(index.latest)
-    shown = new_events.filter(pc.is_valid(new_events["content_hash"]))
-    for language, slug, last_updated, content_hash in key_tuples(shown, VERSION_KEY):
-        if (language, slug, last_updated, content_hash) in stored:
-            latest[TopicKey(language, slug)] = LatestVersion(last_updated, content_hash)
-    live = set(index.live_topics)
-    for language, slug, gone in key_tuples(last_events(new_events), ("language", "slug", "gone")):
-        topic = TopicKey(language, slug)
-        if gone:
-            live.discard(topic)
-        elif topic in latest:
-            live.add(topic)
-    fetched = set(observations["url"].to_pylist())
-    advanced = dict(index.validators)
-    for url in fetched:
-        advanced.pop(url, None)
-    touched = validators.filter(
-        pc.is_in(validators["url"], value_set=pa.array(sorted(fetched), pa.string()))
-    )
-    advanced.update(validators_map(touched))
-    return ArchiveIndex(
-        run_ids=run_ids,
-        versions=frozenset(stored),
-        latest=latest,
-        validators=_revalidatable(advanced, events, frozenset(stored)),
-        journal_articles=index.journal_articles
-        | frozenset(key_tuples(articles, ("language", "slug", "pmid"))),
-        live_topics=frozenset(live),
-    )
-
-
-def _revalidatable(
-    validators: Mapping[str, Validators], events: pa.Table, stored: frozenset[VersionKey]
-) -> dict[str, Validators]:
-    """The `validators` of the topic pages whose latest sighting in `events` names a
-    stored version. A page whose version is missing (never stored, or lost) is fetched
-    in full: a 304 would confirm a version the archive does not hold."""
-    shown = key_tuples(last_events(events), (*VERSION_KEY, "gone"))
-    current = {
-        TopicKey(language, slug)
-        for language, slug, last_updated, content_hash, gone in shown
-        if not gone and VersionKey(language, slug, last_updated, content_hash) in stored
-    }
-    kept = {}
-    for url, known in validators.items():
-        path = topic_path(url)
-        if path is not None and TopicKey(path[1], path[0]) in current:
-            kept[url] = known
-    return kept
-
-
 def _prepare_directory(root: Path, *, create: bool) -> None:
     if (root / MARKER_FILE).exists():
         return
@@ -1154,42 +886,46 @@ def _create_layout(root: Path) -> None:
 
 _WriterState = Literal["open", "committed", "aborted"]
 
+RunFinished = Callable[["RunWriter", RunManifest | None, Mapping[TableName, pa.Table]], None]
+"""Called once a run is committed (with its manifest and kept rows) or aborted (None)."""
+
 
 class RunWriter:
-    """Collects one run's rows and commits them; made by `ArchiveStore.begin_run`.
+    """Collects one run's rows, per table, and its WARC file, and commits them together;
+    made by `ArchiveStore.begin_run`.
 
-    Each added item is checked at once (so a bad item fails where it is added, naming its
-    URL) and kept until `commit` writes one file per table. As a context manager, a run
-    neither committed nor aborted is aborted on exit.
+    Rows are checked as they are added (`add_rows`: an InvalidRecordError names the
+    table, column and URL, and leaves the run as it was) and kept, or spilled to the
+    run's staging files, until `commit` writes one file per table and the manifest. As a
+    context manager, a run neither committed nor aborted is aborted on exit.
     """
 
     def __init__(
         self,
-        store: ArchiveStore,
         run_id: str,
         started_at: datetime,
-        index: ArchiveIndex,
         staging: Path,
+        root: Path,
+        *,
+        kept_columns: Mapping[TableName, Sequence[str]],
+        finished: RunFinished,
     ) -> None:
         self.run_id = run_id
         """The run being written."""
         self.started_at = started_at
         """When it started (UTC)."""
-        self.index = index
-        """The archive's index when the run began."""
-        self._store = store
+        self._root = root
         self._staging = staging
+        self._kept_columns = kept_columns
+        self._finished = finished
         self._state: _WriterState = "open"
         self._builders = {table: TableBuilder(table) for table in TABLES}
-        self._new_versions: set[VersionKey] = set()
-        self._new_articles: set[tuple[str, str, str]] = set()
-        self._outcomes: dict[Outcome, int] = dict.fromkeys(OUTCOMES, 0)
         self._warc: WarcFileWriter | None = None
         self._spilled: dict[TableName, pq.ParquetWriter] = {}
         """Tables whose rows went to their staging file as the run went (see SPILL_ROWS)."""
         self._spilled_rows: dict[TableName, int] = dict.fromkeys(TABLES, 0)
-        self._spilled_keys: dict[TableName, list[pa.Table]] = {}
-        """The `_INDEX_COLUMNS` of the rows spilled so far."""
+        self._spilled_kept: dict[TableName, list[pa.Table]] = {}
+        """The kept columns of the rows spilled so far."""
 
     def __enter__(self) -> Self:
         return self
@@ -1203,63 +939,37 @@ class RunWriter:
         if self._state == "open":
             self.abort()
 
-    def _check_open(self, run_id: str) -> None:
+    def check_open(self, run_id: str | None = None) -> None:
+        """RunStateError unless the run is open (and is run `run_id`, when given)."""
         if self._state != "open":
             raise RunStateError(f"run {self.run_id} is {self._state}; begin a new run")
-        if run_id != self.run_id:
+        if run_id is not None and run_id != self.run_id:
             raise RunStateError(f"a row of run {run_id!r} was given to run {self.run_id!r}")
 
-    def add_observation(self, observation: Observation) -> None:
-        """Record one fetch."""
-        self._check_open(observation.run_id)
-        builder = self._builders["observations"]
-        builder.extend(_prepared(observation.url, builder, [observation]))
-        self._outcomes[observation.outcome] += 1
-        self._spill("observations")
+    def next_warc_location(self) -> WarcLocation:
+        """Where the next exchange given to `add_rows` will be in the run's WARC file."""
+        return self._warc_writer().next_location()
 
-    def holds_version(self, key: VersionKey) -> bool:
-        """Whether version `key` is stored: committed before this run, or added to it."""
-        return key in self.index.versions or key in self._new_versions
-
-    def add_version(self, page: HealthTopicPage, run_id: str, observed_at: datetime) -> bool:
-        """Store `page` as a version (topics, links, clinical_trials rows), and its raw
-        response (`page.raw`, when kept) in the run's WARC file.
-
-        Returns False, writing nothing, when the version is already stored or was added
-        earlier in this run: a version is written once, ever. Every row is checked
-        before anything is written, so an InvalidRecordError leaves the run as it was.
-        """
-        self._check_open(run_id)
-        key = _checked_version_key(page)
-        if self.holds_version(key):
-            logger.debug("version %s already stored", key)
-            return False
-        exchange = _encoded_exchange(page)
-        where = self._warc_writer().next_location() if exchange is not None else None
-        version = [
-            VersionRecord(
-                page=page,
-                run_id=run_id,
-                observed_at=observed_at,
-                warc_file=where.file if where else None,
-                warc_offset=where.offset if where else None,
-            )
-        ]
-        topics, links, trials = (
-            self._builders[name] for name in ("topics", "links", "clinical_trials")
-        )
+    def add_rows(
+        self,
+        rows: Mapping[TableName, Sequence[Any]],
+        *,
+        url: str | None = None,
+        exchange: EncodedExchange | None = None,
+    ) -> None:
+        """Add records (of the tables' record types) to each table of `rows`, and
+        `exchange` to the run's WARC file, all or nothing: every row is checked before
+        anything is kept (an InvalidRecordError names `url`, the page they come from)."""
+        self.check_open()
         prepared = [
-            (topics, _prepared(page.url, topics, version)),
-            (links, _prepared(page.url, links, link_rows(version))),
-            (trials, _prepared(page.url, trials, clinical_trial_rows(version))),
+            (table, _prepared(url, self._builders[table], records))
+            for table, records in rows.items()
         ]
         if exchange is not None:
             self._warc_writer().append(exchange)
-        for builder, rows in prepared:
-            builder.extend(rows)
-            self._spill(builder.table)
-        self._new_versions.add(key)
-        return True
+        for table, values in prepared:
+            self._builders[table].extend(values)
+            self._spill(table)
 
     def _spill(self, table: TableName) -> None:
         """Move `table`'s buffered rows to its staging file once there are SPILL_ROWS of
@@ -1279,14 +989,14 @@ class RunWriter:
             )
         writer.write_table(rows, row_group_size=ROW_GROUP_ROWS.get(table))
         self._spilled_rows[table] += rows.num_rows
-        if table in _INDEX_COLUMNS:
-            keys = rows.select(_INDEX_COLUMNS[table]).combine_chunks()
-            self._spilled_keys.setdefault(table, []).append(keys)
+        if table in self._kept_columns:
+            kept = rows.select(list(self._kept_columns[table])).combine_chunks()
+            self._spilled_kept.setdefault(table, []).append(kept)
         self._builders[table] = TableBuilder(table)
 
     def _stage_table(self, table: TableName) -> tuple[ManifestFile, pa.Table | None]:
-        """Write `table`'s staging file; its manifest entry, and its `_INDEX_COLUMNS` rows
-        (None for a table the index does not take in)."""
+        """Write `table`'s staging file; its manifest entry, and its kept columns
+        (None for a table none are kept of)."""
         rows = self._builders[table].to_table()
         staged = self._staging / f"{table}.parquet"
         writer = self._spilled.pop(table, None)
@@ -1300,10 +1010,10 @@ class RunWriter:
                 os.fsync(stream.fileno())
             sha256, size = file_digest(staged)
         count = self._spilled_rows[table] + rows.num_rows
-        spilled_keys = self._spilled_keys.pop(table, [])
+        spilled = self._spilled_kept.pop(table, [])
         kept = None
-        if table in _INDEX_COLUMNS:
-            kept = pa.concat_tables([*spilled_keys, rows.select(_INDEX_COLUMNS[table])])
+        if table in self._kept_columns:
+            kept = pa.concat_tables([*spilled, rows.select(list(self._kept_columns[table]))])
         entry = ManifestFile(
             table=table, path=part_path(table, self.run_id), rows=count, bytes=size, sha256=sha256
         )
@@ -1331,75 +1041,16 @@ class RunWriter:
             sha256=sha256,
         )
 
-    def add_journal_articles(
-        self, page: HealthTopicPage, run_id: str, observed_at: datetime
-    ) -> int:
-        """Store the journal articles of `page` not stored before for its topic.
-
-        Articles whose URL carries no PubMed id are skipped. Returns how many were added.
-        """
-        self._check_open(run_id)
-        records = []
-        for article in page.journal_articles:
-            if article.pmid is None:
-                logger.debug(
-                    "journal article without pmid skipped on %s: %s", page.url, article.url
-                )
-                continue
-            key = (page.language, page.slug, article.pmid)
-            if key in self.index.journal_articles or key in self._new_articles:
-                continue
-            records.append(
-                JournalArticleRecord(
-                    language=page.language,
-                    slug=page.slug,
-                    pmid=article.pmid,
-                    title=article.title,
-                    url=article.url,
-                    position=article.position,
-                    first_seen_run=run_id,
-                    first_seen_at=observed_at,
-                )
-            )
-        if records:
-            builder = self._builders["journal_articles"]
-            builder.extend(_prepared(page.url, builder, records))
-            self._spill("journal_articles")
-            self._new_articles.update((page.language, page.slug, r.pmid) for r in records)
-        return len(records)
-
-    def add_xml_records(self, records: Sequence[XmlRecord]) -> None:
-        """Store records of NLM's XML dump (see `pipelines.archive.xml_records` for which)."""
-        for record in records:
-            self._check_open(record.run_id)
-        builder = self._builders["xml_records"]
-        builder.extend(_prepared(None, builder, records))
-        self._spill("xml_records")
-
-    def outcome_counts(self) -> dict[Outcome, int]:
-        """Observations added so far, per outcome (for the run record's counts)."""
-        return dict(self._outcomes)
-
     def commit(self, run: RunRecord) -> RunManifest:
-        """Write the run's files and commit it with its manifest; returns the manifest.
+        """Write the run's files and commit it with its manifest (`run` its runs row);
+        returns the manifest.
 
         Then the store compacts and checkpoints as its policy says (a failure there is
         logged: the run stays committed).
         """
-        self._check_open(run.run_id)
-        runs = self._builders["runs"]
-        runs.extend(_prepared(None, runs, [run]))
-        mismatched = [
-            outcome for outcome in OUTCOMES if run.count(outcome) != self._outcomes[outcome]
-        ]
-        if mismatched:
-            logger.warning(
-                "run %s: the run record's counts of %s differ from the observations added (%s)",
-                self.run_id,
-                ", ".join(mismatched),
-                self._outcomes,
-            )
-        root = self._store.path
+        self.check_open(run.run_id)
+        self.add_rows({"runs": [run]})
+        root = self._root
         staged_tables = [self._stage_table(table) for table in TABLES]
         entries = [entry for entry, _ in staged_tables]
         warc = self._stage_warc()
@@ -1431,8 +1082,6 @@ class RunWriter:
         # Committed. Leftovers from here on are harmless; recovery quarantines them.
         self._state = "committed"
         self._builders = {table: TableBuilder(table) for table in TABLES}
-        tables = {entry.table: rows for entry, rows in staged_tables if rows is not None}
-        self._store._finished(self, manifest, tables)  # type: ignore[arg-type]
         try:
             self._staging.rmdir()
         except OSError as error:
@@ -1443,7 +1092,12 @@ class RunWriter:
             root,
             ", ".join(f"{entry.table} {entry.rows}" for entry in entries),
         )
-        self._store._after_commit()
+        kept = {
+            table: rows
+            for table, (_, rows) in zip(TABLES, staged_tables, strict=True)
+            if rows is not None
+        }
+        self._finished(self, manifest, kept)
         return manifest
 
     def abort(self) -> None:
@@ -1464,7 +1118,7 @@ class RunWriter:
                 logger.warning("could not remove %s: %s", self._staging, error)
             self._state = "aborted"
             self._builders = {table: TableBuilder(table) for table in TABLES}
-            self._store._finished(self, None, {})
+            self._finished(self, None, {})
             logger.info("run %s aborted", self.run_id)
 
 
@@ -1474,46 +1128,3 @@ def _prepared(url: str | None, builder: TableBuilder, rows: Sequence[Any]) -> li
         return builder.prepare(rows)
     except InvalidRecordError as error:
         raise InvalidRecordError(error.table, error.column, error.reason, url=url) from error
-
-
-def _encoded_exchange(page: HealthTopicPage) -> EncodedExchange | None:
-    """`page.raw` as WARC records filed under the page's URL (None when not kept)."""
-    raw = page.raw
-    if raw is None:
-        return None
-    if not isinstance(raw, EncodedExchange):
-        return EncodedExchange(target_uri=page.url, records=encode_exchange(raw, page.url))
-    if raw.target_uri != page.url:
-        raise InvalidRecordError(
-            "topics", "raw", f"WARC records of {raw.target_uri} given for {page.url}"
-        )
-    return raw
-
-
-def _checked_version_key(page: HealthTopicPage) -> VersionKey:
-    """The version key of `page`, each part checked so a bad item fails here, named."""
-    problems = {
-        "language": page.language not in LANGUAGES,
-        "slug": not page.slug or not isinstance(page.slug, str),
-        "last_updated": not isinstance(page.last_updated, date)
-        or isinstance(page.last_updated, datetime),
-        "content_hash": not page.content_hash or not isinstance(page.content_hash, str),
-    }
-    for field_name, bad in problems.items():
-        if bad:
-            value = getattr(page, field_name)
-            raise InvalidRecordError(
-                "topics", field_name, f"bad version key part {value!r}", url=page.url
-            )
-    return version_key(page)
-
-
-def read_validators(path: Path | str | None) -> dict[str, Validators]:
-    """Validators per canonical URL of the archive at `path`, read without the lock.
-
-    ArchiveNotFoundError when there is no archive there (a first crawl).
-    """
-    if path is None:
-        raise ArchiveNotFoundError("no archive path given")
-    store = ArchiveStore.open(path, read_only=True)
-    return store.validators()

@@ -10,15 +10,16 @@ digest: each file is read once). Files a compaction replaced must be in `_retire
 with their size (and their sha256 with `deep=True`), unless a vacuum record
 (`_vacuumed/`) lists them as deleted on purpose. No version may be stored twice;
 table directories must hold nothing the manifests do not list. The newest checkpoint
-must agree with the manifests (with `deep=True`, its sightings log must also equal one
-rebuilt from the tables). Leftovers of a run or compaction that was never committed are
-reported too (a crawl moves them to `_quarantine/` when it next opens the archive; while
-a crawl is running they are its work in progress). Data files of a run older than the
-last committed one, with no manifest, are a lost manifest (`lost_manifest`, one problem
-per run naming its files): `medlineplus-archive repair` rebuilds it. The glob readers'
-view (`current/`, see `pipelines.core.glob_view`) must hold exactly the files in use; an
-archive written before views existed has none until a writer opens it, and that is not a
-problem.
+must agree with the manifests, and its derived tables must have their digests (whether
+they say what the tables say is the archive domain's check, `pipelines.archive.verify_log`,
+which the `verify` command adds with `--deep`). Leftovers of a run or compaction that
+was never committed are reported too (a crawl moves them to `_quarantine/` when it next
+opens the archive; while a crawl is running they are its work in progress). Data files
+of a run older than the last committed one, with no manifest, are a lost manifest
+(`lost_manifest`, one problem per run naming its files): `medlineplus-archive repair`
+rebuilds it. The glob readers' view (`current/`, see `pipelines.core.glob_view`) must
+hold exactly the files in use; an archive written before views existed has none until a
+writer opens it, and that is not a problem.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from pipelines.archive.versions import OBSERVATION_COLUMNS, VERSION_COLUMNS, VersionLog
 from pipelines.core.catalog import (
     CATALOG_FILE,
     FileSet,
@@ -74,10 +74,8 @@ from pipelines.core.layout import (
 from pipelines.core.records import CompactionManifest, ManifestFile, RunManifest, VacuumRecord
 from pipelines.core.recovery import QuarantineBatch, lost_runs, quarantine_batches
 from pipelines.core.schema import (
-    SCHEMAS,
     TABLES,
     VERSION_KEY,
-    TableName,
     file_schema_version,
     is_table_name,
     version_schema,
@@ -150,9 +148,8 @@ class _Owned:
 def verify_archive(path: Path | str, *, deep: bool = False) -> list[Problem]:
     """Every problem found in the archive at `path`; empty when it is sound.
 
-    `deep` also checks the sha256 of every retired file and rebuilds the sightings log
-    from the tables to compare it with the newest checkpoint's (this reads every
-    observation). ArchiveNotFoundError when `path` is not an archive at all.
+    `deep` also checks the sha256 of every retired file. ArchiveNotFoundError when `path`
+    is not an archive at all.
     """
     root = Path(path)
     try:
@@ -214,7 +211,7 @@ def verify_archive(path: Path | str, *, deep: bool = False) -> list[Problem]:
     lost = lost_runs(root, list(by_run))
     problems.extend(_lost_manifests(lost))
     problems.extend(_unlisted_files(root, files, retired, runs, compactions, set(lost)))
-    problems.extend(_check_checkpoint(root, runs, compactions, files, deep=deep))
+    problems.extend(_check_checkpoint(root, runs, compactions))
     problems.extend(
         _check_warc(root, runs, [item.entry.path for item in live if item.entry.table == "topics"])
     )
@@ -241,8 +238,12 @@ class Verification:
     """The run ids that have a manifest, readable or not."""
 
     @classmethod
-    def of(cls, path: Path | str, *, deep: bool = False) -> Verification:
-        """Verify the archive at `path` (`verify_archive`; `deep` as there).
+    def of(
+        cls, path: Path | str, *, check: Callable[[Path], list[Problem]] | None = None
+    ) -> Verification:
+        """Verify the archive at `path` with `check` (default: `verify_archive`; the
+        domain's deeper check, `pipelines.archive.verify_log.verify_archive_deeply`, adds
+        the sightings log).
 
         ArchiveNotFoundError when there is no folder at `path`, ArchiveNotAFolderError
         when `path` is a file or goes through one, ArchiveSchemaError when its marker is
@@ -262,7 +263,7 @@ class Verification:
         committed = frozenset(json_names(root / RUNS_DIR))
         return cls(
             path=root,
-            problems=tuple(verify_archive(root, deep=deep)),
+            problems=tuple((check or verify_archive)(root)),
             runs=len(manifests),
             files=sum(len(manifest.files) for manifest in manifests),
             quarantined=tuple(quarantine_batches(root)),
@@ -663,9 +664,6 @@ def _check_checkpoint(
     root: Path,
     runs: list[RunManifest],
     compactions: list[CompactionManifest],
-    in_use: FileSet,
-    *,
-    deep: bool,
 ) -> Iterator[Problem]:
     names = checkpoint_names(root)
     if not names:
@@ -699,43 +697,12 @@ def _check_checkpoint(
         )
         yield _problem("bad_checkpoint", relative, None, message)
         return
-    try:
-        log = checkpoint.read_log()
-        stored = checkpoint.read_versions()
-    except ArchiveCorruptError as error:
-        yield _problem("bad_checkpoint", relative, None, str(error))
-        return
-    if deep:
+    for name in checkpoint.derived_names:
         try:
-            rebuilt, rebuilt_stored = _rebuild_log(root, in_use, checkpoint.last_run)
-        except (OSError, pa.ArrowException):
-            return  # the files at fault are reported on their own
-        if not (
-            log.events.equals(rebuilt.events)
-            and log.validators.equals(rebuilt.validators)
-            and stored.equals(rebuilt_stored)
-        ):
-            message = (
-                "its sightings log or stored versions differ from those rebuilt from the "
-                "tables; remove the "
-                "directory (readers then rebuild it), and report this as a bug"
-            )
-            yield _problem("bad_checkpoint", relative, None, message)
-
-
-def _rebuild_log(root: Path, files: FileSet, last_run: str) -> tuple[VersionLog, pa.Table]:
-    def read(table: TableName, columns: tuple[str, ...]) -> pa.Table:
-        paths = [root / live.entry.path for live in files.files(table)]
-        parts = [pq.read_table(path, columns=list(columns)) for path in paths]
-        schema = SCHEMAS[table]
-        empty = pa.schema([schema.field(name) for name in columns]).empty_table()
-        rows = pa.concat_tables(parts) if parts else empty
-        return rows.filter(pc.less_equal(rows["run_id"], last_run))
-
-    versions = read("topics", VERSION_COLUMNS)
-    stored_schema = pa.schema([SCHEMAS["topics"].field(name) for name in VERSION_COLUMNS])
-    log = VersionLog.build(versions, read("observations", OBSERVATION_COLUMNS))
-    return log, versions.cast(stored_schema)
+            checkpoint.read_derived(name)
+        except ArchiveCorruptError as error:
+            yield _problem("bad_checkpoint", relative, None, str(error))
+            return
 
 
 def _problem(kind: ProblemKind, path: str, run_id: str | None, message: str) -> Problem:

@@ -26,6 +26,7 @@ from collections.abc import Iterator, Mapping
 from datetime import date
 from typing import Any
 
+from pipelines.archive.keys import VersionKey
 from pipelines.changes.detection import (
     CHANGE_KINDS,
     ChangeKind,
@@ -54,7 +55,6 @@ from pipelines.changes.reports.labels import (
     language_label,
     no_changes_line,
 )
-from pipelines.core.store import VersionKey
 
 KIND_COLORS: dict[ChangeKind, str] = {
     "added": "#1a7f37",
