@@ -57,7 +57,7 @@ def check_sightings_log(path: Path | str) -> list[Problem]:
             )
             stored = checkpoint.read_derived("versions", STORED_SCHEMA)
             last_run = checkpoint.last_run
-            relative = f"{checkpoint.directory.parent.name}/{checkpoint.directory.name}"
+            relative = checkpoint.relative_path
             versions = store.read_columns("topics", VERSION_COLUMNS, through=last_run)
             observations = store.read_columns("observations", OBSERVATION_COLUMNS, through=last_run)
     except (ArchiveError, OSError, pa.ArrowException):

@@ -212,6 +212,11 @@ class Checkpoint:
     """Per derived table's file name: its sha256, bytes and rows."""
 
     @property
+    def relative_path(self) -> str:
+        """Its directory, relative to the archive (as problems name files)."""
+        return f"{CATALOG_DIR}/{self.directory.name}"
+
+    @property
     def derived_names(self) -> tuple[str, ...]:
         """The names of the derived tables it holds."""
         return tuple(
