@@ -258,19 +258,9 @@ class ArchivePipeline:
     def _page_observation(
         writer: RunRecorder, page: HealthTopicPage, outcome: Outcome
     ) -> Observation:
-        return Observation(
-            run_id=writer.run_id,
-            observed_at=page.fetched_at or datetime.now(UTC),
-            url=page.url,
-            source_url=page.source_url,
-            language=page.language,
-            slug=page.slug,
-            outcome=outcome,
-            http_status=page.http_status,
-            last_updated=page.last_updated,
-            content_hash=page.content_hash,
-            etag=page.etag,
-            last_modified=page.last_modified,
+        observed_at = page.fetched_at or datetime.now(UTC)
+        return Observation.of_page(
+            page, run_id=writer.run_id, observed_at=observed_at, outcome=outcome
         )
 
     @staticmethod

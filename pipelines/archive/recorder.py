@@ -15,8 +15,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import date, datetime
-from types import TracebackType
-from typing import Self
 
 from crawler.parsing.items import LANGUAGES, EncodedExchange, HealthTopicPage
 from pipelines.archive.index import ArchiveIndex
@@ -73,17 +71,6 @@ class RunRecorder:
     def started_at(self) -> datetime:
         """When it started (UTC)."""
         return self.writer.started_at
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.writer.__exit__(kind, error, traceback)
 
     def add_observation(self, observation: Observation) -> None:
         """Record one fetch."""

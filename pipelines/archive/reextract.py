@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -185,20 +185,11 @@ def commit_reextracted(
                 page = result.page
                 assert page is not None
                 outcome = classify(page, writer.index)
-                writer.add_observation(
-                    Observation(
-                        run_id=writer.run_id,
-                        observed_at=now,
-                        url=page.url,
-                        source_url=page.source_url,
-                        language=page.language,
-                        slug=page.slug,
-                        outcome=outcome,
-                        http_status=page.http_status,
-                        last_updated=page.last_updated,
-                        content_hash=page.content_hash,
-                    )
+                observation = Observation.of_page(
+                    page, run_id=writer.run_id, observed_at=now, outcome=outcome
                 )
+                # A re-extraction fetches nothing: it brings no validators.
+                writer.add_observation(replace(observation, etag=None, last_modified=None))
                 writer.add_version(page, writer.run_id, now)
             counts = writer.outcome_counts()
             writer.commit(

@@ -50,6 +50,7 @@ from pipelines.core.layout import (
     STAGING_DIR,
     compacted_path,
     fsync_dir,
+    move_into_tables,
     parquet_bytes,
     retired_path,
     write_file_durably,
@@ -264,17 +265,11 @@ def run_merge(root: Path, files: FileSet, merge: Merge) -> CompactionManifest:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     fsync_dir(staging)
-    for part in parts:
-        target = root / part.output.path
-        if target.exists():
-            raise ArchiveCorruptError(
-                f"{target} exists although compaction {merge.compaction_id} is not committed; "
-                "reopen the archive for writing to recover it",
-                path=target,
-            )
-        (staging / f"{part.table}.parquet").replace(target)
-    for table in TABLES:
-        fsync_dir(root / table)
+    move_into_tables(
+        root,
+        [(staging / f"{part.table}.parquet", part.output.path) for part in parts],
+        f"compaction {merge.compaction_id}",
+    )
     manifest = CompactionManifest(
         compaction_id=merge.compaction_id,
         schema_version=SCHEMA_VERSION,

@@ -26,7 +26,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,7 +40,7 @@ from pipelines.core.errors import (
     ArchiveSchemaError,
 )
 from pipelines.core.records import CompactionManifest, RunManifest, VacuumRecord
-from pipelines.core.schema import SCHEMA_VERSION, TableName
+from pipelines.core.schema import SCHEMA_VERSION, TABLES, TableName
 from pipelines.core.storage import ArchivePath
 
 ARCHIVE_FORMAT = "medlineplus-archive"
@@ -143,6 +143,24 @@ def fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def move_into_tables(root: Path, staged: Iterable[tuple[Path, str]], owner: str) -> None:
+    """Move each staged file to its path relative to `root` (a table folder), then make
+    the table folders' entries durable. ArchiveCorruptError, before anything is moved
+    there, when a file is already at one of those paths: `owner` ("run X") is not
+    committed, so that file is a leftover recovery has not seen."""
+    for source, relative in staged:
+        target = root / relative
+        if target.exists():
+            raise ArchiveCorruptError(
+                f"{target} exists although {owner} is not committed; "
+                "reopen the archive for writing to recover it",
+                path=target,
+            )
+        source.replace(target)
+    for table in TABLES:
+        fsync_dir(root / table)
 
 
 def write_json_atomically(path: Path, data: Mapping[str, Any]) -> None:

@@ -89,6 +89,27 @@ class Observation:
     last_modified: str | None = None
     """The response's Last-Modified header, as received (not parsed)."""
 
+    @classmethod
+    def of_page(
+        cls, page: HealthTopicPage, *, run_id: str, observed_at: datetime, outcome: Outcome
+    ) -> Observation:
+        """The observation of a parsed page: its URLs, topic, status, date, content hash
+        and validators."""
+        return cls(
+            run_id=run_id,
+            observed_at=observed_at,
+            url=page.url,
+            source_url=page.source_url,
+            language=page.language,
+            slug=page.slug,
+            outcome=outcome,
+            http_status=page.http_status,
+            last_updated=page.last_updated,
+            content_hash=page.content_hash,
+            etag=page.etag,
+            last_modified=page.last_modified,
+        )
+
 
 @dataclass(kw_only=True, slots=True)
 class RunRecord:

@@ -88,6 +88,7 @@ from pipelines.core.layout import (
     load_compaction,
     load_manifest,
     manifest_paths,
+    move_into_tables,
     parquet_bytes,
     parquet_options,
     part_path,
@@ -1059,17 +1060,11 @@ class RunWriter:
             (root / WARC_DIR).mkdir(exist_ok=True)
             (self._staging / "run.warc.gz").replace(root / warc.path)
             fsync_dir(root / WARC_DIR)
-        for entry in entries:
-            target = root / entry.path
-            if target.exists():
-                raise RunStateError(
-                    f"{target} exists although run {self.run_id} is not committed; "
-                    "reopen the archive for writing to recover it",
-                    path=target,
-                )
-            (self._staging / f"{entry.table}.parquet").replace(target)
-        for table in TABLES:
-            fsync_dir(root / table)
+        move_into_tables(
+            root,
+            [(self._staging / f"{entry.table}.parquet", entry.path) for entry in entries],
+            f"run {self.run_id}",
+        )
         manifest = RunManifest(
             run_id=self.run_id,
             schema_version=SCHEMA_VERSION,
