@@ -53,6 +53,13 @@ def _expected_topic_row(page: HealthTopicPage) -> dict[str, Any]:
 # --- round trips ----------------------------------------------------------------------
 
 
+def test_notebooks_importing_open_archive_from_its_old_module_keep_working() -> None:
+    import pipelines.load
+
+    assert pipelines.load.open_archive is open_archive
+    assert pipelines.load.Archive is Archive
+
+
 @pytest.mark.parametrize(
     "page",
     [pytest.param(make_page(), id="every-field"), pytest.param(make_sparse_page(), id="all-none")],

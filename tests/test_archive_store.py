@@ -27,6 +27,7 @@ from pipelines.archive.state import ArchiveState, read_validators
 from pipelines.archive.versions import Validators
 from pipelines.core import store as store_module
 from pipelines.core.errors import (
+    ArchiveCorruptError,
     ArchiveError,
     ArchiveLockedError,
     ArchiveNotAFolderError,
@@ -425,7 +426,7 @@ def test_mismatched_counts_are_logged(tmp_path: Path, caplog: pytest.LogCaptureF
     with ArchiveStore.open(tmp_path) as store:
         writer = RunRecorder.begin(store, new_run_id(at(DAY1)), at(DAY1))
         writer.add_observation(observe(make_page(), writer.run_id, at(DAY1), "new"))
-        with caplog.at_level(logging.WARNING, logger="pipelines.core.store"):
+        with caplog.at_level(logging.WARNING, logger="pipelines.archive.recorder"):
             writer.commit(run_record(writer.run_id, at(DAY1)))
     assert "counts of new differ" in caplog.text
 
@@ -500,6 +501,48 @@ def test_a_crash_before_the_manifest_leaves_a_run_that_never_happened(
         assert store.run_ids == (committed,)
     assert [path.name for path in (tmp_path / "topics").iterdir()] == [f"part-{committed}.parquet"]
     assert verify_archive(tmp_path) == []
+
+
+def test_a_store_whose_commit_failed_part_way_takes_no_run_until_reopened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A later run committed in the same store would make the failed run's files, left in
+    the table folders, look like a lost manifest (and `repair` would revive them)."""
+    committed = commit_run(tmp_path, at(DAY1), [make_page()])
+
+    def disk_full(path: Path, data: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    with ArchiveStore.open(tmp_path) as store:
+        failed = new_run_id(at(DAY2), after=committed)
+        writer = RunRecorder.begin(store, failed, at(DAY2))
+        writer.add_version(make_page(text="Edited.", last_updated=DAY2), failed, at(DAY2))
+        monkeypatch.setattr(store_module, "write_json_atomically", disk_full)
+        with pytest.raises(OSError, match="No space"):
+            writer.commit(run_record(failed, at(DAY2), writer))
+        monkeypatch.undo()
+        writer.abort()
+        with pytest.raises(RunStateError, match=f"commit of run {failed} failed part-way"):
+            RunRecorder.begin(store, new_run_id(at(DAY3), after=failed), at(DAY3))
+    assert (tmp_path / "topics" / f"part-{failed}.parquet").is_file()  # left for recovery
+
+    later = commit_run(tmp_path, at(DAY3), [make_page(text="Later.", last_updated=DAY3)])
+
+    assert open_archive(tmp_path).run_ids == (committed, later)
+    assert not (tmp_path / "topics" / f"part-{failed}.parquet").exists()
+    assert verify_archive(tmp_path) == []
+
+
+def test_a_committed_file_gone_missing_is_a_damaged_archive_not_a_full_disk(
+    tmp_path: Path,
+) -> None:
+    committed = commit_run(tmp_path, at(DAY1), [make_page()])
+    (tmp_path / "current").unlink()  # the view must be rebuilt at the next opening
+    part = tmp_path / "links" / f"part-{committed}.parquet"
+    part.unlink()
+
+    with pytest.raises(ArchiveCorruptError, match="is missing, though a manifest commits it"):
+        ArchiveStore.open(tmp_path)
 
 
 # --- the index ------------------------------------------------------------------------

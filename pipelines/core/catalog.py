@@ -341,10 +341,10 @@ def write_checkpoint(
     temporary = catalog / f".tmp-{name}-{secrets.token_hex(4)}"
     temporary.mkdir()
     state: dict[str, dict[str, Any]] = {}
-    for name, table in sorted(derived.items()):
-        file_name = f"{name}{DERIVED_SUFFIX}"
-        if "/" in name or not _is_derived(file_name):
-            raise ValueError(f"{name!r} cannot name a derived table")
+    for table_name, table in sorted(derived.items()):
+        file_name = f"{table_name}{DERIVED_SUFFIX}"
+        if "/" in table_name or not _is_derived(file_name):
+            raise ValueError(f"{table_name!r} cannot name a derived table")
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression=PARQUET_COMPRESSION)
         sha256, size = write_file_durably(temporary / file_name, bytes(sink.getvalue()))

@@ -44,6 +44,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pipelines.core.catalog import FileSet
+from pipelines.core.errors import ArchiveCorruptError
 from pipelines.core.layout import CURRENT_VIEW, VIEWS_DIR, fsync_dir
 from pipelines.core.schema import TABLES
 
@@ -117,11 +118,27 @@ def _matches(root: Path, name: str, wanted: Mapping[str, set[str]]) -> bool:
         return False
 
 
+def _link(committed: Path, link: Path) -> None:
+    """Hard-link a committed file into a view. ArchiveCorruptError when the file is
+    missing: a manifest commits it, so the archive is damaged (not the disk full)."""
+    try:
+        os.link(committed, link)
+    except FileNotFoundError as error:
+        if committed.exists():
+            raise
+        raise ArchiveCorruptError(
+            f"{committed} is missing, though a manifest commits it; run "
+            "`medlineplus-archive verify`",
+            path=committed,
+        ) from error
+
+
 def publish_view(root: Path, files: FileSet, runs: int, compactions: int) -> str:
     """Build the view of `files` (the committed state of `runs` runs and `compactions`
     compactions) and make `current` point at it; returns the generation's name.
 
     Writers only (under the lock). Removes generations older than the one replaced.
+    ArchiveCorruptError when a committed file is missing.
     """
     views = root / VIEWS_DIR
     views.mkdir(exist_ok=True)
@@ -133,7 +150,7 @@ def publish_view(root: Path, files: FileSet, runs: int, compactions: int) -> str
         directory = view / table
         directory.mkdir()
         for file in sorted(names):
-            os.link(root / table / file, directory / file)
+            _link(root / table / file, directory / file)
         fsync_dir(directory)
     fsync_dir(view)
     fsync_dir(views)

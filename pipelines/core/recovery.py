@@ -1,4 +1,4 @@
-"""Recovery of an archive opened for writing: roll back a crash, never delete.
+"""Recovery of an archive opened for writing: roll back a crash by moving it aside.
 
 A writer that was killed leaves files no manifest commits: its staging directory, a
 temporary manifest, and (killed while committing) the run's parts in the table
@@ -7,7 +7,8 @@ committed run (run ids are refused unless they do, see `pipelines.core.store`), 
 compaction that was never committed. Recovery moves them, keeping their paths, into one
 folder per recovery, `_quarantine/<stamp>/`, outside the table directories (so readers,
 globs of a table directory and `verify` do not see them), and logs a warning per file.
-Nothing is deleted: what to do with a quarantined file is the owner's call.
+No data file is deleted: what to do with a quarantined file is the owner's call (only
+unfinished checkpoints, derived from the tables, are removed).
 
 Data files of a run id *older* than the last committed run, with no manifest, are not a
 crash: that run's manifest was lost (a mistaken cleanup, a bad restore). Recovery then

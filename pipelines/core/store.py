@@ -260,9 +260,6 @@ def _read_committed(root: ArchivePath) -> _Committed:
 # --- the store ------------------------------------------------------------------------
 
 
-# --- the store ------------------------------------------------------------------------
-
-
 class ArchiveStore:
     """An archive directory opened for writing (locked, recovered) or for reading.
 
@@ -288,6 +285,8 @@ class ArchiveStore:
         self._lock = lock
         self._attached: dict[Callable[[ArchiveStore], DerivedState], DerivedState] = {}
         self._writer: RunWriter | None = None
+        self._interrupted: str | None = None
+        """A run whose commit failed part-way (see `begin_run`)."""
 
     @classmethod
     def open(
@@ -644,9 +643,19 @@ class ArchiveStore:
     def begin_run(self, run_id: str, started_at: datetime) -> RunWriter:
         """Start writing run `run_id`; commit it with `RunWriter.commit`.
 
-        `run_id` must sort after every committed run (see `new_run_id`).
+        `run_id` must sort after every committed run (see `new_run_id`). RunStateError
+        after a commit of this store failed part-way: its files are in the table folders
+        without a manifest, and only a new opening (recovery) may set them aside; a later
+        run committed first would make them look like a lost manifest.
         """
         self._check_writable()
+        if self._interrupted is not None:
+            raise RunStateError(
+                f"the commit of run {self._interrupted} failed part-way in {self.path}; "
+                "reopen the archive for writing (recovery sets its files aside) before "
+                "another run",
+                path=self.path,
+            )
         if self._writer is not None:
             raise RunStateError(
                 f"run {self._writer.run_id} is still open in {self.path}; commit or abort it first",
@@ -693,13 +702,25 @@ class ArchiveStore:
         if self._writer is writer:
             self._writer = None
         if manifest is None:
+            if writer.moved_in:
+                self._interrupted = writer.run_id
             return
         committed = self._committed
         committed.run_ids.append(manifest.run_id)
         committed.manifests[manifest.run_id] = manifest
         committed.files.add_run(manifest)
         for state in self._attached.values():
-            state.committed(manifest, rows)
+            try:
+                state.committed(manifest, rows)
+            except (ArchiveError, OSError, pa.ArrowException) as error:
+                logger.warning(
+                    "run %s is committed, but %s could not take it in (%s); it is "
+                    "rebuilt from the tables when next used",
+                    manifest.run_id,
+                    type(state).__name__,
+                    error,
+                )
+                state.reset()
         self._after_commit()
 
     def _after_commit(self) -> None:
@@ -708,7 +729,7 @@ class ArchiveStore:
         finishes or undoes it)."""
         try:
             self._publish_view()
-        except OSError as error:
+        except (OSError, ArchiveError) as error:
             logger.warning(
                 "could not show run %s in %s/current: %s; glob readers see the previous "
                 "commit until the next crawl or `compact` rebuilds it",
@@ -731,7 +752,14 @@ class ArchiveStore:
                 self._committed.run_ids[-1],
                 error,
             )
-            self._reload()
+            try:
+                self._reload()
+            except (OSError, ArchiveError) as reload_error:
+                logger.error(
+                    "could not read %s again after that: %s; reopen it before another run",
+                    self.path,
+                    reload_error,
+                )
 
     def _publish_view(self) -> None:
         """Point `current/` at the files the committed state uses (`pipelines.core.glob_view`)."""
@@ -920,6 +948,9 @@ class RunWriter:
         self._kept_columns = kept_columns
         self._finished = finished
         self._state: _WriterState = "open"
+        self.moved_in = False
+        """True once `commit` started moving the run's files out of staging, into the
+        archive's folders: aborted from then on, they are left for recovery."""
         self._builders = {table: TableBuilder(table) for table in TABLES}
         self._warc: WarcFileWriter | None = None
         self._spilled: dict[TableName, pq.ParquetWriter] = {}
@@ -1056,6 +1087,7 @@ class RunWriter:
         entries = [entry for entry, _ in staged_tables]
         warc = self._stage_warc()
         fsync_dir(self._staging)
+        self.moved_in = True
         if warc is not None:
             (root / WARC_DIR).mkdir(exist_ok=True)
             (self._staging / "run.warc.gz").replace(root / warc.path)
@@ -1109,7 +1141,7 @@ class RunWriter:
             try:
                 shutil.rmtree(self._staging)
             except OSError as error:
-                # Nothing of the run is committed either way; recovery retries the removal.
+                # Nothing of the run is committed either way; recovery quarantines it.
                 logger.warning("could not remove %s: %s", self._staging, error)
             self._state = "aborted"
             self._builders = {table: TableBuilder(table) for table in TABLES}
