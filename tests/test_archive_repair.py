@@ -22,11 +22,18 @@ import pytest
 from crawler.parsing.items import HealthTopicPage, RawResponse
 from pipelines.archive.state import ArchiveState
 from pipelines.core.catalog import read_checkpoint
-from pipelines.core.errors import ArchiveLockedError, LostManifestError, RepairRefusedError
+from pipelines.core.compaction import CompactionPolicy
+from pipelines.core.errors import (
+    ArchiveCorruptError,
+    ArchiveLockedError,
+    LostManifestError,
+    RepairRefusedError,
+)
 from pipelines.core.lock import write_locked
 from pipelines.core.records import RunManifest
 from pipelines.core.repair import repair_archive
 from pipelines.core.store import ArchiveStore
+from pipelines.core.vacuum import vacuum
 from pipelines.core.verify import verify_archive
 from pipelines.notebook import open_archive
 from tests.archive_factory import at, commit_run, make_page
@@ -265,3 +272,91 @@ def test_every_kind_of_crash_leftover_is_quarantined_and_logged(
     moved = [record.getMessage() for record in caplog.records if "moved" in record.getMessage()]
     assert len(moved) == len(contents)
     assert verify_archive(root) == []
+
+
+# --- a lost manifest of a run a compaction merged -------------------------------------
+
+FOUR_DAYS = [date(2024, 3, day) for day in (1, 2, 3, 4)]
+
+
+@pytest.fixture
+def compacted(tmp_path: Path) -> tuple[Path, list[str]]:
+    """Four committed runs merged by one compaction: their parts are in `_retired/`."""
+    root = tmp_path / "archive"
+    run_ids = [
+        commit_run(root, at(day), [_page_with_raw(f"Asthma, edition {index}.", day)])
+        for index, day in enumerate(FOUR_DAYS)
+    ]
+    with ArchiveStore.open(root, policy=CompactionPolicy(fanout=4, automatic=False)) as store:
+        (compaction,) = store.compact()
+    assert {entry.path for part in compaction.tables for entry in part.inputs} >= {
+        f"topics/part-{run_id}.parquet" for run_id in run_ids
+    }
+    assert (root / "_retired" / "topics" / f"part-{run_ids[1]}.parquet").is_file()
+    return root, run_ids
+
+
+@pytest.mark.parametrize("which", [1, 3])  # a middle run, and the newest run
+def test_a_lost_manifest_of_a_compacted_run_is_named_and_repaired(
+    compacted: tuple[Path, list[str]], which: int
+) -> None:
+    root, run_ids = compacted
+    lost = run_ids[which]
+    manifest = root / "_runs" / f"{lost}.json"
+    original = json.loads(manifest.read_text())
+    topics = open_archive(root).topics()
+    manifest.unlink()
+    before = _fingerprint(root)
+
+    with pytest.raises(LostManifestError) as raised:
+        ArchiveStore.open(root)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert f"run {lost}" in message
+    assert f"_retired/topics/part-{lost}.parquet" in message
+    assert "medlineplus-archive repair" in message
+    with pytest.raises(ArchiveCorruptError) as unreadable:
+        open_archive(root)
+    message = str(unreadable.value)
+    assert "\n" not in message
+    assert f"run {lost}" in message
+    assert "medlineplus-archive repair" in message
+    problems = verify_archive(root)
+    assert [(problem.kind, problem.run_id) for problem in problems] == [("lost_manifest", lost)]
+    assert f"_retired/topics/part-{lost}.parquet" in problems[0].message
+    assert _fingerprint(root) == before
+
+    (rebuilt,) = repair_archive(root)
+
+    assert rebuilt.run_id == lost
+    restored = json.loads(manifest.read_text())
+    assert restored.pop("committed_at") != original.pop("committed_at")
+    assert restored == original  # the original paths, as the compaction names them
+    assert verify_archive(root) == []
+    assert open_archive(root).topics().equals(topics)
+    assert repair_archive(root) == []
+    ArchiveStore.open(root).close()  # writers open it again
+
+
+def test_a_lost_manifest_of_a_compacted_run_whose_parts_were_vacuumed_is_refused(
+    compacted: tuple[Path, list[str]],
+) -> None:
+    root, run_ids = compacted
+    with ArchiveStore.open(root) as store:
+        vacuum(store, retain_days=0, now=at(date(2999, 1, 1)))
+    assert not (root / "_retired" / "topics" / f"part-{run_ids[1]}.parquet").exists()
+    (root / "_runs" / f"{run_ids[1]}.json").unlink()
+    before = _fingerprint(root)
+
+    with pytest.raises(RepairRefusedError) as raised:
+        repair_archive(root)
+
+    message = str(raised.value)
+    assert "\n" not in message
+    assert f"run {run_ids[1]}" in message
+    assert "vacuum" in message
+    assert "backup" in message
+    assert _fingerprint(root) == before
+    with pytest.raises(LostManifestError):
+        ArchiveStore.open(root)
+    assert [problem.kind for problem in verify_archive(root)] == ["lost_manifest"]

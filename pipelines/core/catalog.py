@@ -124,8 +124,12 @@ class FileSet:
 
     def add_run(self, manifest: RunManifest) -> None:
         """Add the files committed by a run."""
-        for entry in manifest.files:
-            live = LiveFile(entry, manifest.run_id, manifest.run_id, 0)
+        self.add_run_files(manifest.run_id, manifest.files)
+
+    def add_run_files(self, run_id: str, entries: Iterable[ManifestFile]) -> None:
+        """Add `entries`, files committed by run `run_id`."""
+        for entry in entries:
+            live = LiveFile(entry, run_id, run_id, 0)
             self._tables.setdefault(entry.table, []).append(live)
 
     def apply_compaction(self, manifest: CompactionManifest) -> None:

@@ -105,7 +105,8 @@ class LostManifestError(ArchiveError):
         self.files_by_run = {run_id: list(files) for run_id, files in files_by_run.items()}
         """Per run whose manifest is missing, its data files (relative to the archive)."""
         runs = "; ".join(
-            f"run {run_id} ({', '.join(files)})" for run_id, files in self.files_by_run.items()
+            f"run {run_id} ({', '.join(files) or 'no file left'})"
+            for run_id, files in self.files_by_run.items()
         )
         super().__init__(
             f"{path}: the manifest of an older run is missing, though its files are there: "

@@ -13,7 +13,10 @@ unfinished checkpoints, derived from the tables, are removed).
 Data files of a run id *older* than the last committed run, with no manifest, are not a
 crash: that run's manifest was lost (a mistaken cleanup, a bad restore). Recovery then
 refuses before moving anything (`LostManifestError`); `pipelines.core.repair` rebuilds the
-manifest from the files.
+manifest from the files. So is a run without a manifest whose parts a committed compaction
+merged (its inputs name them), however new: its parts are then in `_retired/` (until
+`vacuum` deletes them), and no reader can open the archive, since the compaction's inputs
+are not files in use (`pipelines.core.store` names the run).
 
 Recovery also finishes what a committed compaction began: the files it replaced that are
 still in a table directory move to `_retired/`.
@@ -24,7 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,8 +47,9 @@ from pipelines.core.layout import (
     fsync_dir,
     load_compaction,
     part_run_id,
+    retired_path,
 )
-from pipelines.core.records import CompactionManifest
+from pipelines.core.records import CompactionManifest, ManifestFile
 from pipelines.core.schema import TABLES
 from pipelines.core.warc import WARC_DIR
 
@@ -77,24 +81,58 @@ def run_data_files(root: Path) -> dict[str, list[str]]:
     return found
 
 
-def lost_runs(root: Path, run_ids: Sequence[str]) -> dict[str, list[str]]:
-    """Runs whose manifest was lost: per run id older than the last committed run in
-    `run_ids` and without a manifest, its data files (relative paths)."""
-    if not run_ids:
-        return {}
+def compacted_runs(compactions: Iterable[CompactionManifest]) -> dict[str, list[ManifestFile]]:
+    """Per run whose parts `compactions` merged, those parts as the run's manifest
+    listed them (their paths in the table directories, `<table>/part-<run_id>.parquet`)."""
+    found: dict[str, list[ManifestFile]] = {}
+    for compaction in compactions:
+        for part in compaction.tables:
+            for entry in part.inputs:
+                run_id = part_run_id(entry.path.rpartition("/")[2])
+                if run_id is not None:
+                    found.setdefault(run_id, []).append(entry)
+    return found
+
+
+def lost_runs(
+    root: Path, run_ids: Sequence[str], compactions: Iterable[CompactionManifest] = ()
+) -> dict[str, list[str]]:
+    """Runs whose manifest was lost: per run id without a manifest in `run_ids` that is
+    older than the last committed run or whose parts one of the committed `compactions`
+    merged, its data files that are there (relative paths; a merged part that was
+    retired is at `_retired/<table>/part-<run_id>.parquet`, one that was vacuumed is
+    not listed)."""
     committed = set(run_ids)
-    last = max(run_ids)
-    return {
+    last = max(run_ids, default=None)
+    found = {
         run_id: files
-        for run_id, files in sorted(run_data_files(root).items())
-        if run_id not in committed and run_id < last
+        for run_id, files in run_data_files(root).items()
+        if run_id not in committed and last is not None and run_id < last
     }
+    merged = {
+        run_id: entries
+        for run_id, entries in compacted_runs(compactions).items()
+        if run_id not in committed
+    }
+    for run_id, entries in merged.items():
+        files = found.setdefault(run_id, [])
+        files.extend(
+            retired_path(entry.path)
+            for entry in entries
+            if entry.path not in files and (root / retired_path(entry.path)).is_file()
+        )
+        warc = f"{WARC_DIR}/{run_id}{_WARC_SUFFIX}"
+        if warc not in files and (root / warc).is_file():
+            files.append(warc)
+    return {run_id: sorted(files) for run_id, files in sorted(found.items())}
 
 
-def check_no_lost_runs(root: Path, run_ids: Sequence[str]) -> None:
-    """LostManifestError when a run older than the last committed one has data files
-    but no manifest."""
-    lost = lost_runs(root, run_ids)
+def check_no_lost_runs(
+    root: Path, run_ids: Sequence[str], compactions: Iterable[CompactionManifest] = ()
+) -> None:
+    """LostManifestError when a run older than the last committed one, or one whose
+    parts a committed compaction merged, has no manifest."""
+    lost = lost_runs(root, run_ids, compactions)
     if lost:
         raise LostManifestError(root, lost)
 

@@ -3,7 +3,12 @@
 A run whose manifest was deleted (a mistaken cleanup, a bad restore) still has its files:
 one Parquet part per table, `<table>/part-<run_id>.parquet`, and maybe its WARC file,
 `warc/<run_id>.warc.gz`. Readers ignore them and writers refuse to open the archive
-(`pipelines.core.recovery`). `repair_archive` checks those files as the commit made them and
+(`pipelines.core.recovery`). When a committed compaction merged the run's parts, they are
+in `_retired/<table>/part-<run_id>.parquet` (until `vacuum` deletes them) and neither
+readers nor writers open the archive; the manifest rebuilt lists them at their original
+paths, as the commit did, and must agree with the compaction's inputs (rows, bytes,
+sha256). A run whose merged parts were vacuumed cannot be rebuilt: its manifest must be
+restored from a backup. `repair_archive` checks those files as the commit made them and
 writes the manifest the commit would have written:
 
 * one part per table of the run's schema version, every part of that version, with the
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,18 +43,22 @@ from warcio.exceptions import ArchiveLoadFailed
 
 from pipelines.core.errors import ArchiveNotFoundError, RepairRefusedError
 from pipelines.core.layout import (
+    COMPACTIONS_DIR,
+    RETIRED_DIR,
     RUNS_DIR,
     archive_folder_exists,
     check_schema_version,
     file_digest,
     json_names,
+    load_compaction,
     part_path,
     read_marker,
+    retired_path,
     write_json_atomically,
 )
 from pipelines.core.lock import write_locked
 from pipelines.core.records import ManifestFile, RunManifest, RunRecord, decode_dataclass
-from pipelines.core.recovery import lost_runs
+from pipelines.core.recovery import compacted_runs, lost_runs
 from pipelines.core.schema import file_schema_version, is_table_name, version_schema, version_tables
 from pipelines.core.warc import warc_path
 
@@ -71,8 +81,16 @@ def repair_archive(path: Path | str) -> list[RunManifest]:
         raise ArchiveNotFoundError(f"no archive at {root} (no such directory)", path=root)
     read_marker(root)
     with write_locked(root):
-        lost = lost_runs(root, json_names(root / RUNS_DIR))
-        manifests = [rebuild_manifest(root, run_id, files) for run_id, files in lost.items()]
+        compactions = [
+            load_compaction(root / COMPACTIONS_DIR / f"{name}.json")
+            for name in json_names(root / COMPACTIONS_DIR)
+        ]
+        merged = compacted_runs(compactions)
+        lost = lost_runs(root, json_names(root / RUNS_DIR), compactions)
+        manifests = [
+            rebuild_manifest(root, run_id, files, merged.get(run_id, []))
+            for run_id, files in lost.items()
+        ]
         for manifest in manifests:
             write_json_atomically(root / RUNS_DIR / f"{manifest.run_id}.json", manifest.to_json())
             logger.warning(
@@ -83,19 +101,27 @@ def repair_archive(path: Path | str) -> list[RunManifest]:
     return manifests
 
 
-def rebuild_manifest(root: Path, run_id: str, files: list[str]) -> RunManifest:
-    """The manifest of run `run_id` rebuilt from its data `files` (relative paths), all
-    checked; RepairRefusedError naming the file at fault."""
+def rebuild_manifest(
+    root: Path, run_id: str, files: list[str], merged: Sequence[ManifestFile] = ()
+) -> RunManifest:
+    """The manifest of run `run_id` rebuilt from its data `files` (relative paths; a
+    part a compaction merged and retired is at `_retired/<table>/part-<run_id>.parquet`),
+    all checked; RepairRefusedError naming the file at fault. `merged` are the run's
+    parts as the compactions that merged them list them: the rebuilt manifest lists
+    them at those (their original) paths, with the same rows, bytes and sha256, and
+    refuses when they were vacuumed or differ."""
     parts: dict[str, _Part] = {}
     warc = None
     for relative in files:
         if relative == warc_path(run_id):
             warc = relative
             continue
-        table = relative.partition("/")[0]
-        if not is_table_name(table) or relative != part_path(table, run_id):
+        original = relative.removeprefix(f"{RETIRED_DIR}/")
+        table = original.partition("/")[0]
+        if not is_table_name(table) or original != part_path(table, run_id):
             _refuse(root, relative, run_id, "not a file a run writes")
         parts[table] = _read_part(root, relative, run_id)
+    _check_merged(root, run_id, parts, merged)
     if not parts:
         _refuse(root, files[0], run_id, "no Parquet part of the run is left")
     versions = {
@@ -114,8 +140,8 @@ def rebuild_manifest(root: Path, run_id: str, files: list[str]) -> RunManifest:
         _refuse(root, files[0], run_id, reason)
     entries = []
     for table in tables:
-        relative = part_path(table, run_id)
         part = parts[table]
+        relative = part.relative
         if not part.rows.schema.equals(version_schema(table, version)):
             _refuse(root, relative, run_id, f"its columns are not those of the {table} table")
         owners = set(part.rows[_RUN_COLUMNS.get(table, "run_id")].to_pylist())
@@ -124,14 +150,14 @@ def rebuild_manifest(root: Path, run_id: str, files: list[str]) -> RunManifest:
         entries.append(
             ManifestFile(
                 table=table,
-                path=relative,
+                path=part_path(table, run_id),
                 rows=part.rows.num_rows,
                 bytes=part.size,
                 sha256=part.sha256,
             )
         )
-    record = _run_record(root, part_path("runs", run_id), run_id, parts["runs"].rows)
-    warc_entry = _check_warc(root, run_id, warc, parts["topics"].rows)
+    record = _run_record(root, parts["runs"].relative, run_id, parts["runs"].rows)
+    warc_entry = _check_warc(root, run_id, warc, parts["topics"])
     return RunManifest(
         run_id=run_id,
         schema_version=version,
@@ -142,6 +168,30 @@ def rebuild_manifest(root: Path, run_id: str, files: list[str]) -> RunManifest:
     )
 
 
+def _check_merged(
+    root: Path, run_id: str, parts: dict[str, _Part], merged: Sequence[ManifestFile]
+) -> None:
+    """Each part of run `run_id` a compaction merged (`merged`, as it lists them) is in
+    `parts`, with the bytes the compaction read."""
+    gone = [entry for entry in merged if entry.table not in parts]
+    if gone:
+        raise RepairRefusedError(
+            f"cannot repair run {run_id}: its files are gone (a compaction merged its "
+            f"{len(merged)} Parquet parts, and {len(gone)} of them, e.g. "
+            f"{retired_path(gone[0].path)}, are no longer in {RETIRED_DIR}/: `vacuum` "
+            "deletes them), so its manifest cannot be rebuilt; nothing was changed: restore "
+            f"{RUNS_DIR}/{run_id}.json from a backup (readers and crawls refuse the archive "
+            "until then)",
+            path=root / RUNS_DIR / f"{run_id}.json",
+        )
+    for entry in merged:
+        part = parts[entry.table]
+        if (part.sha256, part.size) != (entry.sha256, entry.bytes):
+            relative = part.relative
+            reason = f"its bytes differ from those the compaction merged ({entry.path})"
+            _refuse(root, relative, run_id, reason)
+
+
 @dataclass(frozen=True, slots=True)
 class _Part:
     """A run's Parquet part, read once: its rows, and its bytes' sha256 and size."""
@@ -149,6 +199,8 @@ class _Part:
     rows: pa.Table
     sha256: str
     size: int
+    relative: str
+    """Where it is, relative to the archive root."""
 
 
 def _read_part(root: Path, relative: str, run_id: str) -> _Part:
@@ -157,7 +209,7 @@ def _read_part(root: Path, relative: str, run_id: str) -> _Part:
         rows = pq.read_table(pa.BufferReader(data))
     except (OSError, pa.ArrowException) as error:
         _refuse(root, relative, run_id, f"not readable Parquet ({_brief(error)})")
-    return _Part(rows, hashlib.sha256(data).hexdigest(), len(data))
+    return _Part(rows, hashlib.sha256(data).hexdigest(), len(data), relative)
 
 
 def _run_record(root: Path, relative: str, run_id: str, rows: pa.Table) -> RunRecord:
@@ -176,23 +228,25 @@ def _run_record(root: Path, relative: str, run_id: str, rows: pa.Table) -> RunRe
         _refuse(root, relative, run_id, f"its run record is malformed ({error})")
 
 
-def _check_warc(root: Path, run_id: str, warc: str | None, topics: pa.Table) -> ManifestFile | None:
+def _check_warc(root: Path, run_id: str, warc: str | None, topics: _Part) -> ManifestFile | None:
     """The WARC file's manifest entry, after checking its records and the topics rows that
     point into it; None when the run has none (and no topics row points to one)."""
     pointed = {
         (name, offset)
         for name, offset in zip(
-            topics["warc_file"].to_pylist(), topics["warc_offset"].to_pylist(), strict=True
+            topics.rows["warc_file"].to_pylist(),
+            topics.rows["warc_offset"].to_pylist(),
+            strict=True,
         )
         if name is not None
     }
     elsewhere = sorted({name for name, _ in pointed if name != warc_path(run_id)})
     if elsewhere:
-        relative = part_path("topics", run_id)
+        relative = topics.relative
         _refuse(root, relative, run_id, f"its versions point to other WARC files: {elsewhere}")
     if warc is None:
         if pointed:
-            relative = part_path("topics", run_id)
+            relative = topics.relative
             _refuse(root, relative, run_id, f"its versions point to {warc_path(run_id)}, missing")
         return None
     records, sound, unsound = _warc_records(root, warc, run_id)

@@ -66,6 +66,7 @@ from pipelines.core.errors import (
     ArchiveSchemaError,
     ArchiveUnwritableError,
     InvalidRecordError,
+    LostManifestError,
     RunStateError,
 )
 from pipelines.core.glob_view import publish_view, refresh_view
@@ -100,7 +101,7 @@ from pipelines.core.layout import (
 )
 from pipelines.core.lock import ArchiveLock
 from pipelines.core.records import CompactionManifest, ManifestFile, RunManifest, RunRecord
-from pipelines.core.recovery import recover
+from pipelines.core.recovery import lost_runs, recover
 from pipelines.core.schema import SCHEMA_VERSION, SCHEMAS, TABLES, TableBuilder, TableName
 from pipelines.core.storage import ArchivePath, ObjectPath, archive_location, pyarrow_source
 from pipelines.core.warc import (
@@ -224,8 +225,14 @@ class _Committed:
     """Compaction manifests parsed so far."""
 
 
-def _read_committed(root: ArchivePath) -> _Committed:
-    """What the manifests in `root` commit, using the newest checkpoint that agrees."""
+def _read_committed(root: ArchivePath, *, writer: bool = False) -> _Committed:
+    """What the manifests in `root` commit, using the newest checkpoint that agrees.
+
+    When a committed compaction merged the parts of a run whose manifest is missing
+    (lost), the archive cannot be read: LostManifestError for a `writer`, naming every
+    lost run and its files, ArchiveCorruptError naming the run for a reader; both say
+    to run `repair`.
+    """
     # Compactions are listed before runs: a compaction listed is newer than its inputs'
     # runs, so those are in the listing of runs even while a writer is committing.
     compaction_ids = json_names(root / COMPACTIONS_DIR)
@@ -248,6 +255,7 @@ def _read_committed(root: ArchivePath) -> _Committed:
         path = root / COMPACTIONS_DIR / f"{name}.json"
         compaction = load_compaction(path)
         committed.compactions[name] = compaction
+        _check_inputs_committed(root, committed, compaction, writer=writer)
         try:
             files.apply_compaction(compaction)
         except ValueError as error:
@@ -257,7 +265,37 @@ def _read_committed(root: ArchivePath) -> _Committed:
     return committed
 
 
-# --- the store ------------------------------------------------------------------------
+def _check_inputs_committed(
+    root: ArchivePath, committed: _Committed, compaction: CompactionManifest, *, writer: bool
+) -> None:
+    """LostManifestError (a `writer`) or ArchiveCorruptError (a reader) when `compaction`
+    merged parts of runs that have no manifest (see `_read_committed`)."""
+    runs = set(committed.run_ids)
+    lost = sorted(
+        {
+            run_id
+            for part in compaction.tables
+            for entry in part.inputs
+            if (run_id := part_run_id(entry.path.rpartition("/")[2])) is not None
+            and run_id not in runs
+        }
+    )
+    if not lost:
+        return
+    if writer and isinstance(root, Path):
+        compactions = [
+            committed.compactions.get(name)
+            or load_compaction(root / COMPACTIONS_DIR / f"{name}.json")
+            for name in committed.compaction_ids
+        ]
+        raise LostManifestError(root, lost_runs(root, committed.run_ids, compactions))
+    named = ", ".join(f"run {run_id} ({RUNS_DIR}/{run_id}.json)" for run_id in lost)
+    raise ArchiveCorruptError(
+        f"{root}: the manifest of {named} is missing, though compaction "
+        f"{compaction.compaction_id} merged its files, so the archive cannot be read; run "
+        f"`medlineplus-archive repair --archive {root}` to rebuild it from its files",
+        path=root,
+    )
 
 
 class ArchiveStore:
@@ -332,7 +370,7 @@ class ArchiveStore:
             read_marker(root)
             for directory in (RUNS_DIR, STAGING_DIR, *TABLES):
                 (root / directory).mkdir(exist_ok=True)
-            committed = _read_committed(root)
+            committed = _read_committed(root, writer=True)
             recover(
                 root,
                 run_ids=committed.run_ids,
@@ -770,7 +808,7 @@ class ArchiveStore:
 
     def _reload(self) -> None:
         """Forget what is derived and read the committed state from disk again."""
-        self._committed = _read_committed(self.path)
+        self._committed = _read_committed(self.path, writer=not self.read_only)
         for state in self._attached.values():
             state.reset()
 

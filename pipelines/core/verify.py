@@ -72,7 +72,12 @@ from pipelines.core.layout import (
     retired_path,
 )
 from pipelines.core.records import CompactionManifest, ManifestFile, RunManifest, VacuumRecord
-from pipelines.core.recovery import QuarantineBatch, lost_runs, quarantine_batches
+from pipelines.core.recovery import (
+    QuarantineBatch,
+    compacted_runs,
+    lost_runs,
+    quarantine_batches,
+)
 from pipelines.core.schema import (
     TABLES,
     VERSION_KEY,
@@ -81,7 +86,7 @@ from pipelines.core.schema import (
     version_schema,
     version_tables,
 )
-from pipelines.core.warc import valid_response_offsets
+from pipelines.core.warc import valid_response_offsets, warc_path
 
 ProblemKind = Literal[
     "bad_marker",
@@ -168,7 +173,18 @@ def verify_archive(path: Path | str, *, deep: bool = False) -> list[Problem]:
     retired: dict[str, CompactionManifest] = {}
     by_run = {manifest.run_id: manifest for manifest in runs}
     by_compaction = {manifest.compaction_id: manifest for manifest in compactions}
-    for what, name in commit_order(by_run, by_compaction):
+    lost = lost_runs(root, list(by_run), compactions)
+    merged = {
+        run_id: entries
+        for run_id, entries in compacted_runs(compactions).items()
+        if run_id not in by_run
+    }
+    for what, name in commit_order([*by_run, *merged], by_compaction):
+        if what == "run" and name not in by_run:
+            # A lost manifest (reported below): its files as the compaction that merged
+            # them lists them, so that compaction applies and reports nothing more.
+            files.add_run_files(name, merged[name])
+            continue
         if what == "run":
             manifest = by_run[name]
             problems.extend(_check_manifest(manifest))
@@ -208,13 +224,12 @@ def verify_archive(path: Path | str, *, deep: bool = False) -> list[Problem]:
     problems.extend(_check_live_files(root, [owned[item.entry.path] for item in live]))
     problems.extend(_check_retired_files(root, retired, owned, vacuumed, deep=deep))
     problems.extend(_duplicate_versions(root, files))
-    lost = lost_runs(root, list(by_run))
-    problems.extend(_lost_manifests(lost))
+    problems.extend(_lost_manifests(lost, set(merged)))
     problems.extend(_unlisted_files(root, files, retired, runs, compactions, set(lost)))
-    problems.extend(_check_checkpoint(root, runs, compactions))
-    problems.extend(
-        _check_warc(root, runs, [item.entry.path for item in live if item.entry.table == "topics"])
-    )
+    if not lost:  # a checkpoint covering a lost run is ignored until `repair`
+        problems.extend(_check_checkpoint(root, runs, compactions))
+    topics = [item.entry.path for item in live if item.entry.table == "topics"]
+    problems.extend(_check_warc(root, runs, topics, {warc_path(run_id) for run_id in lost}))
     if not any(problem.kind in _MANIFEST_PROBLEMS for problem in problems):
         problems.extend(_check_view(root, files))
     return problems
@@ -284,9 +299,12 @@ class Verification:
         )
 
 
-def _check_warc(root: Path, runs: list[RunManifest], topics: list[str]) -> Iterator[Problem]:
+def _check_warc(
+    root: Path, runs: list[RunManifest], topics: list[str], lost: set[str]
+) -> Iterator[Problem]:
     """Each run's WARC file is there with its sha256, and every WARC record a topics row
-    points to is a response record whose digests hold."""
+    points to is a response record whose digests hold (but in the WARC files of `lost`
+    runs, which `repair` checks)."""
     sound: dict[str, set[int]] = {}
     for manifest in runs:
         entry = manifest.warc
@@ -318,7 +336,7 @@ def _check_warc(root: Path, runs: list[RunManifest], topics: list[str]) -> Itera
             zip(rows["warc_file"].to_pylist(), rows["warc_offset"].to_pylist(), strict=True)
         )
     for name, offset in references:
-        if name is None:
+        if name is None or name in lost:
             continue
         if name not in sound:
             yield _problem(
@@ -635,14 +653,30 @@ def _unlisted_files(
             yield _problem("uncommitted_leftover", relative, None, message)
 
 
-def _lost_manifests(lost: dict[str, list[str]]) -> Iterator[Problem]:
-    """One problem per run older than the last committed one whose files have no manifest."""
+def _lost_manifests(lost: dict[str, list[str]], merged: set[str]) -> Iterator[Problem]:
+    """One problem per run whose files have no manifest: older than the last committed
+    run, or in `merged` (a committed compaction merged its files)."""
     for run_id, files in lost.items():
-        message = (
-            f"missing: run {run_id} is older than the last committed run and its files "
-            f"{', '.join(files)} are there, but its manifest was lost, so readers ignore "
-            "them and crawls refuse to start; run `medlineplus-archive repair` to rebuild it"
-        )
+        there = f"its files {', '.join(files)} are there" if files else "none of its files is left"
+        if run_id in merged and not any(name.endswith(".parquet") for name in files):
+            message = (
+                f"missing: run {run_id}'s manifest was lost, and a committed compaction "
+                f"merged its files, which `vacuum` has deleted since ({there}), so readers "
+                f"and crawls refuse the archive and `repair` cannot rebuild it: restore "
+                f"{RUNS_DIR}/{run_id}.json from a backup"
+            )
+        elif run_id in merged:
+            message = (
+                f"missing: run {run_id}'s manifest was lost, though a committed compaction "
+                f"merged its files ({there}), so readers and crawls refuse the archive; run "
+                "`medlineplus-archive repair` to rebuild it"
+            )
+        else:
+            message = (
+                f"missing: run {run_id} is older than the last committed run and {there}, "
+                "but its manifest was lost, so readers ignore them and crawls refuse to "
+                "start; run `medlineplus-archive repair` to rebuild it"
+            )
         yield _problem("lost_manifest", f"{RUNS_DIR}/{run_id}.json", run_id, message)
 
 
