@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from crawler.cli import main as cli_main
+from crawler.commands.cli import main as cli_main
 from crawler.parsing.items import HealthTopicPage
 from pipelines.archive.keys import TopicKey, version_key
 from pipelines.archive.recorder import RunRecorder
