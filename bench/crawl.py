@@ -108,7 +108,7 @@ def _url_file(directory: Path, slugs: list[str], count: int) -> Path:
 _MEASURED = """
 import json, resource, sys, time
 started = time.perf_counter()
-from crawler.cli import main
+from crawler.commands.cli import main
 code = main(sys.argv[2:])
 own, workers = (resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
 json.dump({"exit": code, "seconds": time.perf_counter() - started,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from crawler.cli import main
+from crawler.commands.cli import main
 
 QUICK = ["--delay", "0", "--concurrency", "4", "-s", "RETRY_BACKOFF_BASE=0.05"]
 """Options for tests that are not about politeness: no delay between requests."""
@@ -40,7 +40,7 @@ class CrawlResult:
 def run_cli(*arguments: str | Path, timeout: float = 180) -> CrawlResult:
     """Run `medlineplus-archive ARGUMENTS...` and return its exit code and output."""
     completed = subprocess.run(
-        [sys.executable, "-m", "crawler.cli", *map(str, arguments)],
+        [sys.executable, "-m", "crawler.commands.cli", *map(str, arguments)],
         capture_output=True,
         text=True,
         timeout=timeout,

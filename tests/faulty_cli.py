@@ -75,7 +75,7 @@ def main(arguments: list[str]) -> int:
     if action not in {"crash", "fail"} or point not in POINTS:
         raise SystemExit(f"usage: faulty_cli crash|fail {'|'.join(POINTS)} ARGUMENTS...")
     inject(action, point)
-    from crawler.cli import main as cli_main
+    from crawler.commands.cli import main as cli_main
 
     return cli_main(rest)
 

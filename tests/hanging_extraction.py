@@ -22,6 +22,6 @@ def _hang(*_: object) -> None:
 extraction_pool.extract_page = _hang  # type: ignore[assignment]
 
 if __name__ == "__main__":
-    from crawler.cli import main
+    from crawler.commands.cli import main
 
     sys.exit(main(sys.argv[1:]))

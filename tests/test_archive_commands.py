@@ -5,7 +5,7 @@ The archive is made once per module (see `crawled`: a copy of the session's full
 then one more crawl); every test only reads it, and an autouse fixture checks it is byte
 for byte unchanged after each test. Tests that need a damaged or different archive work
 on a copy under their own tmp_path. The commands run in-process through
-`crawler.cli.main` (fast), a few also as a real subprocess.
+`crawler.commands.cli.main` (fast), a few also as a real subprocess.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from crawler.cli import main
+from crawler.commands.cli import main
 from crawler.commands.common import ARCHIVE_ENVIRONMENT, archive_exit_code
 from pipelines.core.errors import (
     ArchiveCorruptError,

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from crawler.cli import main as cli_main
+from crawler.commands.cli import main as cli_main
 from crawler.parsing.items import HealthTopicPage
 from pipelines.archive.keys import TopicKey, version_key
 from pipelines.archive.recorder import RunRecorder
@@ -735,6 +735,13 @@ def test_a_policy_refuses_a_fanout_below_two() -> None:
 # --- the glob readers' view -------------------------------------------------------------
 
 
+def _point_current_at(root: Path, target: str) -> None:
+    """Make `current` a link to `target` (relative to the archive), as a writer swaps it."""
+    temporary = root / ".current.test"
+    temporary.symlink_to(target)
+    temporary.replace(root / "current")
+
+
 def test_verify_reports_a_view_that_disagrees_and_a_writer_rebuilds_it(
     compacted: tuple[Path, list[str]], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -742,15 +749,91 @@ def test_verify_reports_a_view_that_disagrees_and_a_writer_rebuilds_it(
     (linked,) = sorted((root / "current" / "topics").iterdir())[:1]
     linked.unlink()
     (problem,) = verify_archive(root)
-    assert (problem.kind, problem.path) == ("stale_view", "current")
+    assert (problem.kind, problem.path) == ("bad_view", "current")
     assert f"topics/{linked.name} is missing" in problem.message
-    # Like a run's leftovers, a warning (the next crawl rebuilds it) unless --strict.
-    assert cli_main(["verify", "--archive", str(root)]) == 0
-    assert "warning: current: glob readers of current/ see other files" in capsys.readouterr().err
-    assert cli_main(["verify", "--strict", "--archive", str(root)]) == 1
+    # A view that shows no commit is a problem, not work in progress: exit 1 without --strict.
+    assert cli_main(["verify", "--archive", str(root)]) == 1
+    captured = capsys.readouterr()
+    assert "current: glob readers of current/ see other files" in captured.out
+    assert "warning:" not in captured.err
     ArchiveStore.open(root, policy=MANUAL_ONLY).close()
     assert verify_archive(root) == []
     assert (root / "current" / "topics" / linked.name).exists()
+
+
+def test_verify_warns_of_a_view_of_an_older_commit_and_a_writer_rebuilds_it(
+    compacted: tuple[Path, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A writer killed between its manifests and the view's swap leaves `current` at the
+    previous generation: here the commit before the last compaction, whose inputs are
+    retired since."""
+    root, _ = compacted
+    newest = current_generation(root)
+    assert newest is not None
+    (previous,) = [view.name for view in (root / "_views").iterdir() if view.name != newest]
+    assert generation_counts(previous) < generation_counts(newest)  # type: ignore[operator]
+    _point_current_at(root, f"_views/{previous}")
+    (problem,) = verify_archive(root)
+    assert (problem.kind, problem.path) == ("stale_view", "current")
+    assert f"_views/{previous}" in problem.message
+    assert cli_main(["verify", "--archive", str(root)]) == 0
+    assert "warning: current: glob readers of current/ see an older commit" in (
+        capsys.readouterr().err
+    )
+    assert cli_main(["verify", "--strict", "--archive", str(root)]) == 1
+    ArchiveStore.open(root, policy=MANUAL_ONLY).close()
+    assert verify_archive(root) == []
+
+
+def _outside_the_views(root: Path) -> str:
+    return "topics"
+
+
+def _an_older_view_missing_a_file(root: Path) -> str:
+    newest = current_generation(root)
+    (previous,) = [view for view in (root / "_views").iterdir() if view.name != newest]
+    sorted((previous / "topics").iterdir())[0].unlink()
+    return f"_views/{previous.name}"
+
+
+def _a_file_not_committed(root: Path) -> str:
+    view = root / "current" / "topics"
+    shutil.copy2(sorted(view.iterdir())[0], view / "part-20990101T000000Z-abcd.parquet")
+    return f"_views/{current_generation(root)}"
+
+
+def _a_copy_not_a_link(root: Path) -> str:
+    linked = sorted((root / "current" / "topics").iterdir())[0]
+    copy = linked.with_name("copy")
+    shutil.copy2(linked, copy)
+    copy.replace(linked)
+    return f"_views/{current_generation(root)}"
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        pytest.param(_outside_the_views, "does not point into _views/", id="outside"),
+        pytest.param(_an_older_view_missing_a_file, "is not committed", id="older-incomplete"),
+        pytest.param(_a_file_not_committed, "is not committed", id="not-committed"),
+        pytest.param(_a_copy_not_a_link, "is not a link to topics/", id="copy"),
+    ],
+)
+def test_verify_fails_on_a_view_that_shows_no_commit(
+    compacted: tuple[Path, list[str]],
+    damage: Any,
+    expected: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root, _ = compacted
+    _point_current_at(root, damage(root))
+    (problem,) = verify_archive(root)
+    assert (problem.kind, problem.path) == ("bad_view", "current")
+    assert expected in problem.message
+    assert cli_main(["verify", "--archive", str(root)]) == 1
+    assert "error: 1 problem in" in capsys.readouterr().err
+    ArchiveStore.open(root, policy=MANUAL_ONLY).close()
+    assert verify_archive(root) == []
 
 
 def test_a_reader_of_the_previous_view_still_reads_after_a_compaction(

@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from crawler.cli import main
+from crawler.commands.cli import main
 from pipelines.core.schema import TOPIC_KEY, VERSION_KEY
 from pipelines.notebook import open_archive
 from tests.crawl_runner import PERMISSIVE_ROBOTS, QUICK, copy_archive, crawl, observations
@@ -282,7 +282,14 @@ def test_a_crawl_killed_midway_never_happened(
     site_server.slow_down(1.0, slow_paths)
     site_server.clear_log()
     _next_second()
-    command = [sys.executable, "-m", "crawler.cli", "crawl", "--base-url", site_server.base_url]
+    command = [
+        sys.executable,
+        "-m",
+        "crawler.commands.cli",
+        "crawl",
+        "--base-url",
+        site_server.base_url,
+    ]
     command += ["--archive", str(archive), "--delay", "0", "--concurrency", "1", *urls]
     with (
         (tmp_path / "killed.log").open("w") as log,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.cli import main
+from crawler.commands.cli import main
 from pipelines.core.errors import ArchiveLockedError
 from pipelines.core.layout import LOCK_FILE
 from pipelines.core.lock import KERNEL_LOCKS
@@ -59,7 +59,14 @@ def first_crawl(quick_site: SiteServer, tmp_path: Path) -> Iterator[subprocess.P
     """A crawl of PAGES in a child process, logging to tmp_path/first.log; its pages are
     answered slowly, so it is still running when the test stops it (SIGSTOP)."""
     quick_site.slow_down(1.0, PAGES)
-    command = [sys.executable, "-m", "crawler.cli", "crawl", "--base-url", quick_site.base_url]
+    command = [
+        sys.executable,
+        "-m",
+        "crawler.commands.cli",
+        "crawl",
+        "--base-url",
+        quick_site.base_url,
+    ]
     command += ["--archive", str(tmp_path / "archive"), *QUICK, "--log-level", "INFO"]
     command += [option for page in PAGES for option in ("--url", f"https://medlineplus.gov{page}")]
     with (tmp_path / "first.log").open("w") as log:

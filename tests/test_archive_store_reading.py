@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.cli import main
+from crawler.commands.cli import main
 from pipelines.core.errors import ArchiveNotAFolderError
 from pipelines.core.store import ArchiveStore
 from tests.archive_factory import at, commit_run, make_page

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.cli import main
+from crawler.commands.cli import main
 from pipelines.changes.detection import compare
 from pipelines.changes.reports import render
 from pipelines.changes.reports.html import render_html

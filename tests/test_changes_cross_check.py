@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from crawler.cli import main
+from crawler.commands.cli import main
 from pipelines.changes.reports.json_report import report_schema
 from tests.archive_factory import at, commit_run
 from tests.changes_scenario import page

@@ -23,7 +23,7 @@ from types import SimpleNamespace
 import pytest
 from scrapy.settings import Settings
 
-from crawler.cli import main
+from crawler.commands.cli import main
 from crawler.shutdown import EXTRACTION_GRACE, CrawlShutdown
 from pipelines.archiving import RUN_COMMITTING
 from pipelines.notebook import open_archive
@@ -80,7 +80,7 @@ class HangingCrawl:
         *options: str,
         hanging: bool = True,
     ) -> None:
-        launcher = [str(HANGING)] if hanging else ["-m", "crawler.cli"]
+        launcher = [str(HANGING)] if hanging else ["-m", "crawler.commands.cli"]
         command = [sys.executable, *launcher, "crawl", "--base-url", server.base_url]
         command += ["--archive", str(archive), *QUICK, *_url_options(paths), *options]
         command += ["--log-level", "DEBUG"]

@@ -99,7 +99,7 @@ def test_the_progress_line_counts_every_page_and_log_lines_print_above_it(
     server.replace_file(EDITED, server.file_bytes(EDITED) + b"\n<!-- edited -->\n")
     server.script(FAILING, [(500, {}, b"")] * 4)
     server.slow_down(0.15)  # long enough for the line to be redrawn a few times
-    command = [sys.executable, "-m", "crawler.cli", "crawl", "--base-url", server.base_url]
+    command = [sys.executable, "-m", "crawler.commands.cli", "crawl", "--base-url", server.base_url]
     command += ["--archive", str(archive), *QUICK]
     try:
         code, output = run_in_terminal(command)

@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 from scrapy.utils.test import get_crawler
 
-from crawler.cli import main
+from crawler.commands.cli import main
 from crawler.parsing.items import EncodedExchange, PageNotModified
 from pipelines.archive.keys import version_key
 from pipelines.archive.recorder import RunRecorder
@@ -81,7 +81,7 @@ def _fill(disk: Path) -> Path:
 
 def _start_crawl(site: SiteServer, archive: Path) -> subprocess.Popen[str]:
     """A crawl of `site` into `archive`, started in the background."""
-    command = [sys.executable, "-m", "crawler.cli", "crawl", "--base-url", site.base_url]
+    command = [sys.executable, "-m", "crawler.commands.cli", "crawl", "--base-url", site.base_url]
     command += ["--archive", str(archive), *OPTIONS]
     return subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
 

@@ -4,7 +4,7 @@ Each case names the words of the README's exit-code table that document it
 (`documented`), and `test_the_readme_table_documents_every_case` checks they are in the
 row of the case's exit code. Crawls run as a real subprocess (bounded to 10 s: a crawl
 that does not stop on a bad option would hang); the other commands run in-process
-through `crawler.cli.main` (the same code, without a Python start-up per case) and a
+through `crawler.commands.cli.main` (the same code, without a Python start-up per case) and a
 few as subprocesses too. Every failure must be exactly one `error:` line on stderr,
 with no traceback, no request to the site and no run committed.
 
@@ -27,7 +27,7 @@ import jsonschema
 import pytest
 from _pytest.mark import ParameterSet
 
-from crawler.cli import main
+from crawler.commands.cli import main
 from pipelines.changes.reports.json_report import report_schema
 from pipelines.core.store import ArchiveStore
 from tests.archive_factory import at, commit_run, make_page

@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from crawler.cli import main
+from crawler.commands.cli import main
 from pipelines.notebook import open_archive
 from tests.crawl_runner import (
     PERMISSIVE_ROBOTS,
@@ -338,7 +338,7 @@ def _next_second() -> None:
 
 
 def _crawl_command(server: SiteServer, archive: Path, *paths: str) -> list[str]:
-    command = [sys.executable, "-m", "crawler.cli", "crawl", "--base-url", server.base_url]
+    command = [sys.executable, "-m", "crawler.commands.cli", "crawl", "--base-url", server.base_url]
     return [*command, "--archive", str(archive), *QUICK, *_url_options(*paths)]
 
 
@@ -360,7 +360,7 @@ def _killed_during_fetching(server: SiteServer, archive: Path, log: Path) -> Non
 def _faulty_command(action: str, point: str, command: list[str]) -> list[str]:
     """`command` (a `_crawl_command`) run through tests/faulty_cli.py, which makes the
     crawl crash or fail at `point` of its commit."""
-    module = command.index("crawler.cli")
+    module = command.index("crawler.commands.cli")
     return [*command[:module], "tests.faulty_cli", action, point, *command[module + 1 :]]
 
 

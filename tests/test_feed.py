@@ -14,7 +14,7 @@ import feedparser
 import lxml.etree
 import pytest
 
-from crawler.cli import build_parser, main
+from crawler.commands.cli import build_parser, main
 from pipelines.changes.detection import compare
 from pipelines.changes.reports.atom import ATOM_NAMESPACE
 from pipelines.notebook import open_archive

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from crawler.cli import main
+from crawler.commands.cli import main
 from crawler.notify import RunOutcome, compose, notify
 from pipelines.core.store import ArchiveStore
 from tests import archive_factory

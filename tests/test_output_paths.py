@@ -24,7 +24,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from crawler.cli import main
+from crawler.commands.cli import main
 from crawler.commands.formats import render_csv
 from pipelines.archive.recorder import RunRecorder
 from pipelines.changes.detection import compare

@@ -18,7 +18,7 @@ from urllib.parse import unquote
 import lxml.html
 import pytest
 
-from crawler.cli import main
+from crawler.commands.cli import main
 from pipelines.notebook import open_archive
 from tests.crawl_runner import crawl
 from tests.page_edits import with_date, with_text

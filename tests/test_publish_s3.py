@@ -23,7 +23,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 from pandas.testing import assert_frame_equal
 
-from crawler.cli import main
+from crawler.commands.cli import main
 from pipelines.core.compaction import CompactionPolicy
 from pipelines.core.schema import TABLES
 from pipelines.core.storage import s3_options

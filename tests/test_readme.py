@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.cli import build_parser
+from crawler.commands.cli import build_parser
 from crawler.settings import MEDLINEPLUS_BASE_URL
 from tests.crawl_runner import CrawlResult, run_cli, run_main
 
@@ -38,7 +38,7 @@ def _run_example(line: str, workdir: Path) -> CrawlResult:
     """One README command line, run as written, with the files it names (demo-archive,
     demo-2024.csv...) placed under `workdir`. A crawl runs in a child process (Scrapy's
     reactor starts once per process); every other command calls the console script's
-    function, `crawler.cli.main`, in this process (no interpreter start)."""
+    function, `crawler.commands.cli.main`, in this process (no interpreter start)."""
     arguments = shlex.split(line.replace("$PWD", str(ROOT)))
     assert arguments[0] == ".venv/bin/medlineplus-archive", line
     arguments = [

@@ -198,7 +198,9 @@ def run_measured(*arguments: str | Path, timeout: float = 120) -> tuple[CrawlRes
     resident memory in bytes (from wait4's resource usage of that very child)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         process = subprocess.Popen(
-            [sys.executable, "-m", "crawler.cli", *map(str, arguments)], stdout=out, stderr=err
+            [sys.executable, "-m", "crawler.commands.cli", *map(str, arguments)],
+            stdout=out,
+            stderr=err,
         )
         timer = threading.Timer(timeout, process.kill)
         timer.start()
@@ -345,7 +347,14 @@ def test_ctrl_c_while_the_dump_downloads_is_one_error_line(
     archive = tmp_path / "archive"
     with socket.create_server(("127.0.0.1", 0)) as silent:
         dump_url = f"http://127.0.0.1:{silent.getsockname()[1]}{DUMP_PATH}"
-        command = [sys.executable, "-m", "crawler.cli", "crawl", "--base-url", real_site.base_url]
+        command = [
+            sys.executable,
+            "-m",
+            "crawler.commands.cli",
+            "crawl",
+            "--base-url",
+            real_site.base_url,
+        ]
         command += ["--archive", str(archive), *QUICK, "--from-xml", dump_url]
         process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 30

@@ -6,7 +6,9 @@ ignore its files and the next crawl moves them to `_quarantine/`, so they are wa
 not problems, unless --strict is given. So is a glob readers' view (`current/`) that
 shows an older commit than the manifests (a crawl killed between its manifest and the
 view's swap, or one committing right now): its readers see that commit's rows, and the
-next crawl rebuilds it. Files recovery moved to `_quarantine/` are mentioned as `info:`
+next crawl rebuilds it. A view that shows no commit (`current` pointing outside
+`_views/`, files no commit had in use, files missing, links to other files) is a
+problem. Files recovery moved to `_quarantine/` are mentioned as `info:`
 lines, never problems. Files of an older run whose manifest was lost are a problem:
 `repair` rebuilds the manifest.
 """
@@ -45,8 +47,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "verified` and exits 0. Leftovers of runs that were never committed (a crawl that "
         "was killed, or one running now) are printed as warnings on stderr: readers of "
         "manifests ignore them and the next crawl moves them to _quarantine/ (listed as "
-        "info lines); so is a current/ view older than the manifests (the next crawl "
-        "rebuilds it); --strict counts them as problems. Files of an older run whose "
+        "info lines); so is a current/ view that shows an older commit exactly (the next "
+        "crawl rebuilds it); --strict counts them as problems. A current/ view that shows "
+        "no commit (pointing outside _views/, files missing, not committed or not links to "
+        "the table's files) is a problem. Files of an older run whose "
         "manifest was lost are a problem (run `repair`). Exit 3 when the archive is not "
         "a folder or was written by a newer medlineplus-archive. "
         "Read-only; takes no lock.",

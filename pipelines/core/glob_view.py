@@ -40,12 +40,11 @@ import os
 import re
 import secrets
 import shutil
-from collections.abc import Mapping
 from pathlib import Path
 
 from pipelines.core.catalog import FileSet
 from pipelines.core.errors import ArchiveCorruptError
-from pipelines.core.layout import CURRENT_VIEW, VIEWS_DIR, fsync_dir
+from pipelines.core.layout import CURRENT_VIEW, VIEWS_DIR, fsync_dir, retired_path
 from pipelines.core.schema import TABLES
 
 logger = logging.getLogger(__name__)
@@ -80,10 +79,13 @@ def expected_files(files: FileSet) -> dict[str, set[str]]:
     return {table: {Path(live.entry.path).name for live in files.files(table)} for table in TABLES}
 
 
-def view_disagreements(root: Path, files: FileSet) -> list[str]:
-    """How the current view differs from `files` (the committed files in use): files it
-    lacks or has too many, or that are not the archive's own; empty when it agrees."""
-    name = current_generation(root)
+def view_disagreements(root: Path, files: FileSet, generation: str | None = None) -> list[str]:
+    """How generation `generation` (default: the one `current` points at) differs from
+    `files` (committed files, those in use or, for an older generation, those in use
+    then): files it lacks or has too many, or that are not links to the archive's own
+    (in its table directory, or in `_retired/` once a compaction replaced them); empty
+    when it agrees."""
+    name = generation or current_generation(root)
     if name is None:
         return [f"{CURRENT_VIEW} is missing or does not point into {VIEWS_DIR}/"]
     view = root / VIEWS_DIR / name
@@ -97,25 +99,17 @@ def view_disagreements(root: Path, files: FileSet) -> list[str]:
         found += [f"{table}/{file} is missing" for file in sorted(wanted - present)]
         found += [f"{table}/{file} is not committed" for file in sorted(present - wanted)]
         for file in sorted(wanted & present):
+            relative = f"{table}/{file}"
+            original = root / relative
+            if not original.exists():
+                original = root / retired_path(relative)
             try:
-                same = (directory / file).samefile(root / table / file)
+                same = (directory / file).samefile(original)
             except OSError:  # a file in use that is gone: verify reports that already
                 continue
             if not same:
-                found.append(f"{table}/{file} is not a link to {table}/{file}")
+                found.append(f"{relative} is not a link to {relative}")
     return found
-
-
-def _matches(root: Path, name: str, wanted: Mapping[str, set[str]]) -> bool:
-    """True when generation `name` lists exactly `wanted` (names only: a cheap check)."""
-    view = root / VIEWS_DIR / name
-    try:
-        return all(
-            {entry.name for entry in os.scandir(view / table)} == names
-            for table, names in wanted.items()
-        )
-    except OSError:
-        return False
 
 
 def _link(committed: Path, link: Path) -> None:
@@ -179,7 +173,7 @@ def refresh_view(root: Path, files: FileSet, runs: int, compactions: int) -> str
     if (
         name is not None
         and generation_counts(name) == (runs, compactions)
-        and _matches(root, name, expected_files(files))
+        and not view_disagreements(root, files, name)
     ):
         return None  # the generation before it stays, for a reader that may be in it
     published = publish_view(root, files, runs, compactions)

@@ -18,8 +18,10 @@ opens the archive; while a crawl is running they are its work in progress). Data
 of a run older than the last committed one, with no manifest, are a lost manifest
 (`lost_manifest`, one problem per run naming its files): `medlineplus-archive repair`
 rebuilds it. The glob readers' view (`current/`, see `pipelines.core.glob_view`) must
-hold exactly the files in use; an archive written before views existed has none until a
-writer opens it, and that is not a problem.
+hold exactly the files in use: one that shows an older commit exactly is `stale_view` (a
+writer killed before the view's swap, or committing now), any other difference is
+`bad_view`. An archive written before views existed has none until a writer opens it,
+and that is not a problem.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import contextlib
 import hashlib
 import os
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +53,7 @@ from pipelines.core.errors import (
     ArchiveNotFoundError,
     ArchiveSchemaError,
 )
-from pipelines.core.glob_view import view_disagreements
+from pipelines.core.glob_view import current_generation, generation_counts, view_disagreements
 from pipelines.core.layout import (
     CATALOG_DIR,
     COMPACTIONS_DIR,
@@ -60,6 +62,7 @@ from pipelines.core.layout import (
     RUNS_DIR,
     STAGING_DIR,
     VACUUMED_DIR,
+    VIEWS_DIR,
     archive_folder_exists,
     compacted_id,
     file_digest,
@@ -108,6 +111,7 @@ ProblemKind = Literal[
     "bad_checkpoint",
     "bad_warc_record",
     "stale_view",
+    "bad_view",
 ]
 PROBLEM_KINDS: tuple[ProblemKind, ...] = get_args(ProblemKind)
 
@@ -231,7 +235,7 @@ def verify_archive(path: Path | str, *, deep: bool = False) -> list[Problem]:
     topics = [item.entry.path for item in live if item.entry.table == "topics"]
     problems.extend(_check_warc(root, runs, topics, {warc_path(run_id) for run_id in lost}))
     if not any(problem.kind in _MANIFEST_PROBLEMS for problem in problems):
-        problems.extend(_check_view(root, files))
+        problems.extend(_check_view(root, files, by_run, by_compaction))
     return problems
 
 
@@ -288,8 +292,9 @@ class Verification:
     def in_progress(self, problem: Problem) -> bool:
         """Whether `problem` is what a crawl killed midway, or running now, leaves: its
         staging, a temporary manifest or a part file of a run id without a manifest (the
-        next crawl quarantines them), or a glob readers' view older than the manifests
-        (the next crawl rebuilds it). A stray file that names no run is never one."""
+        next crawl quarantines them), or a glob readers' view that shows an older commit
+        (`stale_view`; the next crawl rebuilds it). A stray file that names no run, or a
+        view that shows no commit (`bad_view`), is never one."""
         if problem.kind in ("uncommitted_leftover", "stale_view"):
             return True
         return (
@@ -680,18 +685,71 @@ def _lost_manifests(lost: dict[str, list[str]], merged: set[str]) -> Iterator[Pr
         yield _problem("lost_manifest", f"{RUNS_DIR}/{run_id}.json", run_id, message)
 
 
-def _check_view(root: Path, files: FileSet) -> Iterator[Problem]:
-    """`current/` lists the files in use, each a link to its table directory's file."""
+def _check_view(
+    root: Path,
+    files: FileSet,
+    runs: Mapping[str, RunManifest],
+    compactions: Mapping[str, CompactionManifest],
+) -> Iterator[Problem]:
+    """`current/` lists the files in use, each a link to its table directory's file.
+
+    A view that shows an older committed state, exactly, is `stale_view`: a writer was
+    killed between its manifest and the view's swap, or is committing now. Anything else
+    (`current` pointing outside `_views/`, a view with files no commit had in use then,
+    files missing, links to other files) is `bad_view`. No `current` link (an archive
+    written before views, or a copy that followed the link) is not checked."""
     if not (root / CURRENT_VIEW).is_symlink():
         return
     differences = view_disagreements(root, files)
-    if differences:
-        shown = "; ".join(differences[:3]) + ("; ..." if len(differences) > 3 else "")
+    if not differences:
+        return
+    shown = current_generation(root)
+    counts = None if shown is None else generation_counts(shown)
+    older = None if counts is None else _committed_state(runs, compactions, counts)
+    if shown is not None and older is not None and not view_disagreements(root, older, shown):
         message = (
-            f"glob readers of {CURRENT_VIEW}/ see other files than the manifests commit "
-            f"({shown}); the next `medlineplus-archive crawl` or `compact` rebuilds it"
+            f"glob readers of {CURRENT_VIEW}/ see an older commit than the manifests "
+            f"({VIEWS_DIR}/{shown}), as while a writer commits; "
+            "the next `medlineplus-archive crawl` or `compact` rebuilds it"
         )
         yield _problem("stale_view", CURRENT_VIEW, None, message)
+        return
+    shown_differences = "; ".join(differences[:3]) + ("; ..." if len(differences) > 3 else "")
+    message = (
+        f"glob readers of {CURRENT_VIEW}/ see other files than any commit had in use "
+        f"({shown_differences}); the next `medlineplus-archive crawl` or `compact` rebuilds it"
+    )
+    yield _problem("bad_view", CURRENT_VIEW, None, message)
+
+
+def _committed_state(
+    runs: Mapping[str, RunManifest],
+    compactions: Mapping[str, CompactionManifest],
+    counts: tuple[int, int],
+) -> FileSet | None:
+    """The files in use once the first `counts` (runs, compactions) were committed, None
+    when the manifests never had that state (the newest state is not "older" either).
+
+    Runs and compactions each commit in the order of their ids, but a compaction's id
+    names the last run it merges, not the last run committed before it: the older state
+    is the first runs and the first compactions, applied in `commit_order`."""
+    run_count, compaction_count = counts
+    if (run_count, compaction_count) == (len(runs), len(compactions)):
+        return None
+    if run_count > len(runs) or compaction_count > len(compactions):
+        return None
+    files = FileSet()
+    for what, name in commit_order(
+        sorted(runs)[:run_count], sorted(compactions)[:compaction_count]
+    ):
+        if what == "run":
+            files.add_run(runs[name])
+            continue
+        try:
+            files.apply_compaction(compactions[name])
+        except ValueError:
+            return None
+    return files
 
 
 def _check_checkpoint(
