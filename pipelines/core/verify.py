@@ -234,7 +234,9 @@ def verify_archive(path: Path | str, *, deep: bool = False) -> list[Problem]:
         problems.extend(_check_checkpoint(root, runs, compactions))
     topics = [item.entry.path for item in live if item.entry.table == "topics"]
     problems.extend(_check_warc(root, runs, topics, {warc_path(run_id) for run_id in lost}))
-    if not any(problem.kind in _MANIFEST_PROBLEMS for problem in problems):
+    # The view is judged against sound manifests only: with a run's manifest lost, it
+    # still shows that run's files, and `repair` makes it right again.
+    if not lost and not any(problem.kind in _MANIFEST_PROBLEMS for problem in problems):
         problems.extend(_check_view(root, files, by_run, by_compaction))
     return problems
 
