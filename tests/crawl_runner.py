@@ -37,10 +37,14 @@ class CrawlResult:
         return f"exit {self.returncode}\n--- stderr ---\n{self.stderr[-4000:]}"
 
 
+CLI = [sys.executable, "-m", "crawler.commands.cli"]
+"""The command line in a new interpreter (what `medlineplus-archive` runs)."""
+
+
 def run_cli(*arguments: str | Path, timeout: float = 180) -> CrawlResult:
     """Run `medlineplus-archive ARGUMENTS...` and return its exit code and output."""
     completed = subprocess.run(
-        [sys.executable, "-m", "crawler.commands.cli", *map(str, arguments)],
+        [*CLI, *map(str, arguments)],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -29,7 +28,7 @@ import pytest
 from crawler.commands.cli import main
 from pipelines.core.schema import TOPIC_KEY, VERSION_KEY
 from pipelines.notebook import open_archive
-from tests.crawl_runner import PERMISSIVE_ROBOTS, QUICK, copy_archive, crawl, observations
+from tests.crawl_runner import CLI, PERMISSIVE_ROBOTS, QUICK, copy_archive, crawl, observations
 from tests.page_edits import with_date, with_text
 from tests.site_server import SITE_LAST_MODIFIED, SITE_ROOT, SiteServer, copy_site
 
@@ -282,14 +281,7 @@ def test_a_crawl_killed_midway_never_happened(
     site_server.slow_down(1.0, slow_paths)
     site_server.clear_log()
     _next_second()
-    command = [
-        sys.executable,
-        "-m",
-        "crawler.commands.cli",
-        "crawl",
-        "--base-url",
-        site_server.base_url,
-    ]
+    command = [*CLI, "crawl", "--base-url", site_server.base_url]
     command += ["--archive", str(archive), "--delay", "0", "--concurrency", "1", *urls]
     with (
         (tmp_path / "killed.log").open("w") as log,

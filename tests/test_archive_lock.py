@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ from pipelines.core.errors import ArchiveLockedError
 from pipelines.core.layout import LOCK_FILE
 from pipelines.core.lock import KERNEL_LOCKS
 from pipelines.core.store import ArchiveStore
-from tests.crawl_runner import QUICK, run_cli
+from tests.crawl_runner import CLI, QUICK, run_cli
 from tests.site_server import SiteServer
 
 PAGES = ["/asthma.html", "/acne.html", "/anemia.html"]
@@ -59,14 +58,7 @@ def first_crawl(quick_site: SiteServer, tmp_path: Path) -> Iterator[subprocess.P
     """A crawl of PAGES in a child process, logging to tmp_path/first.log; its pages are
     answered slowly, so it is still running when the test stops it (SIGSTOP)."""
     quick_site.slow_down(1.0, PAGES)
-    command = [
-        sys.executable,
-        "-m",
-        "crawler.commands.cli",
-        "crawl",
-        "--base-url",
-        quick_site.base_url,
-    ]
+    command = [*CLI, "crawl", "--base-url", quick_site.base_url]
     command += ["--archive", str(tmp_path / "archive"), *QUICK, "--log-level", "INFO"]
     command += [option for page in PAGES for option in ("--url", f"https://medlineplus.gov{page}")]
     with (tmp_path / "first.log").open("w") as log:

@@ -66,15 +66,20 @@ def _page_with_raw(text: str, day: date) -> HealthTopicPage:
     return page
 
 
+def _editions(root: Path, days: list[date]) -> list[str]:
+    """One committed run per day of `days`, each storing a new version of asthma with its
+    raw page; their run ids."""
+    return [
+        commit_run(root, at(day), [_page_with_raw(f"Asthma, edition {index}.", day)])
+        for index, day in enumerate(days)
+    ]
+
+
 @pytest.fixture
 def three_runs(tmp_path: Path) -> tuple[Path, list[str]]:
     """Three committed runs, each storing a new version of asthma with its raw page."""
     root = tmp_path / "archive"
-    run_ids = [
-        commit_run(root, at(day), [_page_with_raw(f"Asthma, edition {index}.", day)])
-        for index, day in enumerate(DAYS)
-    ]
-    return root, run_ids
+    return root, _editions(root, DAYS)
 
 
 @pytest.fixture
@@ -130,20 +135,25 @@ def test_a_checkpoint_of_the_three_runs_is_ignored_until_the_repair_and_used_aft
     assert verify_archive(root) == []
 
 
+def _refusal_to_writers(root: Path, lost: str) -> str:
+    """The error a writer opening `root` gets: one line naming run `lost` and `repair`."""
+    with pytest.raises(LostManifestError) as raised:
+        ArchiveStore.open(root)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert f"run {lost}" in message
+    assert "medlineplus-archive repair" in message
+    return message
+
+
 def test_writers_refuse_a_lost_manifest_and_move_nothing(lost_middle: tuple[Path, str]) -> None:
     root, lost = lost_middle
     (root / "_staging" / "29990101T000000Z-dead").mkdir()  # a crash, also left alone
     before = _fingerprint(root)
 
-    with pytest.raises(LostManifestError) as raised:
-        ArchiveStore.open(root)
-
-    message = str(raised.value)
-    assert "\n" not in message
-    assert f"run {lost}" in message
+    message = _refusal_to_writers(root, lost)
     assert f"topics/part-{lost}.parquet" in message
     assert f"warc/{lost}.warc.gz" in message
-    assert "medlineplus-archive repair" in message
     assert _fingerprint(root) == before
     (problem,) = [problem for problem in verify_archive(root) if problem.kind == "lost_manifest"]
     assert problem.run_id == lost
@@ -283,10 +293,7 @@ FOUR_DAYS = [date(2024, 3, day) for day in (1, 2, 3, 4)]
 def compacted(tmp_path: Path) -> tuple[Path, list[str]]:
     """Four committed runs merged by one compaction: their parts are in `_retired/`."""
     root = tmp_path / "archive"
-    run_ids = [
-        commit_run(root, at(day), [_page_with_raw(f"Asthma, edition {index}.", day)])
-        for index, day in enumerate(FOUR_DAYS)
-    ]
+    run_ids = _editions(root, FOUR_DAYS)
     with ArchiveStore.open(root, policy=CompactionPolicy(fanout=4, automatic=False)) as store:
         (compaction,) = store.compact()
     assert {entry.path for part in compaction.tables for entry in part.inputs} >= {
@@ -308,13 +315,8 @@ def test_a_lost_manifest_of_a_compacted_run_is_named_and_repaired(
     manifest.unlink()
     before = _fingerprint(root)
 
-    with pytest.raises(LostManifestError) as raised:
-        ArchiveStore.open(root)
-    message = str(raised.value)
-    assert "\n" not in message
-    assert f"run {lost}" in message
+    message = _refusal_to_writers(root, lost)
     assert f"_retired/topics/part-{lost}.parquet" in message
-    assert "medlineplus-archive repair" in message
     with pytest.raises(ArchiveCorruptError) as unreadable:
         open_archive(root)
     message = str(unreadable.value)

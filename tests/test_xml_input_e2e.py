@@ -22,7 +22,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -34,7 +33,7 @@ import pytest
 from protego import Protego
 
 from crawler.settings import USER_AGENT
-from tests.crawl_runner import QUICK, CrawlResult, crawl, last_run, run_main
+from tests.crawl_runner import CLI, QUICK, CrawlResult, crawl, last_run, run_main
 from tests.page_edits import with_text
 from tests.site_server import SITE_ROOT, SiteServer, copy_site
 
@@ -198,7 +197,7 @@ def run_measured(*arguments: str | Path, timeout: float = 120) -> tuple[CrawlRes
     resident memory in bytes (from wait4's resource usage of that very child)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         process = subprocess.Popen(
-            [sys.executable, "-m", "crawler.commands.cli", *map(str, arguments)],
+            [*CLI, *map(str, arguments)],
             stdout=out,
             stderr=err,
         )
@@ -347,14 +346,7 @@ def test_ctrl_c_while_the_dump_downloads_is_one_error_line(
     archive = tmp_path / "archive"
     with socket.create_server(("127.0.0.1", 0)) as silent:
         dump_url = f"http://127.0.0.1:{silent.getsockname()[1]}{DUMP_PATH}"
-        command = [
-            sys.executable,
-            "-m",
-            "crawler.commands.cli",
-            "crawl",
-            "--base-url",
-            real_site.base_url,
-        ]
+        command = [*CLI, "crawl", "--base-url", real_site.base_url]
         command += ["--archive", str(archive), *QUICK, "--from-xml", dump_url]
         process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 30
